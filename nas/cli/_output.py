@@ -1,0 +1,100 @@
+"""Rendering of listings: ``--format table|json|csv`` (``--json`` is ``--format json``).
+
+JSON output is one document on stdout and nothing else goes to stdout.  Tables use rich.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+import typer
+
+from nas.errors import ConfigError
+
+__all__ = ["Format", "FORMAT_OPTION", "JSON_OPTION", "resolve_format", "emit", "emit_json"]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FORMAT_OPTION = typer.Option(Format.table, "--format", "-f", help="Output format.")
+JSON_OPTION = typer.Option(False, "--json", help="Shorthand for --format json.")
+
+
+def resolve_format(fmt: Format, as_json: bool, *, allowed: Sequence[str] = ("table", "json", "csv")) -> str:
+    value = "json" if as_json else fmt.value
+    if value not in allowed:
+        raise ConfigError(f"--format {value} is not supported here; use one of {', '.join(allowed)}")
+    return value
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return _jsonable(v.item())
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def emit_json(doc: Any) -> None:
+    """Print one JSON document on stdout (NaN/inf become null)."""
+    sys.stdout.write(json.dumps(_jsonable(doc), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return ""
+        return f"{v:.6g}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(_jsonable(v), sort_keys=True)
+    return str(v)
+
+
+def emit(
+    rows: Sequence[Mapping[str, Any]],
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Render a listing of rows (dicts with the same keys) in ``fmt``."""
+    cols = list(columns) if columns is not None else (list(rows[0].keys()) if rows else [])
+    if fmt == "json":
+        emit_json([{c: r.get(c) for c in cols} for r in rows])
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in cols])
+        sys.stdout.write(buf.getvalue())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for c in cols:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*[_cell(r.get(c)) for c in cols])
+        Console().print(table)

@@ -1,0 +1,249 @@
+"""The extension interfaces of nas: the contracts between the engine and its plug-ins.
+
+Signatures are the contract (see DESIGN.md).  Plug-ins register under these entry-point groups:
+
+==================  =======================  ==========================================
+group               protocol                 constructed with
+==================  =======================  ==========================================
+nas.search_spaces   :class:`SearchSpace`     ``cls(**space_options)``
+nas.tasks           :class:`Task`            ``cls(**task_options)``
+nas.predictors      :class:`LearningCurvePredictor`  ``cls(**predictor_options)``
+nas.policies        :class:`StoppingPolicy`  ``cls(**policy_options)``
+==================  =======================  ==========================================
+
+Scaling convention: predictors and policies only ever see *normalised* values, in [0, 1] with
+higher better.  The engine maps raw objective values with :meth:`TaskSpec.normalise`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:  # heavy imports only for type checkers
+    import optuna
+    import torch
+    from torch.utils.data import Dataset
+
+__all__ = [
+    "TaskSpec",
+    "SearchSpace",
+    "Task",
+    "Curve",
+    "Forecast",
+    "LearningCurvePredictor",
+    "TrialView",
+    "StudyView",
+    "Decision",
+    "StoppingPolicy",
+    "CONTINUE",
+    "STOP",
+]
+
+Direction = Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a model for a task must look like, and how its objective is scored.
+
+    ``output_mode`` is ``"last"`` when the target is read from the last time step (one label or
+    vector per sequence) and ``"sequence"`` when every step has a target.  ``loss`` is
+    ``"cross_entropy"`` (``output_size`` classes) or ``"mse"``.  The objective is measured on the
+    validation split after every epoch; it lies in ``objective_range``.
+    """
+
+    name: str
+    input_size: int
+    output_size: int
+    seq_len: int
+    objective: str = "val_accuracy"
+    direction: Direction = "maximize"
+    objective_range: tuple[float, float] = (0.0, 1.0)
+    output_mode: Literal["last", "sequence"] = "last"
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def normalise(self, value: float) -> float:
+        """Map a raw objective value to [0, 1], higher better (clipped)."""
+        lo, hi = self.objective_range
+        if not np.isfinite(value):
+            return float("nan")
+        if hi <= lo:
+            raise ValueError(f"objective_range {self.objective_range} is empty")
+        x = (float(value) - lo) / (hi - lo)
+        if self.direction == "minimize":
+            x = 1.0 - x
+        return float(min(1.0, max(0.0, x)))
+
+    def denormalise(self, x: float) -> float:
+        """Inverse of :meth:`normalise` (inside the range)."""
+        lo, hi = self.objective_range
+        if self.direction == "minimize":
+            x = 1.0 - x
+        return float(lo + x * (hi - lo))
+
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    """A space of model configurations (entry-point group ``nas.search_spaces``).
+
+    ``sample`` runs on the driver inside Optuna's define-by-run API and returns a JSON-able dict
+    (conditional parameters allowed).  ``build`` runs on a Ray worker.  ``features`` runs on the
+    driver and gives predictors numeric descriptors of a configuration.
+    """
+
+    name: str
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]: ...
+
+    def build(self, config: Mapping[str, Any], task: TaskSpec) -> torch.nn.Module: ...
+
+    def features(self, config: Mapping[str, Any]) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A learning problem (entry-point group ``nas.tasks``); data is generated from a seed."""
+
+    name: str
+
+    def spec(self) -> TaskSpec: ...
+
+    def data(self, seed: int) -> tuple[Dataset, Dataset, Dataset]: ...
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One learning curve as predictors see it.
+
+    ``values`` are the observed values at steps 1..t (t >= 1), normalised to [0, 1], higher better.
+    ``features`` are optional numeric config/architecture features (same names across a batch);
+    ``group`` is e.g. the task of an imported curve.
+    """
+
+    values: np.ndarray
+    features: np.ndarray | None = None
+    group: str | None = None
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.values, dtype=np.float64).reshape(-1)
+        object.__setattr__(self, "values", v)
+        if self.features is not None:
+            object.__setattr__(
+                self, "features", np.asarray(self.features, dtype=np.float64).reshape(-1)
+            )
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+
+@runtime_checkable
+class Forecast(Protocol):
+    """A batched predictive distribution of the value at ``horizon`` for N curves.
+
+    Every method returns an array of shape (N,).  ``y`` may be a scalar or an (N,) array.
+    """
+
+    @property
+    def mean(self) -> np.ndarray: ...
+
+    def quantile(self, q: float) -> np.ndarray: ...
+
+    def cdf(self, y: float | np.ndarray) -> np.ndarray: ...
+
+    def logpdf(self, y: float | np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class LearningCurvePredictor(Protocol):
+    """Forecasts final values of partial learning curves (entry-point group ``nas.predictors``).
+
+    ``fit`` is called by the engine (off the scheduler hook's path, on the refit schedule) with
+    complete curves; it may be a no-op.  ``predict`` is called on the driver, batched; a batch may
+    mix prefix lengths; ``horizon`` is the absolute step forecast (the trial's max epochs).
+    """
+
+    def fit(self, curves: Sequence[Curve]) -> LearningCurvePredictor: ...
+
+    def predict(self, curves: Sequence[Curve], horizon: int) -> Forecast: ...
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """The trial a policy decides about: its normalised values at steps 1..t so far."""
+
+    number: int
+    values: np.ndarray
+    horizon: int
+    features: np.ndarray | None = None
+    group: str | None = None
+
+    @property
+    def step(self) -> int:
+        return int(len(self.values))
+
+    def curve(self) -> Curve:
+        return Curve(self.values, self.features, self.group)
+
+
+@runtime_checkable
+class StudyView(Protocol):
+    """What a policy may know of the rest of the study (normalised values, higher better).
+
+    Implemented by the runner (from its mirror of the database) and by the replay benchmark.
+    """
+
+    @property
+    def best_value(self) -> float | None:
+        """Best final value among COMPLETE trials; None before the first completes."""
+        ...
+
+    @property
+    def n_complete(self) -> int: ...
+
+    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
+        """Values recorded at ``step`` (1-based) by the other trials that reached it."""
+        ...
+
+    @property
+    def predictor(self) -> LearningCurvePredictor | None:
+        """The latest fitted predictor of the study, if the study uses one."""
+        ...
+
+
+CONTINUE = "CONTINUE"
+STOP = "STOP"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A policy's verdict after one epoch, with the forecast summary that led to it (if any)."""
+
+    action: Literal["CONTINUE", "STOP"]
+    reason: str = ""
+    mean: float | None = None
+    q05: float | None = None
+    q50: float | None = None
+    q95: float | None = None
+    p_improve: float | None = None
+    predictor: str | None = None
+    horizon: int | None = None
+
+    @property
+    def stop(self) -> bool:
+        return self.action == STOP
+
+
+@runtime_checkable
+class StoppingPolicy(Protocol):
+    """Decides CONTINUE or STOP after each epoch (entry-point group ``nas.policies``).
+
+    Called on the driver from the scheduler hook (and by the replay benchmark) after every
+    reported epoch; it must be fast (the hook's p99 budget is 20 ms) and keep no hidden state.
+    """
+
+    def decide(self, trial: TrialView, study: StudyView) -> Decision: ...
