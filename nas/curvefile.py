@@ -1,0 +1,158 @@
+"""The curve file format (DESIGN.md): read and write ``.npz`` files of learning curves.
+
+Arrays: ``curves`` (N x T float, NaN after each curve's end), optional ``lengths`` (N),
+``configs`` (N JSON strings), ``task`` (N strings), ``config_features`` (N x D float) with
+``config_feature_names`` (D), and ``direction`` ("maximize" by default).  No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.errors import CurveFileError
+
+__all__ = ["CurveSet", "load_curves", "save_curves"]
+
+
+@dataclass
+class CurveSet:
+    """Curves of N trials, padded with NaN to a common length T."""
+
+    curves: np.ndarray
+    lengths: np.ndarray
+    configs: list[dict[str, Any]] | None = None
+    task: np.ndarray | None = None
+    config_features: np.ndarray | None = None
+    config_feature_names: list[str] | None = None
+    direction: str = "maximize"
+    source: str = ""
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.curves.shape[0])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.curves.shape[1])
+
+    def groups(self) -> np.ndarray:
+        """The task name of every curve (``"all"`` when the file has none)."""
+        if self.task is None:
+            return np.full(self.n, "all", dtype=object)
+        return self.task
+
+    def curve(self, i: int) -> np.ndarray:
+        return self.curves[i, : int(self.lengths[i])]
+
+    def require_unit_range(self) -> None:
+        """Benchmarks expect values in [0, 1], higher better: reject anything else."""
+        if self.direction != "maximize":
+            raise CurveFileError(
+                f"{self.source}: direction is {self.direction!r}; the benchmarks need curves "
+                "normalised to [0, 1] with higher better (direction 'maximize')"
+            )
+        finite = self.curves[np.isfinite(self.curves)]
+        if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
+            raise CurveFileError(
+                f"{self.source}: values range over [{finite.min():.4g}, {finite.max():.4g}]; the "
+                "benchmarks need curves normalised to [0, 1] with higher better"
+            )
+
+
+def _str_array(arr: np.ndarray, key: str, n: int, source: str) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.shape != (n,):
+        raise CurveFileError(f"{source}: '{key}' has shape {arr.shape}, expected ({n},)")
+    return np.asarray([str(x) for x in arr.tolist()], dtype=object)
+
+
+def load_curves(path: str | os.PathLike[str]) -> CurveSet:
+    """Read and validate a curve file; every problem is a :class:`CurveFileError`."""
+    p = Path(path)
+    src = str(p)
+    if not p.exists():
+        raise CurveFileError(f"{src}: no such file")
+    if p.is_dir():
+        raise CurveFileError(f"{src}: is a directory, not a curve file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except ValueError as exc:
+        raise CurveFileError(f"{src}: not a curve file (arrays need pickle or are corrupt: {exc})") from exc
+    except Exception as exc:
+        raise CurveFileError(f"{src}: not a curve file (.npz expected): {exc}") from exc
+    if "curves" not in data:
+        raise CurveFileError(f"{src}: no 'curves' array (found: {', '.join(sorted(data)) or 'none'})")
+    curves = np.asarray(data.pop("curves"))
+    if curves.ndim != 2 or curves.shape[0] == 0 or curves.shape[1] == 0:
+        raise CurveFileError(f"{src}: 'curves' must be a non-empty N x T array, got shape {curves.shape}")
+    if not np.issubdtype(curves.dtype, np.number):
+        raise CurveFileError(f"{src}: 'curves' must be numeric, got dtype {curves.dtype}")
+    curves = curves.astype(np.float64)
+    n, t = curves.shape
+    if "lengths" in data:
+        lengths = np.asarray(data.pop("lengths"))
+        if lengths.shape != (n,) or not np.issubdtype(lengths.dtype, np.number):
+            raise CurveFileError(f"{src}: 'lengths' must be {n} integers, got shape {lengths.shape}")
+        lengths = lengths.astype(np.int64)
+        if lengths.min() < 1 or lengths.max() > t:
+            raise CurveFileError(f"{src}: 'lengths' must lie in 1..{t}")
+    else:  # length = position after the last non-NaN value
+        notnan = ~np.isnan(curves)
+        lengths = np.where(notnan.any(1), t - np.argmax(notnan[:, ::-1], axis=1), 0).astype(np.int64)
+        if (lengths < 1).any():
+            bad = int(np.argmin(lengths))
+            raise CurveFileError(f"{src}: curve {bad} has no values")
+    configs = None
+    if "configs" in data:
+        raw = _str_array(data.pop("configs"), "configs", n, src)
+        configs = []
+        for i, s in enumerate(raw):
+            try:
+                c = json.loads(s)
+            except json.JSONDecodeError as exc:
+                raise CurveFileError(f"{src}: configs[{i}] is not JSON: {exc}") from exc
+            if not isinstance(c, dict):
+                raise CurveFileError(f"{src}: configs[{i}] is not a JSON object")
+            configs.append(c)
+    task = _str_array(data.pop("task"), "task", n, src) if "task" in data else None
+    feats = names = None
+    if "config_features" in data:
+        feats = np.asarray(data.pop("config_features"), dtype=np.float64)
+        if feats.ndim != 2 or feats.shape[0] != n:
+            raise CurveFileError(f"{src}: 'config_features' must be {n} x D, got {feats.shape}")
+        if "config_feature_names" in data:
+            names = [str(x) for x in np.asarray(data.pop("config_feature_names")).tolist()]
+            if len(names) != feats.shape[1]:
+                raise CurveFileError(
+                    f"{src}: {len(names)} config_feature_names for {feats.shape[1]} features"
+                )
+        else:
+            names = [f"f{i}" for i in range(feats.shape[1])]
+    direction = "maximize"
+    if "direction" in data:
+        direction = str(np.asarray(data.pop("direction")).reshape(-1)[0])
+        if direction not in ("maximize", "minimize"):
+            raise CurveFileError(f"{src}: 'direction' is {direction!r}, must be maximize or minimize")
+    return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data)
+
+
+def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
+    """Write ``cs`` in the curve file format (compressed)."""
+    arrays: dict[str, Any] = {"curves": cs.curves.astype(np.float64), "lengths": cs.lengths}
+    if cs.configs is not None:
+        arrays["configs"] = np.asarray([json.dumps(c, sort_keys=True) for c in cs.configs], dtype=str)
+    if cs.task is not None:
+        arrays["task"] = np.asarray([str(x) for x in cs.task], dtype=str)
+    if cs.config_features is not None:
+        arrays["config_features"] = cs.config_features
+        arrays["config_feature_names"] = np.asarray(cs.config_feature_names or [], dtype=str)
+    arrays["direction"] = np.asarray(cs.direction)
+    np.savez_compressed(Path(path), **arrays)
