@@ -1,0 +1,147 @@
+"""The study database schema: SQLAlchemy 2 typed models (the source of truth, DESIGN.md).
+
+Plain-SQL users read these tables directly, so the names are short and obvious: ``studies``,
+``trials``, ``trial_values``, ``curve_points``, ``forecasts``, ``decisions``.  Times are naive
+UTC.  JSON columns hold snake_case keys.  The Alembic migrations in ``migrations/versions``
+must build exactly this schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "StudyModel",
+    "TrialModel",
+    "TrialValueModel",
+    "CurvePointModel",
+    "ForecastModel",
+    "DecisionModel",
+    "utcnow",
+]
+
+# Deterministic constraint names so that migrations can refer to them on every back end.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> _dt.datetime:
+    """Now, as the naive UTC datetime stored in every time column."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class StudyModel(Base):
+    """One search (or one imported curve file)."""
+
+    __tablename__ = "studies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), unique=True)
+    space: Mapped[str] = mapped_column(String(512))
+    task: Mapped[str] = mapped_column(String(512))
+    objectives: Mapped[Any] = mapped_column(JSON)  # [{"name": ..., "direction": ...}, ...]
+    config: Mapped[Any] = mapped_column(JSON)
+    created: Mapped[_dt.datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(32))
+
+
+class TrialModel(Base):
+    """One configuration trained (or imported); ``value`` is the primary objective's final value."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        Index(None, "study_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    # "group" is an SQL keyword; the column is group_name so plain SQL needs no quoting.
+    group_name: Mapped[str | None] = mapped_column(String(512))
+    config: Mapped[Any] = mapped_column(JSON)
+    distributions: Mapped[Any] = mapped_column(JSON)
+    features: Mapped[Any | None] = mapped_column(JSON)
+    value: Mapped[float | None] = mapped_column(Float)
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    node: Mapped[str | None] = mapped_column(String(512))
+    started: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    finished: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+
+
+class TrialValueModel(Base):
+    """Every objective's final value (multi-objective studies); objective = index in the study."""
+
+    __tablename__ = "trial_values"
+    __table_args__ = (UniqueConstraint("trial_id", "objective"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    objective: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+
+
+class CurvePointModel(Base):
+    """One reported value of the primary objective; step is the epoch (1-based); NULL = missing.
+
+    The primary key (trial_id, step) is the unique constraint and the index on the foreign key.
+    """
+
+    __tablename__ = "curve_points"
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[float | None] = mapped_column(Float)
+    wall_time: Mapped[float | None] = mapped_column(Float)
+
+
+class ForecastModel(Base):
+    """A predictor's forecast of the value at step ``horizon``, made after ``step``."""
+
+    __tablename__ = "forecasts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    predictor: Mapped[str] = mapped_column(String(256))
+    horizon: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Float)
+    q05: Mapped[float | None] = mapped_column(Float)
+    q50: Mapped[float | None] = mapped_column(Float)
+    q95: Mapped[float | None] = mapped_column(Float)
+    p_improve: Mapped[float | None] = mapped_column(Float)
+    created: Mapped[_dt.datetime] = mapped_column(DateTime)
+
+
+class DecisionModel(Base):
+    """A stopping policy's decision after ``step``: action CONTINUE or STOP, and why."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    created: Mapped[_dt.datetime] = mapped_column(DateTime)

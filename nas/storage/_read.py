@@ -1,0 +1,107 @@
+"""The user's read API: ``nas.open_study(name, storage)``.
+
+For notebooks and scripts, after (or during) a study.  Reads once when an attribute is first
+used and keeps the result; call :meth:`StudyHandle.refresh` to read again.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from nas.errors import ConfigError
+from nas.storage._records import StudyRecord, TrialRecord
+from nas.storage._storage import Storage
+from nas.storage._url import resolve_url
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["StudyHandle", "open_study", "best_of"]
+
+
+def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
+    """The COMPLETE trial with the best finite ``value`` for ``direction`` (ties: lowest number)."""
+    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None
+            and math.isfinite(t.value)]
+    if not done:
+        return None
+    sign = -1.0 if direction == "maximize" else 1.0
+    return min(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
+
+
+class StudyHandle:
+    """A stored study: ``record``, ``trials``, ``curves``, ``best_trial``, ``to_pandas()``."""
+
+    def __init__(self, storage: Storage, record: StudyRecord) -> None:
+        self.storage = storage
+        self.record = record
+        self._trials: list[TrialRecord] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def direction(self) -> str:
+        return self.record.direction
+
+    def refresh(self) -> StudyHandle:
+        """Forget what was read; the next access reads the database again."""
+        self.record = self.storage.get_study(self.record.name)
+        self._trials = None
+        return self
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        """Every trial, by number, each with its curve."""
+        if self._trials is None:
+            self._trials = self.storage.trials(self.record.id, with_curves=True)
+        return self._trials
+
+    @property
+    def curves(self) -> dict[int, np.ndarray]:
+        """Trial number -> its curve as a float array (NaN where a value is missing)."""
+        import numpy as np
+
+        return {t.number: np.asarray([np.nan if v is None else v for v in (t.curve or [])],
+                                     dtype=np.float64) for t in self.trials}
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        """The best COMPLETE trial for the study's direction, or None when there is none."""
+        return best_of(self.trials, self.direction)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per trial: number, state, value, epochs, group, node, started, finished,
+        ``values_<i>`` for multi-objective studies and ``params_<name>`` per config key."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError(
+                "to_pandas() needs pandas, which is not installed: pip install pandas"
+            ) from None
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {
+                "number": t.number, "state": t.state, "value": t.value, "epochs": t.epochs,
+                "group": t.group, "node": t.node, "started": t.started, "finished": t.finished,
+            }
+            for i, v in enumerate(t.values or []):
+                row[f"values_{i}"] = v
+            for k, v in t.config.items():
+                row[f"params_{k}"] = v
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        return f"StudyHandle({self.record.name!r}, storage={self.storage.masked_url!r})"
+
+
+def open_study(name: str, storage: str | None = None) -> StudyHandle:
+    """Open the stored study ``name``.  ``storage`` is a URL; when None it resolves like the
+    CLI (``$NAS_STORAGE``, else ``sqlite:///nas.db``).  Unknown names raise
+    :class:`~nas.errors.StudyNotFoundError` listing the known ones."""
+    st = Storage(resolve_url(storage))
+    return StudyHandle(st, st.get_study(name))

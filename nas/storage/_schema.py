@@ -1,0 +1,131 @@
+"""Schema versions: create a new database at the head revision, refuse old or newer ones,
+and upgrade old ones with the Alembic migrations shipped in ``nas/storage/migrations``.
+
+:class:`nas.storage.Storage` calls :func:`ensure_schema` once when it connects.  Checking the
+revision reads ``alembic_version`` directly, so opening a database never imports Alembic; only
+``nas db upgrade`` (:func:`upgrade`) does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, inspect, select
+from sqlalchemy.engine import Connection, Engine
+
+from nas.errors import StorageError
+from nas.storage._models import Base
+
+__all__ = ["REVISIONS", "HEAD", "SchemaState", "schema_state", "ensure_schema", "upgrade"]
+
+log = logging.getLogger(__name__)
+
+#: Every migration in order; the last one is the revision this code writes and reads.
+REVISIONS = ("0001", "0002")
+HEAD = REVISIONS[-1]
+
+_VERSION_TABLE = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), primary_key=True),
+)
+
+
+class SchemaState:
+    """What a database holds: ``revision`` (None when there is no ``alembic_version``) and
+    whether it has any of our tables."""
+
+    def __init__(self, revision: str | None, has_tables: bool) -> None:
+        self.revision = revision
+        self.has_tables = has_tables
+
+    @property
+    def empty(self) -> bool:
+        return self.revision is None and not self.has_tables
+
+
+def schema_state(conn: Connection) -> SchemaState:
+    insp = inspect(conn)
+    tables = set(insp.get_table_names())
+    revision = None
+    if "alembic_version" in tables:
+        revs = list(conn.execute(select(_VERSION_TABLE.c.version_num)).scalars())
+        revision = revs[0] if revs else None
+    ours = tables & set(Base.metadata.tables)
+    return SchemaState(revision, bool(ours))
+
+
+def _check(state: SchemaState, masked_url: str) -> None:
+    if state.revision == HEAD:
+        return
+    if state.revision is None:
+        raise StorageError(
+            f"{masked_url}: holds tables but no nas schema revision (alembic_version); it is "
+            "not a nas study database, or was created by something else"
+        )
+    if state.revision in REVISIONS:
+        raise StorageError(
+            f"{masked_url}: database schema revision {state.revision} is older than this nas "
+            f"(revision {HEAD}); run `nas db upgrade --storage URL` first"
+        )
+    raise StorageError(
+        f"{masked_url}: database schema revision {state.revision} is newer than this nas "
+        f"(which knows up to {HEAD}); upgrade nas"
+    )
+
+
+def create_at_head(conn: Connection) -> None:
+    """Create every table and stamp the head revision (what ``alembic upgrade head`` builds)."""
+    Base.metadata.create_all(conn)
+    _VERSION_TABLE.create(conn, checkfirst=True)
+    conn.execute(_VERSION_TABLE.delete())
+    conn.execute(_VERSION_TABLE.insert().values(version_num=HEAD))
+
+
+def ensure_schema(engine: Engine, masked_url: str) -> None:
+    """Create a new (empty) database at head; accept one at head; refuse anything else."""
+    with engine.begin() as conn:
+        state = schema_state(conn)
+        if state.empty:
+            log.info("creating the nas schema (revision %s) in %s", HEAD, masked_url)
+            create_at_head(conn)
+            return
+    _check(state, masked_url)
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "nas.storage:migrations")
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(engine: Engine, masked_url: str) -> tuple[str | None, str]:
+    """Bring the database to the head revision (``nas db upgrade``); returns (before, after).
+
+    A new database is created by the migrations themselves; a newer one is refused.
+    """
+    from alembic import command
+
+    with engine.begin() as conn:
+        state = schema_state(conn)
+        before = state.revision
+        if before is not None and before not in REVISIONS:
+            _check(state, masked_url)
+        if before is None and state.has_tables:
+            _check(state, masked_url)
+        if before != HEAD:
+            log.info("upgrading %s from %s to %s", masked_url, before or "empty", HEAD)
+            command.upgrade(_alembic_config(conn), HEAD)
+    return before, HEAD
+
+
+def migrate_to(engine: Engine, revision: str) -> None:
+    """Run the migrations up to ``revision`` only (tests build old databases with this)."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), revision)

@@ -1,0 +1,542 @@
+"""The write and read API of the study database.
+
+:class:`Storage` is what the engine uses: the runner's driver process creates one per study
+and calls the write methods from Tune's callback/scheduler hooks (possibly from several
+threads: every call opens its own connection from the pool and its own transaction, so a
+``Storage`` is safe to share between threads; processes each create their own).  The query
+CLI and :func:`nas.storage.open_study` use the read methods.  Every database exception becomes
+a :class:`~nas.errors.StorageError` naming the masked URL and the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from nas.errors import ConfigError, NasError, StorageError, StudyNotFoundError
+from nas.storage._models import (
+    CurvePointModel,
+    DecisionModel,
+    ForecastModel,
+    StudyModel,
+    TrialModel,
+    TrialValueModel,
+    utcnow,
+)
+from nas.storage._records import (
+    STATES,
+    DecisionRecord,
+    ForecastRecord,
+    StudyRecord,
+    TrialRecord,
+)
+from nas.storage._schema import ensure_schema
+from nas.storage._url import mask_url, validate_url
+
+__all__ = ["Storage", "DIRECTIONS"]
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("maximize", "minimize")
+STUDY_STATUSES = ("RUNNING", "COMPLETE", "INTERRUPTED", "FAILED")
+
+_S = StudyModel.__table__
+_T = TrialModel.__table__
+_V = TrialValueModel.__table__
+_P = CurvePointModel.__table__
+_F = ForecastModel.__table__
+_D = DecisionModel.__table__
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+POINT_BATCH = 10_000
+
+
+def _finite(x: float | None) -> float | None:
+    """None for None/NaN/inf, else the float (NaN and inf are stored as missing)."""
+    if x is None:
+        return None
+    f = float(x)
+    return f if math.isfinite(f) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    """JSON-safe copy: non-finite floats -> None, numpy scalars -> Python, tuples -> lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return _jsonable(item())
+    return obj
+
+
+def _check_state(state: str) -> str:
+    if state not in STATES:
+        raise ConfigError(f"trial state {state!r} is not one of {', '.join(STATES)}")
+    return state
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")  # in-memory databases answer 'memory': fine
+        cur.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode with a busy timeout; others as SQLAlchemy makes
+    them, with pre-ping so that a restarted server does not break a long study."""
+    masked = mask_url(url)
+    validate_url(url)
+    try:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+            kwargs: dict[str, Any] = {
+                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                 "check_same_thread": False},
+            }
+            if memory:
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _on_sqlite_connect)
+        else:
+            connect_args: dict[str, Any] = {}
+            if url.startswith("postgresql"):
+                connect_args["connect_timeout"] = 10
+            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(f"cannot use storage {masked}: {_cause(exc)}") from exc
+    return engine
+
+
+def _cause(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+class Storage:
+    """A connection to one study database (any SQLAlchemy URL).
+
+    Opening a new (empty) database creates the schema at the head revision; a database at an
+    older revision is refused with a message telling to run ``nas db upgrade``; one newer than
+    this code is refused.  ``url`` is what was given, ``masked_url`` the same with the password
+    replaced by ``***`` (use it in messages).
+    """
+
+    def __init__(self, url: str, *, check_schema: bool = True) -> None:
+        self.url = url
+        self.masked_url = mask_url(url)
+        self.dialect = ""
+        self._engine = make_engine(url)
+        self.dialect = self._engine.dialect.name
+        if check_schema:
+            with self._translate("opening the database"):
+                ensure_schema(self._engine, self.masked_url)
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        """Release pooled connections (the object stays usable: the pool reconnects)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Storage({self.masked_url!r})"
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except NasError:
+            raise
+        except (SQLAlchemyError, OSError, ImportError) as exc:
+            raise StorageError(f"{action} failed on {self.masked_url}: {_cause(exc)}") from exc
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[Connection]:
+        """One transaction (committed on success, rolled back on any error)."""
+        with self._translate(action), self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        with self._translate(action), self._engine.connect() as conn:
+            yield conn
+
+    # ------------------------------------------------------------------ studies
+    def create_study(
+        self,
+        name: str,
+        *,
+        space: str,
+        task: str,
+        objectives: list[dict[str, Any]],
+        config: dict[str, Any],
+        exist_ok: bool = False,
+        status: str = "RUNNING",
+    ) -> int:
+        """Create a study and return its id.  An existing name is a :class:`ConfigError`
+        unless ``exist_ok`` (then the existing study's id is returned, unchanged)."""
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"study name {name!r} must be a non-empty string")
+        objs = self._check_objectives(objectives)
+        if status not in STUDY_STATUSES:
+            raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
+        row = {
+            "name": name, "space": space, "task": task, "objectives": objs,
+            "config": _jsonable(config), "created": utcnow(), "status": status,
+        }
+        try:
+            with self.transaction(f"creating study {name!r}") as conn:
+                return int(conn.execute(insert(_S).values(**row).returning(_S.c.id)).scalar_one())
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+        if exist_ok:
+            return self.get_study(name).id
+        raise ConfigError(
+            f"study {name!r} already exists in {self.masked_url}; choose another name "
+            "(or resume it where the command offers --resume)"
+        )
+
+    @staticmethod
+    def _check_objectives(objectives: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        if not objectives:
+            raise ConfigError("objectives must name at least one objective")
+        out = []
+        for i, o in enumerate(objectives):
+            if not isinstance(o, Mapping) or "name" not in o:
+                raise ConfigError(f"objectives[{i}] is {o!r}; expected {{'name': ..., 'direction': ...}}")
+            d = o.get("direction", "maximize")
+            if d not in DIRECTIONS:
+                raise ConfigError(f"objectives[{i}].direction is {d!r}; must be maximize or minimize")
+            out.append(_jsonable({**o, "direction": d}))
+        return out
+
+    @staticmethod
+    def _study(row: Any) -> StudyRecord:
+        return StudyRecord(
+            id=row.id, name=row.name, space=row.space, task=row.task,
+            objectives=list(row.objectives or []), config=dict(row.config or {}),
+            created=row.created, status=row.status,
+        )
+
+    def get_study(self, name: str) -> StudyRecord:
+        """The study called ``name``; :class:`StudyNotFoundError` lists the known names."""
+        with self._read(f"reading study {name!r}") as conn:
+            row = conn.execute(select(_S).where(_S.c.name == name)).first()
+            if row is None:
+                names = list(conn.execute(select(_S.c.name).order_by(_S.c.name)).scalars())
+        if row is None:
+            known = ", ".join(names[:50]) + (" ..." if len(names) > 50 else "") if names else "none"
+            raise StudyNotFoundError(
+                f"no study {name!r} in {self.masked_url}; known studies: {known}"
+            )
+        return self._study(row)
+
+    def get_study_by_id(self, study_id: int) -> StudyRecord:
+        with self._read("reading a study") as conn:
+            row = conn.execute(select(_S).where(_S.c.id == study_id)).first()
+        if row is None:
+            raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
+        return self._study(row)
+
+    def study_names(self) -> list[str]:
+        with self._read("listing studies") as conn:
+            return list(conn.execute(select(_S.c.name).order_by(_S.c.name)).scalars())
+
+    def studies(self) -> list[StudyRecord]:
+        with self._read("listing studies") as conn:
+            return [self._study(r) for r in conn.execute(select(_S).order_by(_S.c.id))]
+
+    def set_study_status(self, study_id: int, status: str) -> None:
+        if status not in STUDY_STATUSES:
+            raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
+        with self.transaction("setting the study status") as conn:
+            n = conn.execute(update(_S).where(_S.c.id == study_id).values(status=status)).rowcount
+        if n == 0:
+            raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
+
+    def delete_study(self, name: str) -> None:
+        """Delete a study and everything it holds (one transaction)."""
+        study_id = self.get_study(name).id
+        with self.transaction(f"deleting study {name!r}") as conn:
+            tids = select(_T.c.id).where(_T.c.study_id == study_id).scalar_subquery()
+            for table in (_P, _F, _D, _V):
+                conn.execute(delete(table).where(table.c.trial_id.in_(tids)))
+            conn.execute(delete(_T).where(_T.c.study_id == study_id))
+            conn.execute(delete(_S).where(_S.c.id == study_id))
+
+    def study_summaries(self) -> list[dict[str, Any]]:
+        """Per study: the record, trials by state, best primary value (respecting direction)."""
+        with self._read("summarising studies") as conn:
+            studies = [self._study(r) for r in conn.execute(select(_S).order_by(_S.c.id))]
+            counts: dict[int, dict[str, int]] = {}
+            for sid, state, n in conn.execute(
+                select(_T.c.study_id, _T.c.state, func.count()).group_by(_T.c.study_id, _T.c.state)
+            ):
+                counts.setdefault(sid, {})[state] = int(n)
+            done = and_(_T.c.state == "COMPLETE", _T.c.value.is_not(None))
+            best_max = dict(conn.execute(
+                select(_T.c.study_id, func.max(_T.c.value)).where(done).group_by(_T.c.study_id)
+            ).all())
+            best_min = dict(conn.execute(
+                select(_T.c.study_id, func.min(_T.c.value)).where(done).group_by(_T.c.study_id)
+            ).all())
+        out = []
+        for s in studies:
+            best = (best_min if s.direction == "minimize" else best_max).get(s.id)
+            out.append({"study": s, "states": counts.get(s.id, {}), "best_value": best})
+        return out
+
+    # ------------------------------------------------------------------ trials (write)
+    def create_trial(
+        self,
+        study_id: int,
+        number: int,
+        *,
+        config: dict[str, Any],
+        distributions: dict[str, Any],
+        features: dict[str, Any] | None = None,
+        group: str | None = None,
+        node: str | None = None,
+        state: str = "RUNNING",
+    ) -> int:
+        """Record a new trial (started now) and return its id; (study, number) is unique."""
+        _check_state(state)
+        row = {
+            "study_id": study_id, "number": int(number), "state": state,
+            "config": _jsonable(config), "distributions": _jsonable(distributions),
+            "features": _jsonable(features) if features is not None else None,
+            "group_name": group, "node": node, "started": utcnow(),
+        }
+        with self.transaction(f"creating trial {number} of study {study_id}") as conn:
+            return int(conn.execute(insert(_T).values(**row).returning(_T.c.id)).scalar_one())
+
+    def add_points(self, trial_id: int, points: Sequence[tuple[int, float | None, float | None]]) -> None:
+        """Store curve points ``(step, value, wall_time)`` in one batched insert.
+
+        A (trial, step) already stored is ignored (never duplicated, never an error); NaN and
+        inf values are stored as NULL (missing).  Steps are the epochs, 1-based.
+        """
+        rows: dict[int, dict[str, Any]] = {}
+        for p in points:
+            step, value, wall = (tuple(p) + (None,))[:3]
+            s = int(step)
+            if s not in rows:
+                rows[s] = {"trial_id": trial_id, "step": s, "value": _finite(value),
+                           "wall_time": _finite(wall)}
+        if not rows:
+            return
+        with self.transaction(f"adding {len(rows)} points to trial {trial_id}") as conn:
+            self._insert_ignore_points(conn, list(rows.values()))
+
+    def _insert_ignore_points(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        name = self.dialect
+        if name in ("sqlite", "postgresql"):
+            if name == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            stmt = dialect_insert(_P).on_conflict_do_nothing(index_elements=["trial_id", "step"])
+            for i in range(0, len(rows), POINT_BATCH):
+                conn.execute(stmt, rows[i : i + POINT_BATCH])
+            return
+        # Other back ends: skip the steps that are there (one writer per trial, DESIGN.md).
+        tid = rows[0]["trial_id"]
+        have = set(conn.execute(select(_P.c.step).where(_P.c.trial_id == tid)).scalars())
+        new = [r for r in rows if r["step"] not in have]
+        if new:
+            conn.execute(insert(_P), new)
+
+    def add_forecast(
+        self,
+        trial_id: int,
+        step: int,
+        *,
+        predictor: str,
+        horizon: int,
+        mean: float,
+        q05: float,
+        q50: float,
+        q95: float,
+        p_improve: float | None,
+    ) -> None:
+        """Store a predictor's forecast made after ``step`` of the value at ``horizon``."""
+        row = {
+            "trial_id": trial_id, "step": int(step), "predictor": predictor,
+            "horizon": int(horizon), "mean": _finite(mean), "q05": _finite(q05),
+            "q50": _finite(q50), "q95": _finite(q95), "p_improve": _finite(p_improve),
+            "created": utcnow(),
+        }
+        with self.transaction(f"adding a forecast to trial {trial_id}") as conn:
+            conn.execute(insert(_F).values(**row))
+
+    def add_decision(self, trial_id: int, step: int, *, policy: str, action: str, reason: str) -> None:
+        """Store a stopping policy's decision (``CONTINUE`` or ``STOP``) after ``step``."""
+        row = {"trial_id": trial_id, "step": int(step), "policy": policy,
+               "action": str(action).upper(), "reason": reason, "created": utcnow()}
+        with self.transaction(f"adding a decision to trial {trial_id}") as conn:
+            conn.execute(insert(_D).values(**row))
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        *,
+        state: str,
+        value: float | None = None,
+        values: list[float] | None = None,
+        epochs: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set the trial's final state, value(s), epochs run, error and end time.
+
+        ``value`` defaults to ``values[0]``; ``epochs`` defaults to the highest stored step.
+        NaN/inf values are stored as missing.
+        """
+        _check_state(state)
+        if value is None and values:
+            value = values[0]
+        with self.transaction(f"finishing trial {trial_id}") as conn:
+            if epochs is None:
+                epochs = conn.execute(
+                    select(func.max(_P.c.step)).where(_P.c.trial_id == trial_id)
+                ).scalar()
+            n = conn.execute(
+                update(_T).where(_T.c.id == trial_id).values(
+                    state=state, value=_finite(value), epochs=epochs, error=error,
+                    finished=utcnow(),
+                )
+            ).rowcount
+            if n == 0:
+                raise StorageError(f"no trial with id {trial_id} in {self.masked_url}")
+            if values is not None:
+                conn.execute(delete(_V).where(_V.c.trial_id == trial_id))
+                if values:
+                    conn.execute(insert(_V), [
+                        {"trial_id": trial_id, "objective": i, "value": _finite(v)}
+                        for i, v in enumerate(values)
+                    ])
+
+    def mark_interrupted(self, study_id: int) -> int:
+        """Mark the study's RUNNING trials INTERRUPTED (after a crash or Ctrl-C); returns how many."""
+        with self.transaction("marking running trials interrupted") as conn:
+            return int(conn.execute(
+                update(_T).where(_T.c.study_id == study_id, _T.c.state == "RUNNING")
+                .values(state="INTERRUPTED", finished=utcnow())
+            ).rowcount)
+
+    # ------------------------------------------------------------------ trials (read)
+    def trials(
+        self,
+        study_id: int,
+        *,
+        states: list[str] | None = None,
+        with_curves: bool = False,
+    ) -> list[TrialRecord]:
+        """The study's trials by number; with ``with_curves`` each has its curve."""
+        for s in states or []:
+            _check_state(s)
+        with self._read("reading trials") as conn:
+            q = select(_T).where(_T.c.study_id == study_id)
+            if states:
+                q = q.where(_T.c.state.in_(states))
+            rows = conn.execute(q.order_by(_T.c.number)).all()
+            vq = select(_V.c.trial_id, _V.c.objective, _V.c.value).join(
+                _T, _T.c.id == _V.c.trial_id).where(_T.c.study_id == study_id)
+            vals: dict[int, dict[int, float | None]] = {}
+            for tid, obj, v in conn.execute(vq):
+                vals.setdefault(tid, {})[obj] = v
+            curves: dict[int, list[float | None]] = {}
+            if with_curves:
+                pq = select(_P.c.trial_id, _P.c.value).join(_T, _T.c.id == _P.c.trial_id).where(
+                    _T.c.study_id == study_id).order_by(_P.c.trial_id, _P.c.step)
+                if states:
+                    pq = pq.where(_T.c.state.in_(states))
+                cur_id, cur = None, None
+                for tid, v in conn.execute(pq):
+                    if tid != cur_id:
+                        cur_id, cur = tid, curves.setdefault(tid, [])
+                    assert cur is not None
+                    cur.append(v)
+        out = []
+        for r in rows:
+            tv = vals.get(r.id)
+            out.append(TrialRecord(
+                id=r.id, study_id=r.study_id, number=r.number, state=r.state,
+                config=dict(r.config or {}), distributions=dict(r.distributions or {}),
+                features=None if r.features is None else dict(r.features),
+                group=r.group_name, value=r.value,
+                values=[tv[k] for k in sorted(tv)] if tv else None,
+                epochs=r.epochs, error=r.error, node=r.node, started=r.started,
+                finished=r.finished,
+                curve=(curves.get(r.id, []) if with_curves else None),
+            ))
+        return out
+
+    def trial_id(self, study_id: int, number: int) -> int:
+        """The id of trial ``number`` of the study (:class:`ConfigError` listing the range)."""
+        with self._read("finding a trial") as conn:
+            tid = conn.execute(select(_T.c.id).where(
+                _T.c.study_id == study_id, _T.c.number == number)).scalar()
+            if tid is None:
+                lo, hi, n = conn.execute(select(
+                    func.min(_T.c.number), func.max(_T.c.number), func.count()
+                ).where(_T.c.study_id == study_id)).one()
+        if tid is None:
+            have = f"trial numbers {lo}..{hi} ({n} trials)" if n else "no trials"
+            raise ConfigError(f"study has no trial {number}; it has {have}")
+        return int(tid)
+
+    def curve(self, trial_id: int) -> list[tuple[int, float | None]]:
+        """The trial's stored points ``(step, value)`` in step order (None = missing)."""
+        with self._read(f"reading the curve of trial {trial_id}") as conn:
+            return [(int(s), v) for s, v in conn.execute(
+                select(_P.c.step, _P.c.value).where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
+
+    def curve_points(self, trial_id: int) -> list[tuple[int, float | None, float | None]]:
+        """Like :meth:`curve` with the wall time: ``(step, value, wall_time)``."""
+        with self._read(f"reading the curve of trial {trial_id}") as conn:
+            return [(int(s), v, w) for s, v, w in conn.execute(
+                select(_P.c.step, _P.c.value, _P.c.wall_time)
+                .where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
+
+    def forecasts(self, trial_id: int) -> list[ForecastRecord]:
+        with self._read(f"reading forecasts of trial {trial_id}") as conn:
+            rows = conn.execute(select(_F).where(_F.c.trial_id == trial_id)
+                                .order_by(_F.c.step, _F.c.id)).all()
+        return [ForecastRecord(r.trial_id, r.step, r.predictor, r.horizon, r.mean, r.q05, r.q50,
+                               r.q95, r.p_improve, r.created) for r in rows]
+
+    def decisions(self, trial_id: int) -> list[DecisionRecord]:
+        with self._read(f"reading decisions of trial {trial_id}") as conn:
+            rows = conn.execute(select(_D).where(_D.c.trial_id == trial_id)
+                                .order_by(_D.c.step, _D.c.id)).all()
+        return [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created)
+                for r in rows]

@@ -1,0 +1,54 @@
+"""Where the study database is: URL resolution (DESIGN.md precedence) and password masking.
+
+Called by the CLI (every command with ``--storage``), by the runner when a study starts and by
+:func:`nas.storage.open_study`.  Pure string work: no database is touched here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from nas.errors import StorageError
+
+__all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "mask_url", "validate_url"]
+
+DEFAULT_URL = "sqlite:///nas.db"
+ENV_VAR = "NAS_STORAGE"
+
+# scheme://user:password@host -> scheme://user:***@host  (the password may contain ':' or '@'
+# only percent-encoded, as SQLAlchemy requires; we still mask up to the *last* '@').
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):(?P<pw>.*)@(?P<tail>[^@]*)$")
+
+
+def resolve_url(cli_url: str | None = None, file_url: str | None = None) -> str:
+    """The storage URL to use: ``--storage``, else ``$NAS_STORAGE``, else the study file's
+    ``storage``, else ``sqlite:///nas.db`` in the working directory.  Empty strings count as
+    unset.  The result is validated (:func:`validate_url`)."""
+    for candidate in (cli_url, os.environ.get(ENV_VAR), file_url):
+        if candidate is not None and candidate.strip():
+            return validate_url(candidate.strip())
+    return DEFAULT_URL
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and listings)."""
+    m = _PASSWORD.match(url)
+    if m is None:
+        return url
+    return f"{m.group('head')}:***@{m.group('tail')}"
+
+
+def validate_url(url: str) -> str:
+    """Return ``url`` if SQLAlchemy can parse it, else raise :class:`StorageError`."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(
+            f"malformed storage URL {mask_url(url)!r}: expected a SQLAlchemy URL such as "
+            f"sqlite:///nas.db or postgresql+psycopg://user:password@host/db ({exc})"
+        ) from None
+    return url
