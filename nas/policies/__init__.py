@@ -1,0 +1,27 @@
+"""Stopping policies: decide CONTINUE or STOP after every epoch of a trial.
+
+Used alike by the runner's Ray scheduler adapter and by ``nas bench replay``.  Each is a plain
+object built from validated keyword options (entry-point group ``nas.policies``):
+
+- ``none`` (:class:`NoStopping`),
+- ``median`` (:class:`MedianPolicy`, Optuna's MedianPruner),
+- ``asha`` (:class:`ASHAPolicy`, Ray Tune's asynchronous successive halving),
+- ``predictive`` (:class:`PredictivePolicy`, P(y_T > y_best) < delta with the study's predictor).
+
+:func:`should_refit` is the refit schedule of learning predictors, :func:`make_policy` builds one.
+"""
+
+from nas.policies._predictive import DEFAULT_DELTA, PredictivePolicy
+from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
+from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
+
+__all__ = [
+    "NoStopping",
+    "MedianPolicy",
+    "ASHAPolicy",
+    "PredictivePolicy",
+    "DEFAULT_DELTA",
+    "REFIT_FIRST",
+    "should_refit",
+    "make_policy",
+]

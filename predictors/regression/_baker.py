@@ -1,0 +1,312 @@
+"""The Baker-style learning-curve regressor (Baker et al. 2017, "Accelerating neural
+architecture search using performance prediction", ICLR workshop).
+
+Who calls what, when: the engine (runner or ``nas bench``) calls :meth:`BakerPredictor.fit` with
+the study's complete curves on the refit schedule (:func:`nas.policies.should_refit`), off the
+scheduler hook's path; the predictive policy calls :meth:`BakerPredictor.predict` from the hook
+with one or a few partial curves.
+
+Model.  Every prefix becomes a fixed-size feature row (:mod:`._features`: observed values, first
+and second differences near the end, prefix length, config features), the target is the final
+value.  Three regressors are compared by curve-grouped 3-fold cross-validation (MSE) and the best
+is kept (``model="auto"``): nu-SVR with an RBF kernel, a random forest, and Bayesian ridge.  The
+kept model is the average of its three fold models (each fitted on 2/3 of the curves), so one
+fit yields both the model and its held-out residuals.
+
+Predictive distribution.  Centred on the model's mean; the spread is the empirical distribution
+of *held-out* residuals (cross-validation predictions of the chosen model) of similar prefixes:
+residuals are pooled per prefix-fraction bucket, per "still at 0" flag (most real curves sit at
+exactly 0 = chance level, and their outcome is either staying there or taking off), and per
+quantile bin of the predicted mean (a Mondrian split, so the spread may depend on the level).
+Each row's forecast is the mixture of Gaussians placed at ``mean + r_j`` for K residual
+quantiles r_j (kernel-smoothed with the bin's bandwidth), censored to [0, 1]: curves that stay
+at 0 get a point mass at 0, which the binned log-likelihood rewards.  Because the residuals are
+held out, P(y_T > y_best) is calibrated in the frequency sense across similar prefixes.
+
+Fallback.  With fewer than ``min_curves`` complete curves (default 10) there is nothing to learn
+from; ``predict`` then returns a deliberately wide forecast: half N(last value, s^2) with s
+shrinking as the curve progresses, half N(0.5, 0.5^2), censored.  Its P(y_T > y) is at least
+0.08 for every y < 1, so the predictive policy (delta 0.05) never stops on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.errors import ConfigError, PredictorError
+from nas.interfaces import Curve
+from predictors._forecast import CensoredMixtureForecast
+from predictors.regression._features import (
+    CURVE_FEATURES,
+    config_matrix,
+    pad_curves,
+    prefix_features,
+)
+
+__all__ = ["BakerPredictor", "MODELS"]
+
+logger = logging.getLogger(__name__)
+
+MODELS = ("svr", "forest", "ridge")
+_FRAC_EDGES = np.array([0.1, 0.2, 0.4, 0.7])  # prefix-fraction buckets: <=.1, <=.2, ...
+
+
+def _prefix_grid(length: int) -> np.ndarray:
+    """Prefix lengths taken from a complete curve for training: dense early, geometric later."""
+    g = np.unique(np.ceil(np.geomspace(1, max(length - 1, 1), 16)).astype(np.int64))
+    return g[(g >= 1) & (g < length)]
+
+
+def _make_model(name: str, seed: int) -> Any:
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import BayesianRidge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import NuSVR
+
+    if name == "svr":
+        return make_pipeline(StandardScaler(), NuSVR(nu=0.5, C=1.0, gamma="scale"))
+    if name == "forest":
+        return RandomForestRegressor(n_estimators=24, min_samples_leaf=4, max_features=0.5,
+                                     random_state=seed, n_jobs=1)
+    if name == "ridge":
+        return make_pipeline(StandardScaler(), BayesianRidge())
+    raise ConfigError(f"`model` is {name!r}, but must be one of auto, {', '.join(MODELS)}")
+
+
+class _FoldEnsemble:
+    """The cross-validation fold models, averaged: each saw 2/3 of the curves, and together
+    they are the fitted model (bagging for free; the residuals come from the same fits)."""
+
+    def __init__(self, models: list[Any]) -> None:
+        self.models = models
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(x) for m in self.models], axis=0)
+
+
+class BakerPredictor:
+    """Regression from prefix features to the final value, with a held-out-residual spread.
+
+    Options (keyword, validated): ``model`` ("auto" = choose by CV, or one of svr/forest/ridge),
+    ``min_curves`` (fallback below it, >= 3), ``max_rows`` (training rows subsampled to this
+    many, >= 100; the nu-SVR uses at most ``svr_rows``), ``components`` (residual quantiles per
+    forecast row, >= 4), ``seed``.  Learned state ends in ``_``; ``cv_scores_`` holds the last
+    model selection's CV MSE per model.
+    """
+
+    name = "baker"
+
+    def __init__(self, model: str = "auto", min_curves: int = 10, max_rows: int = 3000,
+                 svr_rows: int = 1000, components: int = 40, seed: int = 0) -> None:
+        if model != "auto" and model not in MODELS:
+            raise ConfigError(f"`model` is {model!r}, but must be one of auto, {', '.join(MODELS)}")
+        for key, val, lo in (("min_curves", min_curves, 3), ("max_rows", max_rows, 100),
+                             ("svr_rows", svr_rows, 50), ("components", components, 4)):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
+                raise ConfigError(f"`{key}` is {val!r}, but must be an integer >= {lo}")
+        self.model = model
+        self.min_curves = int(min_curves)
+        self.max_rows = int(max_rows)
+        self.svr_rows = int(svr_rows)
+        self.components = int(components)
+        self.seed = int(seed)
+        self.model_name_: str | None = None
+        self.model_: Any = None
+        self.cv_scores_: dict[str, float] = {}
+        self.n_curves_ = 0
+        self.n_features_: int | None = None
+        self.fill_: np.ndarray | None = None
+        self.bins_: dict[tuple[int, int], tuple[np.ndarray, list[tuple[np.ndarray, float]]]] = {}
+        self.fit_seconds_ = 0.0
+
+    def __repr__(self) -> str:
+        return (f"BakerPredictor(model={self.model!r}, selected={self.model_name_!r}, "
+                f"n_curves={self.n_curves_})")
+
+    # ------------------------------------------------------------------ training
+    def _design(self, curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Feature rows (several prefixes per complete curve), targets and curve ids."""
+        mat, lengths = pad_curves(curves)
+        ids, cs = [], []
+        for i, L in enumerate(lengths):
+            g = _prefix_grid(int(L))
+            ids.append(np.full(g.shape[0], i))
+            cs.append(g)
+        cid = np.concatenate(ids)
+        c = np.concatenate(cs)
+        rng = np.random.default_rng(self.seed)
+        if cid.shape[0] > self.max_rows:
+            keep = np.sort(rng.choice(cid.shape[0], self.max_rows, replace=False))
+            cid, c = cid[keep], c[keep]
+        x = prefix_features(mat[cid], c, lengths[cid])
+        conf = config_matrix(curves)
+        if conf is not None:
+            x = np.column_stack([x, conf[cid]])
+        y = mat[cid, lengths[cid] - 1]
+        return x, y, cid
+
+    def _fit_one(self, name: str, x: np.ndarray, y: np.ndarray) -> Any:
+        model = _make_model(name, self.seed)
+        if name == "svr" and x.shape[0] > self.svr_rows:
+            keep = np.random.default_rng(self.seed + 1).choice(x.shape[0], self.svr_rows,
+                                                               replace=False)
+            x, y = x[keep], y[keep]
+        return model.fit(x, y)
+
+    def _cv_predict(self, name: str, x: np.ndarray, y: np.ndarray, cid: np.ndarray,
+                    folds: int = 3) -> tuple[np.ndarray, _FoldEnsemble]:
+        """Held-out predictions, folds by curve (a curve's prefixes never straddle folds), and
+        the fold models as an averaging ensemble (the fitted model: no extra full fit)."""
+        ucid = np.unique(cid)
+        perm = np.random.default_rng(self.seed + 2).permutation(ucid)
+        fold_of = np.empty(int(ucid.max()) + 1, dtype=np.int64)
+        fold_of[perm] = np.arange(perm.shape[0]) % folds
+        f = fold_of[cid]
+        out = np.empty_like(y)
+        models = []
+        for k in range(folds):
+            te = f == k
+            models.append(self._fit_one(name, x[~te], y[~te]))
+            out[te] = models[-1].predict(x[te])
+        return out, _FoldEnsemble(models)
+
+    def fit(self, curves: Sequence[Curve]) -> BakerPredictor:
+        """Learn from complete curves (each curve's last value is its final value).
+
+        With ``model="auto"`` the three regressors are compared by CV on every fit (the engine
+        fits on the refit schedule only); :meth:`refit` keeps the chosen model and skips that.
+        """
+        return self._fit(curves, select=True)
+
+    def refit(self, curves: Sequence[Curve]) -> BakerPredictor:
+        """Fit again with the model chosen by the last selection (no CV over models)."""
+        return self._fit(curves, select=False)
+
+    def _fit(self, curves: Sequence[Curve], select: bool) -> BakerPredictor:
+        t0 = time.perf_counter()
+        usable = [c for c in curves if len(c) >= 2]
+        self.n_curves_ = len(usable)
+        if len(usable) < self.min_curves:
+            self.model_ = None
+            self.model_name_ = None if self.model == "auto" else self.model
+            self.fit_seconds_ = time.perf_counter() - t0
+            logger.debug("baker: %d complete curves < min_curves=%d, using the fallback",
+                         len(usable), self.min_curves)
+            return self
+        x, y, cid = self._design(usable)
+        self.n_features_ = x.shape[1]
+        self.fill_ = np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=0)
+        self.fill_ = np.where(np.isfinite(self.fill_), self.fill_, 0.0)
+        x = np.where(np.isfinite(x), x, self.fill_[None, :])
+        if self.model == "auto" and (select or self.model_name_ is None):
+            runs = {m: self._cv_predict(m, x, y, cid) for m in MODELS}
+            self.cv_scores_ = {m: float(np.mean((r[0] - y) ** 2)) for m, r in runs.items()}
+            chosen = min(self.cv_scores_, key=lambda m: self.cv_scores_[m])
+            held, ensemble = runs[chosen]
+            logger.info("baker: CV MSE %s -> %s", self.cv_scores_, chosen)
+        else:
+            chosen = self.model if self.model != "auto" else str(self.model_name_)
+            held, ensemble = self._cv_predict(chosen, x, y, cid)
+        self.model_name_ = chosen
+        self.model_ = ensemble
+        self._fit_residuals(x, y, np.clip(held, 0.0, 1.0))
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _bin_keys(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        frac_b = np.searchsorted(_FRAC_EDGES, x[:, 0], side="left")
+        floor = x[:, CURVE_FEATURES.index("at_floor")].astype(np.int64)
+        return frac_b, floor
+
+    def _fit_residuals(self, x: np.ndarray, y: np.ndarray, mu: np.ndarray) -> None:
+        """Per (fraction bucket, at-0 flag): mean-quantile edges and residual quantiles."""
+        min_bin = 40
+        res = y - mu
+        fb, fl = self._bin_keys(x)
+        self.bins_ = {}
+        pooled = self._summarise(res)
+        for b in range(len(_FRAC_EDGES) + 1):
+            for flag in (0, 1):
+                sel = (fb == b) & (fl == flag)
+                r, m = res[sel], mu[sel]
+                if r.shape[0] < min_bin:  # too few: borrow from the flag, then from everything
+                    alt = fl == flag
+                    if alt.sum() >= min_bin:
+                        self.bins_[(b, flag)] = (np.array([]), [self._summarise(res[alt])])
+                    else:
+                        self.bins_[(b, flag)] = (np.array([]), [pooled])
+                    continue
+                nb = int(min(4, r.shape[0] // (2 * min_bin))) or 1
+                edges = np.quantile(m, np.arange(1, nb) / nb) if nb > 1 else np.array([])
+                which = np.searchsorted(edges, m, side="right")
+                self.bins_[(b, flag)] = (edges, [self._summarise(r[which == j]) for j in range(nb)])
+
+    def _summarise(self, r: np.ndarray) -> tuple[np.ndarray, float]:
+        """K residual quantiles and a kernel bandwidth (Silverman's rule, floored at 0.01)."""
+        k = self.components
+        qs = np.quantile(r, (np.arange(k) + 0.5) / k)
+        sd = float(np.std(r))
+        iqr = float(np.subtract(*np.quantile(r, [0.75, 0.25]))) / 1.349
+        spread = min(sd, iqr) if iqr > 0 else sd
+        h = max(0.01, 0.9 * spread * r.shape[0] ** -0.2)
+        return qs, h
+
+    # ---------------------------------------------------------------- prediction
+    def predict(self, curves: Sequence[Curve], horizon: int) -> CensoredMixtureForecast:
+        """Forecast the value at step ``horizon`` for each (partial) curve; batched."""
+        if isinstance(horizon, bool) or int(horizon) < 1:
+            raise PredictorError(f"horizon is {horizon!r}, but must be an integer >= 1")
+        horizon = int(horizon)
+        if len(curves) == 0:
+            return CensoredMixtureForecast(np.zeros((0, 1)), np.ones((0, 1)))
+        mat, c = pad_curves(curves)
+        if c.max() > horizon:
+            raise PredictorError(f"a curve has {int(c.max())} values, beyond horizon {horizon}")
+        h = np.full(c.shape[0], float(horizon))
+        x = prefix_features(mat, c, h)
+        last = x[:, CURVE_FEATURES.index("last")]
+        k = self.components
+        if self.model_ is None:
+            s = 0.05 + 0.25 * (1.0 - c / horizon)
+            loc = np.column_stack([last, np.full_like(last, 0.5)])
+            scale = np.column_stack([s, np.full_like(s, 0.5)])
+            fc = CensoredMixtureForecast(loc, scale)
+        else:
+            conf = config_matrix(curves)
+            if self.n_features_ is not None and self.n_features_ > x.shape[1]:
+                d = self.n_features_ - x.shape[1]
+                if conf is None:
+                    conf = np.full((x.shape[0], d), np.nan)
+                if conf.shape[1] != d:
+                    raise PredictorError(f"curves carry {conf.shape[1]} config features, the "
+                                         f"predictor was fitted with {d}")
+                x = np.column_stack([x, conf])
+            assert self.fill_ is not None
+            x = np.where(np.isfinite(x), x, self.fill_[None, : x.shape[1]])
+            mu = np.clip(self.model_.predict(x), 0.0, 1.0)
+            fb, fl = self._bin_keys(x)
+            loc = np.empty((x.shape[0], k))
+            scale = np.empty((x.shape[0], k))
+            for key in set(zip(fb.tolist(), fl.tolist())):
+                sel = (fb == key[0]) & (fl == key[1])
+                edges, parts = self.bins_[key]
+                which = np.searchsorted(edges, mu[sel], side="right")
+                qs = np.stack([p[0] for p in parts])[which]
+                hs = np.array([p[1] for p in parts])[which]
+                loc[sel] = mu[sel, None] + qs
+                scale[sel] = hs[:, None]
+            fc = CensoredMixtureForecast(loc, scale)
+        done = c >= horizon  # the value at the horizon is observed: (almost) a point mass
+        if done.any():
+            loc2 = fc.loc.copy()
+            scale2 = fc.scale.copy()
+            loc2[done] = last[done, None]
+            scale2[done] = 1e-4
+            fc = CensoredMixtureForecast(loc2, scale2, fc.weights)
+        return fc
