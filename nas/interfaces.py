@@ -215,8 +215,8 @@ class StudyView(Protocol):
         ...
 
 
-CONTINUE = "CONTINUE"
-STOP = "STOP"
+CONTINUE: Literal["CONTINUE"] = "CONTINUE"
+STOP: Literal["STOP"] = "STOP"
 
 
 @dataclass(frozen=True)
