@@ -1,0 +1,10 @@
+"""Conformance checks that every space, task, predictor and storage must pass.
+
+Third parties call them from their own test suites, e.g. ``assert check_task(MyTask()).ok``.
+"""
+
+from __future__ import annotations
+
+from nas.testing.spaces import SpaceCheck, TaskCheck, ToySpace, check_space, check_task
+
+__all__ = ["check_space", "check_task", "SpaceCheck", "TaskCheck", "ToySpace"]

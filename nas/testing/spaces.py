@@ -1,0 +1,517 @@
+"""Conformance checks for search spaces and tasks, for nas's own tests and for third parties.
+
+``check_space(space, task, samples, seed)`` samples ``samples`` configurations with Optuna's
+define-by-run API (a seeded :class:`optuna.samplers.RandomSampler`, so coverage reflects the
+space's own choice distributions), and for each one checks:
+
+* the config's JSON round trip (``json.loads(json.dumps(c)) == c``); the model is built from
+  the round-tripped config;
+* determinism: two builds under the same ``torch.manual_seed`` have equal parameters and equal
+  eval-mode outputs;
+* shapes: (B, output_size) for ``output_mode == "last"``, (B, T, output_size) for
+  ``"sequence"``;
+* finite loss and finite gradients after a backward pass on a task batch;
+* causality: outputs at steps <= t are unchanged when the inputs after t change.  The per-step
+  outputs come from ``model.forward_sequence(x)`` when the model has it, from the model itself
+  for ``sequence`` tasks, and otherwise from the same config built for the task spec with
+  ``output_mode="sequence"`` (spaces build per-step heads for such specs);
+* ``ms_per_step``: median wall time of a training step (forward, loss, backward, optimiser
+  step with the config's optimiser) over a few steps after a warm-up.
+
+``check_task(task, seed)`` checks a task's spec and data: shapes and dtypes, label ranges,
+determinism under a seed, and that the objective of a trivial and of a perfect predictor lie in
+the declared range.  Both return report objects; ``report.ok`` tells whether all passed, and
+:meth:`SpaceCheck.to_dict` gives the JSON document ``nas spaces check --format json`` prints.
+
+:class:`ToySpace` is a tiny reference space (stacked GRU/LSTM/RNN layers) that follows the same
+config conventions as the built-in ``seq_cells``; it is fast enough for tests of the engine and
+usable from a study file as ``space = "nas.testing.spaces:ToySpace"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nas.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+    from nas.interfaces import SearchSpace, Task, TaskSpec
+
+__all__ = [
+    "SampleCheck",
+    "SpaceCheck",
+    "TaskCheck",
+    "check_space",
+    "check_sample",
+    "check_task",
+    "ToySpace",
+    "COVERAGE_KEYS",
+]
+
+logger = logging.getLogger(__name__)
+
+COVERAGE_KEYS = ("cell", "hypernet", "activation")
+
+
+@dataclass
+class SampleCheck:
+    """The result of checking one sampled configuration."""
+
+    config: Any
+    n_params: int | None = None
+    ms_per_step: float | None = None
+    ok: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "n_params": self.n_params,
+                "ms_per_step": self.ms_per_step, "ok": self.ok, "error": self.error}
+
+
+@dataclass
+class SpaceCheck:
+    """All samples of :func:`check_space` and their summary (coverage counts each layer)."""
+
+    space: str
+    task: str
+    samples: list[SampleCheck] = field(default_factory=list)
+
+    @property
+    def failures(self) -> int:
+        return sum(not s.ok for s in self.samples)
+
+    @property
+    def ok(self) -> bool:
+        return self.failures == 0
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        """How often each cell, hypernetwork and activation was sampled, per layer."""
+        cov: dict[str, dict[str, int]] = {k: {} for k in COVERAGE_KEYS}
+        for s in self.samples:
+            for layer in _layers(s.config):
+                for key in COVERAGE_KEYS:
+                    v = layer.get(key)
+                    if v is None:
+                        continue
+                    name = str(v)
+                    cov[key][name] = cov[key].get(name, 0) + 1
+        return {k: dict(sorted(v.items())) for k, v in cov.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``nas spaces check --format json``."""
+        return {
+            "space": self.space,
+            "task": self.task,
+            "samples": [s.to_dict() for s in self.samples],
+            "summary": {"n": len(self.samples), "failures": self.failures,
+                        "coverage": self.coverage()},
+        }
+
+
+@dataclass
+class TaskCheck:
+    """The result of :func:`check_task`: an empty ``problems`` list means the task passed."""
+
+    task: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _layers(config: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(config, Mapping):
+        return []
+    layers = config.get("layers")
+    if isinstance(layers, list):
+        return [layer for layer in layers if isinstance(layer, Mapping)]
+    return [config] if any(k in config for k in COVERAGE_KEYS) else []
+
+
+# ---------------------------------------------------------------------------------------------
+# one sample
+
+
+def _build(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
+           seed: int) -> torch.nn.Module:
+    import torch
+
+    torch.manual_seed(seed)
+    return space.build(config, spec)
+
+
+def _per_step(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec, seed: int,
+              model: torch.nn.Module) -> Any:
+    """A function x -> (B, T, out) per-step outputs (see the module docstring)."""
+    fs = getattr(model, "forward_sequence", None)
+    if callable(fs):
+        return fs
+    if spec.output_mode == "sequence":
+        return model
+    seq_model = _build(space, config, dataclasses.replace(spec, output_mode="sequence"), seed)
+    seq_model.eval()
+    return seq_model
+
+
+def check_sample(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
+                 batch: tuple[torch.Tensor, torch.Tensor], *, seed: int = 0,
+                 timing_steps: int = 3) -> SampleCheck:
+    """Run every check on one configuration; never raises for a failing check (``ok=False``
+    and ``error`` say what failed)."""
+    import torch
+
+    from nas.training import HyperParams, _make_optimizer, compute_loss
+
+    result = SampleCheck(config=_jsonable_or_repr(config))
+    try:
+        text = json.dumps(config, allow_nan=False)
+        cfg = json.loads(text)
+        if cfg != config:
+            raise AssertionError("config changes in a JSON round trip")
+        result.config = cfg
+        x, y = batch
+        B, T = x.shape[0], x.shape[1]
+        model = _build(space, cfg, spec, seed)
+        twin = _build(space, cfg, spec, seed)
+        result.n_params = int(sum(p.numel() for p in model.parameters()))
+        sd1, sd2 = model.state_dict(), twin.state_dict()
+        if sd1.keys() != sd2.keys() or any(not torch.equal(sd1[k], sd2[k]) for k in sd1):
+            raise AssertionError(f"two builds under torch.manual_seed({seed}) differ "
+                                 "(build is not deterministic)")
+        model.eval()
+        twin.eval()
+        with torch.no_grad():
+            out = model(x)
+            out2 = twin(x)
+        want = (B, spec.output_size) if spec.output_mode == "last" else \
+            (B, T, spec.output_size)
+        if tuple(out.shape) != want:
+            raise AssertionError(f"output shape {tuple(out.shape)}, expected {want} "
+                                 f"(output_mode {spec.output_mode!r})")
+        if not torch.isfinite(out).all():
+            raise AssertionError("non-finite outputs")
+        if not torch.equal(out, out2):
+            raise AssertionError("two builds under the same seed give different outputs")
+        with torch.no_grad():
+            step_fn = _per_step(space, cfg, spec, seed, model)
+            for t in sorted({0, T // 2}):
+                if t >= T - 1:
+                    continue
+                x2 = x.clone()
+                gen = torch.Generator().manual_seed(seed + t)
+                x2[:, t + 1:] = torch.randn(x2[:, t + 1:].shape, generator=gen)
+                a, b = step_fn(x), step_fn(x2)
+                if a.dim() != 3 or a.shape[1] != T:
+                    raise AssertionError(f"per-step outputs have shape {tuple(a.shape)}, "
+                                         f"expected (B, {T}, out)")
+                if not torch.allclose(a[:, :t + 1], b[:, :t + 1], rtol=1e-4, atol=1e-5):
+                    diff = float((a[:, :t + 1] - b[:, :t + 1]).abs().max())
+                    raise AssertionError(f"not causal: outputs at steps <= {t} change by "
+                                         f"{diff:.3g} when inputs after step {t} change")
+        model.train()
+        hp = HyperParams.from_config(cfg)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = _make_optimizer(params, hp)
+        times = []
+        for i in range(1 + max(1, timing_steps)):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = compute_loss(out, y, spec)
+            aux = getattr(model, "aux_loss", None)
+            if isinstance(aux, torch.Tensor):
+                loss = loss + aux
+            loss.backward()
+            if i == 0:
+                if not torch.isfinite(loss):
+                    raise AssertionError(f"non-finite loss {float(loss)}")
+                bad = [n for n, p in model.named_parameters()
+                       if p.grad is not None and not torch.isfinite(p.grad).all()]
+                if bad:
+                    raise AssertionError(f"non-finite gradients in {', '.join(bad[:5])}")
+                if all(p.grad is None for p in params):
+                    raise AssertionError("no parameter received a gradient")
+            opt.step()
+            if i > 0:
+                times.append(time.perf_counter() - t0)
+        result.ms_per_step = float(np.median(times) * 1000.0)
+        result.ok = True
+    except Exception as exc:  # a check reports, it does not raise
+        result.ok = False
+        result.error = f"{type(exc).__name__}: {exc}"
+        logger.debug("sample failed: %s", traceback.format_exc())
+    return result
+
+
+def _jsonable_or_repr(config: Any) -> Any:
+    try:
+        return json.loads(json.dumps(config, allow_nan=False))
+    except (TypeError, ValueError):
+        return repr(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole space
+
+
+def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0, *,
+                batch_size: int = 32, timing_steps: int = 3,
+                space_name: str | None = None, task_name: str | None = None) -> SpaceCheck:
+    """Sample ``samples`` configurations of ``space`` and check each on a batch of ``task``.
+
+    Called by ``nas spaces check`` and by test suites (``assert check_space(...).ok``).
+    """
+    import optuna
+    import torch
+
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"samples is {samples!r}, but must be an integer >= 1")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size is {batch_size!r}, but must be an integer >= 1")
+    spec = task.spec()
+    train, _, _ = task.data(seed)
+    from nas.training import _tensors
+
+    x, y = _tensors(train)
+    x, y = x[:batch_size], y[:batch_size]
+    report = SpaceCheck(space=space_name or str(getattr(space, "name", type(space).__name__)),
+                        task=task_name or str(getattr(task, "name", type(task).__name__)))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    for i in range(samples):
+        trial = study.ask()
+        try:
+            config = space.sample(trial)
+        except Exception as exc:
+            report.samples.append(SampleCheck(config=dict(trial.params), ok=False,
+                                              error=f"sample() raised {type(exc).__name__}: "
+                                                    f"{exc}"))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        study.tell(trial, 0.0)
+        threads = torch.get_num_threads()
+        report.samples.append(check_sample(space, config, spec, (x, y), seed=seed + i,
+                                           timing_steps=timing_steps))
+        torch.set_num_threads(threads)
+        logger.info("sample %d/%d: %s", i + 1, samples,
+                    "ok" if report.samples[-1].ok else report.samples[-1].error)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# a task
+
+
+def check_task(task: Task, seed: int = 0) -> TaskCheck:
+    """Check a task's spec and generated data; see the module docstring."""
+    import torch
+
+    from nas.interfaces import TaskSpec
+    from nas.training import _objective_of, _tensors
+
+    rep = TaskCheck(task=str(getattr(task, "name", type(task).__name__)))
+    p = rep.problems
+    spec = task.spec()
+    if not isinstance(spec, TaskSpec):
+        p.append(f"spec() returned {type(spec).__name__}, not TaskSpec")
+        return rep
+    for key in ("input_size", "output_size", "seq_len"):
+        v = getattr(spec, key)
+        if not isinstance(v, int) or v < 1:
+            p.append(f"spec.{key} is {v!r}, but must be an integer >= 1")
+    if spec.direction not in ("maximize", "minimize"):
+        p.append(f"spec.direction is {spec.direction!r}")
+    if spec.output_mode not in ("last", "sequence"):
+        p.append(f"spec.output_mode is {spec.output_mode!r}")
+    if spec.loss not in ("cross_entropy", "mse"):
+        p.append(f"spec.loss is {spec.loss!r}")
+    lo, hi = spec.objective_range
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        p.append(f"spec.objective_range {spec.objective_range} is not a finite interval")
+    if p:
+        return rep
+    splits = task.data(seed)
+    again = task.data(seed)
+    other = task.data(seed + 1)
+    if len(splits) != 3:
+        p.append(f"data() returned {len(splits)} splits, not 3 (train, val, test)")
+        return rep
+    T = spec.seq_len
+    for name, ds, ds2, ds3 in zip(("train", "val", "test"), splits, again, other):
+        x, y = _tensors(ds)
+        x2, y2 = _tensors(ds2)
+        n = x.shape[0]
+        if n == 0:
+            p.append(f"{name}: empty split")
+            continue
+        if not (torch.equal(x, x2) and torch.equal(y, y2)):
+            p.append(f"{name}: data({seed}) differs between two calls (not deterministic)")
+        if name == "train":
+            x3, _ = _tensors(ds3)
+            if x3.shape == x.shape and torch.equal(x3, x):
+                p.append(f"train: data({seed}) and data({seed + 1}) are identical")
+        if tuple(x.shape[1:]) != (T, spec.input_size):
+            p.append(f"{name}: x has shape {tuple(x.shape[1:])} per example, expected "
+                     f"({T}, {spec.input_size})")
+        if not x.is_floating_point() or not torch.isfinite(x).all():
+            p.append(f"{name}: x must be finite floats (dtype {x.dtype})")
+        if spec.loss == "cross_entropy":
+            want = () if spec.output_mode == "last" else (T,)
+            if y.is_floating_point():
+                p.append(f"{name}: cross-entropy targets must be integers (dtype {y.dtype})")
+            valid = y[y != -100] if spec.output_mode == "sequence" else y
+            if valid.numel() == 0 or valid.min() < 0 or valid.max() >= spec.output_size:
+                p.append(f"{name}: class labels outside [0, {spec.output_size})")
+        else:
+            want = (spec.output_size,) if spec.output_mode == "last" else \
+                (T, spec.output_size)
+            if not y.is_floating_point() or not torch.isfinite(y).all():
+                p.append(f"{name}: regression targets must be finite floats")
+        if tuple(y.shape[1:]) != want:
+            p.append(f"{name}: y has shape {tuple(y.shape[1:])} per example, expected {want}")
+        if p:
+            continue
+        # the objective of a trivial and of a perfect predictor lie in the declared range
+        if spec.loss == "cross_entropy":
+            trivial = torch.zeros(*y.shape, spec.output_size)
+            perfect = torch.nn.functional.one_hot(y.clamp(min=0), spec.output_size).float()
+        else:
+            trivial = torch.zeros_like(y)
+            perfect = y.clone()
+        values = [_objective_of(o, y, spec, ds) for o in (trivial, perfect)]
+        for what, v in zip(("a trivial", "a perfect"), values):
+            if not (np.isfinite(v) and lo - 1e-9 <= v <= hi + 1e-9):
+                p.append(f"{name}: the objective of {what} predictor is {v}, outside "
+                         f"{spec.objective_range}")
+        better = values[1] >= values[0] if spec.direction == "maximize" else \
+            values[1] <= values[0]
+        if not better:
+            p.append(f"{name}: a perfect predictor scores worse than a trivial one "
+                     f"({values[1]} vs {values[0]}; direction {spec.direction})")
+    return rep
+
+
+# ---------------------------------------------------------------------------------------------
+# a tiny reference space
+
+
+class _ToyModel:  # namespace for the lazily created torch module class
+    cls: Any = None
+
+
+def _toy_model_class() -> Any:
+    if _ToyModel.cls is not None:
+        return _ToyModel.cls
+    import torch
+    from torch import nn
+
+    class ToyModel(nn.Module):
+        """Stacked torch RNN layers, dropout between them, a linear head."""
+
+        def __init__(self, layers: list[Mapping[str, Any]], hidden: int, dropout: float,
+                     spec: TaskSpec) -> None:
+            super().__init__()
+            self.mode = spec.output_mode
+            self.rnns = nn.ModuleList()
+            d = spec.input_size
+            for layer in layers:
+                cell = layer["cell"]
+                if cell == "lstm":
+                    self.rnns.append(nn.LSTM(d, hidden, batch_first=True))
+                elif cell == "gru":
+                    self.rnns.append(nn.GRU(d, hidden, batch_first=True))
+                else:
+                    self.rnns.append(nn.RNN(d, hidden, batch_first=True,
+                                            nonlinearity=layer.get("activation") or "tanh"))
+                d = hidden
+            self.drop = nn.Dropout(dropout)
+            self.head = nn.Linear(d, spec.output_size)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = x
+            for rnn in self.rnns:
+                h = self.drop(rnn(h)[0])
+            out = self.head(h)
+            return out[:, -1] if self.mode == "last" else out
+
+    _ToyModel.cls = ToyModel
+    return ToyModel
+
+
+class ToySpace:
+    """A tiny reference space: 1..``max_layers`` torch RNN layers (``gru``, ``lstm``,
+    ``rnn_tanh``/``rnn_relu`` as cell ``rnn`` with activation ``tanh``/``relu``), width and
+    training options.  Config conventions as in ``seq_cells``: ``layers`` is a list of
+    ``{"cell", "hypernet", "activation"}`` dicts; training keys at the top level."""
+
+    name = "toy"
+    CELLS = ("gru", "lstm", "rnn")
+
+    def __init__(self, cells: list[str] | tuple[str, ...] = CELLS, max_layers: int = 2,
+                 hidden: list[int] | tuple[int, ...] = (16, 32),
+                 lr: tuple[float, float] = (1e-3, 3e-2)) -> None:
+        cells = list(cells)
+        bad = [c for c in cells if c not in self.CELLS]
+        if not cells or bad:
+            raise ConfigError(f"space toy: option cells is {cells!r}, but must be a non-empty "
+                              f"subset of {list(self.CELLS)}")
+        if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
+            raise ConfigError(f"space toy: option max_layers is {max_layers!r}, but must be "
+                              "an integer >= 1")
+        hidden = list(hidden)
+        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
+            raise ConfigError(f"space toy: option hidden is {hidden!r}, but must be a "
+                              "non-empty list of integers >= 1")
+        if len(lr) != 2 or not 0 < lr[0] <= lr[1]:
+            raise ConfigError(f"space toy: option lr is {lr!r}, but must be [low, high] "
+                              "with 0 < low <= high")
+        self.cells, self.max_layers, self.hidden = cells, max_layers, hidden
+        self.lr = (float(lr[0]), float(lr[1]))
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        n = trial.suggest_int("n_layers", 1, self.max_layers)
+        layers = []
+        for i in range(n):
+            cell = trial.suggest_categorical(f"cell_{i}", self.cells)
+            act = (trial.suggest_categorical(f"activation_{i}", ["tanh", "relu"])
+                   if cell == "rnn" else None)
+            layers.append({"cell": cell, "hypernet": "none", "activation": act})
+        return {
+            "layers": layers,
+            "hidden": trial.suggest_categorical("hidden", self.hidden),
+            "optimizer": trial.suggest_categorical("optimizer", ["adam", "adamw"]),
+            "lr": trial.suggest_float("lr", self.lr[0], self.lr[1], log=True),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.2),
+        }
+
+    def build(self, config: Mapping[str, Any], task: TaskSpec) -> torch.nn.Module:
+        layers = config.get("layers") or [{"cell": "gru"}]
+        for layer in layers:
+            if layer.get("cell") not in self.CELLS:
+                raise ConfigError(f"space toy: cell {layer.get('cell')!r} is not one of "
+                                  f"{list(self.CELLS)}")
+        model: torch.nn.Module = _toy_model_class()(
+            list(layers), int(config.get("hidden", 32)), float(config.get("dropout", 0.0)),
+            task)
+        return model
+
+    def features(self, config: Mapping[str, Any]) -> dict[str, float]:
+        layers = config.get("layers") or [{"cell": "gru"}]
+        feats = {"depth": float(len(layers)), "width": float(config.get("hidden", 32)),
+                 "log10_lr": float(np.log10(config.get("lr", 1e-3)))}
+        for c in self.CELLS:
+            feats[f"cell_{c}"] = float(sum(layer.get("cell") == c for layer in layers))
+        return feats
