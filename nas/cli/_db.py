@@ -1,5 +1,328 @@
-"""CLI commands (registered on import)."""
+"""Study-database commands: ``nas db upgrade|info``, ``nas import``, ``nas export``,
+``nas studies``, ``nas trials``, ``nas curve``.
+
+Query commands import only SQLAlchemy, typer and rich (never torch or ray) so that they answer
+fast; matplotlib loads only for ``nas curve --plot``.
+"""
 
 from __future__ import annotations
 
-from nas.cli._app import app  # noqa: F401
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nas.cli._app import app, db_app
+from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.errors import ConfigError
+
+STORAGE_OPTION = typer.Option(
+    None, "--storage", "-s",
+    help="Database URL (default: $NAS_STORAGE, else sqlite:///nas.db in the working directory).",
+)
+_TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
+
+
+def _storage(url: str | None, *, check_schema: bool = True) -> Any:
+    from nas.storage import Storage, resolve_url
+
+    return Storage(resolve_url(url), check_schema=check_schema)
+
+
+def _created(v: Any) -> str:
+    return v.replace(microsecond=0).isoformat(sep=" ") if v is not None else ""
+
+
+# ---------------------------------------------------------------------------- nas db ...
+@db_app.command("upgrade")
+def db_upgrade(storage: str | None = STORAGE_OPTION) -> None:
+    """Create the database, or bring an older one to this nas's schema revision."""
+    from nas.storage._schema import upgrade
+
+    st = _storage(storage, check_schema=False)
+    with st._translate("upgrading the schema"):
+        before, after = upgrade(st.engine, st.masked_url)
+    if before == after:
+        typer.echo(f"{st.masked_url}: schema already at revision {after}")
+    else:
+        typer.echo(f"{st.masked_url}: schema upgraded from {before or 'empty'} to revision {after}")
+
+
+@db_app.command("info")
+def db_info(
+    storage: str | None = STORAGE_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show the database URL (password masked), back end, schema revision and row counts."""
+    from sqlalchemy import func, select
+
+    from nas.storage import HEAD, REVISIONS
+    from nas.storage._models import Base
+    from nas.storage._schema import schema_state
+
+    out = resolve_format(fmt, as_json)
+    st = _storage(storage, check_schema=False)
+    with st._read("reading the schema") as conn:
+        state = schema_state(conn)
+        counts: dict[str, int | None] = {}
+        for name in ("studies", "trials", "curve_points", "forecasts", "decisions"):
+            counts[name] = None
+            if state.revision == HEAD:
+                table = Base.metadata.tables[name]
+                counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    if state.empty:
+        status = "empty (created on first use)"
+    elif state.revision == HEAD:
+        status = "ok"
+    elif state.revision in REVISIONS:
+        status = "old: run `nas db upgrade`"
+    elif state.revision is None:
+        status = "not a nas database"
+    else:
+        status = "newer than this nas: upgrade nas"
+    info: dict[str, Any] = {"url": st.masked_url, "backend": st.dialect,
+                            "revision": state.revision, "head": HEAD, "status": status}
+    info.update(counts)
+    if out == "json":
+        emit_json(info)
+    else:
+        emit([{"key": k, "value": v} for k, v in info.items()], out, columns=["key", "value"],
+             title="study database")
+
+
+# ---------------------------------------------------------------------------- import/export
+@app.command("import")
+def import_cmd(
+    file: Path = typer.Argument(..., help="Curve file (.npz, see the curve-file format)."),
+    study: str = typer.Option(..., "--study", help="Name of the new study."),
+    direction: str | None = typer.Option(
+        None, "--direction", help="maximize or minimize (default: the file's, else maximize)."),
+    storage: str | None = STORAGE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import recorded learning curves as a study of COMPLETE trials (one transaction)."""
+    from nas.storage import import_curves
+
+    if direction is not None and direction not in ("maximize", "minimize"):
+        raise ConfigError(f"--direction is {direction!r}; must be maximize or minimize")
+    st = _storage(storage)
+    res = import_curves(st, file, study, direction=direction)
+    if as_json:
+        emit_json(res.to_dict())
+    else:
+        typer.echo(f"imported {res.trials} curves ({res.points} points, {res.missing} missing) "
+                   f"into study {res.study!r} in {st.masked_url} in {res.seconds:.2f} s")
+
+
+@app.command("export")
+def export_cmd(
+    study: str = typer.Argument(..., help="Study name."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, json or npz."),
+    curves: bool = typer.Option(False, "--curves", help="Include every trial's curve (csv/json)."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="File to write (default: stdout; npz needs one)."),
+    storage: str | None = STORAGE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export a study: trials as csv/json, or the curve-file format (npz) that imports back."""
+    from nas.storage import export_curves
+    from nas.storage._transfer import export_rows
+
+    out = "json" if as_json else fmt.lower()
+    if out not in ("csv", "json", "npz"):
+        raise ConfigError(f"--format {fmt!r} is not supported by export; use csv, json or npz")
+    if out == "npz" and output is None:
+        raise ConfigError("--format npz needs -o FILE.npz (binary output is not written to stdout)")
+    st = _storage(storage)
+    if out == "npz" and output is not None:
+        n = export_curves(st, study, output)
+        typer.echo(f"wrote {n} curves of study {study!r} to {output}", err=True)
+        return
+    rec = st.get_study(study)
+    rows = export_rows(st.trials(rec.id, with_curves=curves), curves=curves)
+    if output is None:
+        emit(rows, out)
+        return
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        emit(rows, out)
+    try:
+        output.write_text(buf.getvalue())
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {len(rows)} trials of study {study!r} to {output}", err=True)
+
+
+# ---------------------------------------------------------------------------- listings
+@app.command("studies")
+def studies_cmd(
+    storage: str | None = STORAGE_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the studies: space, task, direction, trials by state, best value, created."""
+    from nas.storage import STATES
+
+    out = resolve_format(fmt, as_json)
+    st = _storage(storage)
+    rows = []
+    for s in st.study_summaries():
+        rec = s["study"]
+        states = s["states"]
+        row: dict[str, Any] = {
+            "name": rec.name, "space": rec.space, "task": rec.task, "direction": rec.direction,
+            "status": rec.status, "trials": sum(states.values()),
+        }
+        for state in STATES:
+            row[state.lower()] = states.get(state, 0)
+        row["best_value"] = s["best_value"]
+        row["created"] = _created(rec.created) if out != "json" else rec.created
+        rows.append(row)
+    columns = ["name", "space", "task", "direction", "status", "trials",
+               *[x.lower() for x in STATES], "best_value", "created"]
+    if out == "table":  # people: one compact "trials by state" column
+        for row in rows:
+            by_state = [f"{row[x.lower()]} {x.lower()}" for x in STATES if row[x.lower()]]
+            row["trials"] = f"{row['trials']}" + (f" ({', '.join(by_state)})" if by_state else "")
+        columns = ["name", "space", "task", "direction", "status", "trials", "best_value", "created"]
+    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}")
+
+
+def _parse_states(state: list[str] | None) -> list[str] | None:
+    from nas.storage import STATES
+
+    if not state:
+        return None
+    out = []
+    for item in state:
+        for s in item.split(","):
+            s = s.strip().upper()
+            if s == "PRUNED":
+                s = "STOPPED"
+            if s not in STATES:
+                raise ConfigError(f"--state {s!r} is not one of {', '.join(STATES)}")
+            out.append(s)
+    return out
+
+
+@app.command("trials")
+def trials_cmd(
+    study: str = typer.Argument(..., help="Study name."),
+    top: int | None = typer.Option(None, "--top", help="Only the K best trials (sorted by value)."),
+    state: list[str] | None = typer.Option(None, "--state", help="Only trials in this state (repeat or comma-separate)."),
+    sort: str | None = typer.Option(None, "--sort", help="value (best first) or number (default; value with --top)."),
+    storage: str | None = STORAGE_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List a study's trials: number, state, value, epochs, group, params (the config)."""
+    out = resolve_format(fmt, as_json)
+    if top is not None and top < 0:
+        raise ConfigError(f"--top is {top}, but must be >= 0")
+    if sort is not None and sort not in ("value", "number"):
+        raise ConfigError(f"--sort is {sort!r}; must be value or number")
+    states = _parse_states(state)
+    st = _storage(storage)
+    rec = st.get_study(study)
+    rows = st.trial_rows(rec.id, states=states, sort=sort or ("value" if top is not None else "number"),
+                         direction=rec.direction, limit=top)
+    title = f"{rec.name} ({rec.direction}): {len(rows)} trials"
+    _emit_listing(rows, out, columns=_TRIAL_COLUMNS, title=title)
+
+
+def _compact(v: Any) -> str:
+    """A config for a table cell: ``key=value`` pairs, floats to 4 significant digits."""
+    if isinstance(v, dict):
+        return " ".join(f"{k}={_compact(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_compact(x) for x in v) + "]"
+    return str(v)
+
+
+def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], title: str) -> None:
+    """Like ``emit``, but fast for long listings: JSON through the C encoder (one row per
+    line), and plain aligned text instead of rich past a screenful."""
+    if out == "json":
+        try:
+            body = ",\n".join("  " + json.dumps({c: r.get(c) for c in columns}, allow_nan=False)
+                              for r in rows)
+        except (TypeError, ValueError):  # datetimes, NaN: the general path handles them
+            emit(rows, out, columns=columns)
+            return
+        sys.stdout.write("[\n" + body + "\n]\n" if rows else "[]\n")
+        sys.stdout.flush()
+        return
+    if out == "csv":
+        emit(rows, out, columns=columns)
+        return
+    shown = [{c: (_compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c)) for c in columns}
+             for r in rows]
+    if len(rows) <= 200:
+        emit(shown, "table", columns=columns, title=title)
+        return
+    _plain_table(shown, columns, title)
+
+
+def _plain_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    from nas.cli._output import _cell
+
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns[:-1])]
+    fmt_row = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    lines = [title, fmt_row.format(*columns)]
+    lines.extend(fmt_row.format(*row) for row in cells)
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command("curve")
+def curve_cmd(
+    study: str = typer.Argument(..., help="Study name."),
+    number: int = typer.Argument(..., help="Trial number."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write a PNG plot of the curve and forecast bands."),
+    storage: str | None = STORAGE_OPTION,
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """One trial's curve: step and value, plus forecast and decision columns where stored."""
+    out = resolve_format(fmt, as_json)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise ConfigError(f"--plot {plot}: the plot is a PNG file; name it *.png")
+    st = _storage(storage)
+    rec = st.get_study(study)
+    tid = st.trial_id(rec.id, number)
+    points = st.curve_points(tid)
+    forecasts = {f.step: f for f in st.forecasts(tid)}  # the last forecast made after each step
+    decisions = {d.step: d for d in st.decisions(tid)}
+    columns = ["step", "value", "wall_time"]
+    if forecasts:
+        columns += ["predictor", "horizon", "mean", "q05", "q50", "q95", "p_improve"]
+    if decisions:
+        columns += ["action", "reason"]
+    rows = []
+    for step, value, wall in points:
+        row: dict[str, Any] = {"step": step, "value": value, "wall_time": wall}
+        f = forecasts.get(step)
+        if forecasts:
+            row.update({"predictor": f and f.predictor, "horizon": f and f.horizon,
+                        "mean": f and f.mean, "q05": f and f.q05, "q50": f and f.q50,
+                        "q95": f and f.q95, "p_improve": f and f.p_improve})
+        d = decisions.get(step)
+        if decisions:
+            row.update({"action": d and d.action, "reason": d and d.reason})
+        rows.append(row)
+    if plot is not None:
+        from nas.storage._plot import plot_curve
+
+        plot_curve(plot, points, list(forecasts.values()), list(decisions.values()),
+                   title=f"{rec.name} trial {number}", direction=rec.direction)
+        typer.echo(f"wrote {plot}", err=True)
+    emit(rows, out, columns=columns, title=f"{rec.name} trial {number}")

@@ -6,8 +6,7 @@ the query CLI loads this.
 - :func:`resolve_url` / :func:`mask_url` -- which database, and how to print its URL;
 - :class:`Storage` -- connect (creating or checking the schema) and read/write studies;
 - :func:`open_study` -- the user's read API (trials, curves, best trial, pandas);
-- :func:`import_curves` / :func:`export_study` -- curve files in and out (``nas import/export``);
-- :func:`upgrade` / :func:`schema_info` -- ``nas db upgrade|info``.
+- :func:`import_curves` / :func:`export_curves` -- curve files in and out (``nas import/export``);
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from nas.storage._records import (
 from nas.storage._read import StudyHandle, best_of, open_study
 from nas.storage._schema import HEAD, REVISIONS
 from nas.storage._storage import DIRECTIONS, Storage
+from nas.storage._transfer import ImportResult, export_curves, import_curves, study_curveset
 from nas.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url, validate_url
 
 __all__ = [
@@ -44,4 +44,8 @@ __all__ = [
     "StudyHandle",
     "open_study",
     "best_of",
+    "ImportResult",
+    "import_curves",
+    "export_curves",
+    "study_curveset",
 ]

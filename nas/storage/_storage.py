@@ -14,9 +14,9 @@ import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Table, and_, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -48,12 +48,12 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("maximize", "minimize")
 STUDY_STATUSES = ("RUNNING", "COMPLETE", "INTERRUPTED", "FAILED")
 
-_S = StudyModel.__table__
-_T = TrialModel.__table__
-_V = TrialValueModel.__table__
-_P = CurvePointModel.__table__
-_F = ForecastModel.__table__
-_D = DecisionModel.__table__
+_S = cast(Table, StudyModel.__table__)
+_T = cast(Table, TrialModel.__table__)
+_V = cast(Table, TrialValueModel.__table__)
+_P = cast(Table, CurvePointModel.__table__)
+_F = cast(Table, ForecastModel.__table__)
+_D = cast(Table, DecisionModel.__table__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POINT_BATCH = 10_000
@@ -203,27 +203,38 @@ class Storage:
     ) -> int:
         """Create a study and return its id.  An existing name is a :class:`ConfigError`
         unless ``exist_ok`` (then the existing study's id is returned, unchanged)."""
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"study name {name!r} must be a non-empty string")
-        objs = self._check_objectives(objectives)
-        if status not in STUDY_STATUSES:
-            raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
-        row = {
-            "name": name, "space": space, "task": task, "objectives": objs,
-            "config": _jsonable(config), "created": utcnow(), "status": status,
-        }
+        row = self.study_row(name, space=space, task=task, objectives=objectives,
+                              config=config, status=status)
         try:
             with self.transaction(f"creating study {name!r}") as conn:
-                return int(conn.execute(insert(_S).values(**row).returning(_S.c.id)).scalar_one())
-        except StorageError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
-                raise
-        if exist_ok:
-            return self.get_study(name).id
-        raise ConfigError(
-            f"study {name!r} already exists in {self.masked_url}; choose another name "
-            "(or resume it where the command offers --resume)"
-        )
+                return self.insert_study(conn, row)
+        except ConfigError:
+            if exist_ok:
+                return self.get_study(name).id
+            raise
+
+    def study_row(self, name: str, *, space: str, task: str, objectives: list[dict[str, Any]],
+                   config: dict[str, Any], status: str) -> dict[str, Any]:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"study name {name!r} must be a non-empty string")
+        if status not in STUDY_STATUSES:
+            raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
+        return {
+            "name": name, "space": space, "task": task,
+            "objectives": self._check_objectives(objectives), "config": _jsonable(config),
+            "created": utcnow(), "status": status,
+        }
+
+    def insert_study(self, conn: Connection, row: dict[str, Any]) -> int:
+        """Insert a study row inside the caller's transaction; an existing name is a
+        :class:`ConfigError` (the transaction must then be rolled back)."""
+        try:
+            return int(conn.execute(insert(_S).values(**row).returning(_S.c.id)).scalar_one())
+        except IntegrityError:
+            raise ConfigError(
+                f"study {row['name']!r} already exists in {self.masked_url}; choose another name "
+                "(or resume it where the command offers --resume)"
+            ) from None
 
     @staticmethod
     def _check_objectives(objectives: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -348,7 +359,7 @@ class Storage:
         rows: dict[int, dict[str, Any]] = {}
         for p in points:
             step, value, wall = (tuple(p) + (None,))[:3]
-            s = int(step)
+            s = int(cast(int, step))
             if s not in rows:
                 rows[s] = {"trial_id": trial_id, "step": s, "value": _finite(value),
                            "wall_time": _finite(wall)}
@@ -360,11 +371,16 @@ class Storage:
     def _insert_ignore_points(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         name = self.dialect
         if name in ("sqlite", "postgresql"):
+            stmt: Any
             if name == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+                from sqlalchemy.dialects import sqlite
+
+                stmt = sqlite.insert(_P).on_conflict_do_nothing(index_elements=["trial_id", "step"])
             else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            stmt = dialect_insert(_P).on_conflict_do_nothing(index_elements=["trial_id", "step"])
+                from sqlalchemy.dialects import postgresql
+
+                stmt = postgresql.insert(_P).on_conflict_do_nothing(
+                    index_elements=["trial_id", "step"])
             for i in range(0, len(rows), POINT_BATCH):
                 conn.execute(stmt, rows[i : i + POINT_BATCH])
             return
@@ -479,11 +495,10 @@ class Storage:
                     _T.c.study_id == study_id).order_by(_P.c.trial_id, _P.c.step)
                 if states:
                     pq = pq.where(_T.c.state.in_(states))
-                cur_id, cur = None, None
+                cur_id, cur = None, []
                 for tid, v in conn.execute(pq):
                     if tid != cur_id:
                         cur_id, cur = tid, curves.setdefault(tid, [])
-                    assert cur is not None
                     cur.append(v)
         out = []
         for r in rows:
@@ -499,6 +514,39 @@ class Storage:
                 curve=(curves.get(r.id, []) if with_curves else None),
             ))
         return out
+
+    def trial_rows(
+        self,
+        study_id: int,
+        *,
+        states: list[str] | None = None,
+        sort: str = "number",
+        direction: str = "maximize",
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The listing of ``nas trials``: number, state, value, epochs, group, params (config),
+        sorted and limited in SQL.  ``sort="value"`` puts the best first for ``direction``
+        and trials without a value last."""
+        for s in states or []:
+            _check_state(s)
+        if sort not in ("number", "value"):
+            raise ConfigError(f"sort is {sort!r}; must be value or number")
+        if limit is not None and limit < 0:
+            raise ConfigError(f"limit is {limit}, but must be >= 0")
+        q = select(_T.c.number, _T.c.state, _T.c.value, _T.c.epochs, _T.c.group_name,
+                   _T.c.config).where(_T.c.study_id == study_id)
+        if states:
+            q = q.where(_T.c.state.in_(states))
+        if sort == "value":
+            key = _T.c.value.desc() if direction == "maximize" else _T.c.value.asc()
+            q = q.order_by(_T.c.value.is_(None), key, _T.c.number)
+        else:
+            q = q.order_by(_T.c.number)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read("listing trials") as conn:
+            return [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c}
+                    for n, st, v, e, g, c in conn.execute(q)]
 
     def trial_id(self, study_id: int, number: int) -> int:
         """The id of trial ``number`` of the study (:class:`ConfigError` listing the range)."""

@@ -1,0 +1,60 @@
+"""The curve plot of ``nas curve --plot`` and the demo: matplotlib (Agg), loaded on demand."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from nas.errors import ConfigError
+from nas.storage._records import DecisionRecord, ForecastRecord
+
+__all__ = ["plot_curve"]
+
+
+def plot_curve(
+    path: str | os.PathLike[str],
+    points: Sequence[tuple[int, float | None, float | None]],
+    forecasts: Sequence[ForecastRecord] = (),
+    decisions: Sequence[DecisionRecord] = (),
+    *,
+    title: str = "",
+    direction: str = "maximize",
+) -> None:
+    """Write a PNG: the curve (value per step) and, where forecasts are stored, the forecast of
+    the value at the horizon made after each step (mean line and the q05-q95 band, drawn at
+    the step where it was made), with a dotted line where the policy said STOP."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    try:
+        steps = [s for s, v, _ in points if v is not None]
+        values = [v for _, v, _ in points if v is not None]
+        ax.plot(steps, values, marker="o", ms=3, lw=1.5, label="observed")
+        fs = sorted(forecasts, key=lambda f: f.step)
+        if fs:
+            xs = [f.step for f in fs]
+            lo = [f.q05 if f.q05 is not None else float("nan") for f in fs]
+            hi = [f.q95 if f.q95 is not None else float("nan") for f in fs]
+            mean = [f.mean if f.mean is not None else float("nan") for f in fs]
+            ax.fill_between(xs, lo, hi, alpha=0.25, step="mid",
+                            label=f"forecast of step {fs[-1].horizon}: 5-95%")
+            ax.plot(xs, mean, ls="--", lw=1, label="forecast mean")
+        for d in decisions:
+            if d.action == "STOP":
+                ax.axvline(d.step, color="red", ls=":", lw=1, label=f"STOP ({d.policy})")
+        ax.set_xlabel("step (epoch)")
+        ax.set_ylabel(f"value ({direction})")
+        if title:
+            ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        try:
+            fig.savefig(os.fspath(path), format="png")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the plot {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)

@@ -1,0 +1,224 @@
+"""Curve files in and out of the study database (``nas import`` / ``nas export``).
+
+:func:`import_curves` is how users bring recorded results in and how benchmarks and tests get
+realistic studies; :func:`export_curves` writes a study back in the curve-file format, so that
+an import followed by an export gives back the same curves, configs, task names, features and
+direction.  :func:`export_rows` gives the flat listings of ``nas export --format csv|json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+
+from nas.errors import ConfigError
+from nas.storage._models import CurvePointModel, TrialModel
+from nas.storage._records import TrialRecord
+from nas.storage._storage import DIRECTIONS, Storage, _jsonable
+
+__all__ = ["ImportResult", "import_curves", "export_curves", "export_rows", "study_curveset"]
+
+log = logging.getLogger(__name__)
+
+_T = cast(Table, TrialModel.__table__)
+_P = cast(Table, CurvePointModel.__table__)
+_ROW_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What :func:`import_curves` stored."""
+
+    study: str
+    study_id: int
+    trials: int
+    points: int
+    missing: int  # NaN/inf values stored as NULL
+    direction: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study": self.study, "study_id": self.study_id, "trials": self.trials,
+                "points": self.points, "missing": self.missing, "direction": self.direction,
+                "seconds": round(self.seconds, 3)}
+
+
+def import_curves(
+    storage: Storage,
+    path: str | os.PathLike[str],
+    study: str,
+    *,
+    direction: str | None = None,
+) -> ImportResult:
+    """Import a curve file as a new study of COMPLETE trials, in one transaction.
+
+    Trial ``i`` gets number ``i``, ``configs[i]`` as config, ``config_features[i]`` as features
+    (name -> value), ``task[i]`` as group, steps 1..``lengths[i]`` as curve points, the curve's
+    last value as final value and its length as epochs.  NaN/inf values are stored as missing
+    and counted in a warning.  The study's space is ``"imported"``; its task is the file's task
+    when there is one, else ``"imported"``.  ``direction`` defaults to the file's.  An existing
+    study name is a :class:`ConfigError`; on any failure nothing is stored.
+    """
+    import time
+
+    import numpy as np
+
+    from nas.curvefile import load_curves
+
+    t0 = time.perf_counter()
+    cs = load_curves(path)
+    d = direction or cs.direction
+    if d not in DIRECTIONS:
+        raise ConfigError(f"--direction is {d!r}; must be maximize or minimize")
+    if not study or not study.strip():
+        raise ConfigError("--study must be a non-empty name")
+    groups = [str(g) for g in cs.task] if cs.task is not None else None
+    tasks = sorted(set(groups)) if groups else []
+    study_task = tasks[0] if len(tasks) == 1 else "imported"
+    names = list(cs.config_feature_names or [])
+    config = {
+        "source": str(Path(path)),
+        "n_curves": cs.n,
+        "horizon": cs.horizon,
+        "tasks": tasks,
+        "config_feature_names": names,
+    }
+    curves = np.asarray(cs.curves, dtype=np.float64)
+    lengths = np.asarray(cs.lengths, dtype=np.int64)
+    mask = np.arange(cs.horizon)[None, :] < lengths[:, None]
+    finite = np.isfinite(curves)
+    missing = int((mask & ~finite).sum())
+    stored = np.where(finite, curves, np.nan)
+
+    trial_rows = []
+    for i in range(cs.n):
+        L = int(lengths[i])
+        last = float(stored[i, L - 1])
+        feats = None
+        if cs.config_features is not None:
+            feats = {n: (float(v) if math.isfinite(float(v)) else None)
+                     for n, v in zip(names, cs.config_features[i].tolist())}
+        trial_rows.append({
+            "number": i, "state": "COMPLETE",
+            "group_name": groups[i] if groups else None,
+            "config": _jsonable(cs.configs[i]) if cs.configs is not None else {},
+            "distributions": {}, "features": feats,
+            "value": last if math.isfinite(last) else None, "epochs": L,
+        })
+
+    row = storage.study_row(study, space="imported", task=study_task,
+                             objectives=[{"name": "value", "direction": d}], config=config,
+                             status="COMPLETE")
+    with storage.transaction(f"importing {cs.source} into study {study!r}") as conn:
+        study_id = storage.insert_study(conn, row)
+        for r in trial_rows:
+            r["study_id"] = study_id
+        for i in range(0, len(trial_rows), _ROW_BATCH):
+            conn.execute(insert(_T), trial_rows[i : i + _ROW_BATCH])
+        ids = dict(conn.execute(select(_T.c.number, _T.c.id).where(_T.c.study_id == study_id)).all())
+        n_points = _insert_points(storage, conn, ids, stored, lengths)
+    if missing:
+        log.warning("%s: %d of %d curve values are NaN or inf; stored as missing (NULL)",
+                    cs.source, missing, n_points)
+    return ImportResult(study, study_id, cs.n, n_points, missing, d, time.perf_counter() - t0)
+
+
+def _insert_points(storage: Storage, conn: Any, ids: dict[int, int], stored: Any, lengths: Any) -> int:
+    """Bulk-insert every point; PostgreSQL uses COPY, the others executemany in batches."""
+    n = 0
+    if storage.dialect == "postgresql":
+        raw = conn.connection.driver_connection
+        if raw is not None and hasattr(raw, "cursor") and hasattr(raw.cursor(), "copy"):
+            with raw.cursor() as cur, cur.copy(
+                "COPY curve_points (trial_id, step, value, wall_time) FROM STDIN"
+            ) as copy:
+                for i in range(stored.shape[0]):
+                    tid = ids[i]
+                    for s in range(int(lengths[i])):
+                        v = stored[i, s]
+                        copy.write_row((tid, s + 1, None if v != v else float(v), None))
+                        n += 1
+            return n
+    batch: list[dict[str, Any]] = []
+    for i in range(stored.shape[0]):
+        tid = ids[i]
+        row = stored[i].tolist()
+        for s in range(int(lengths[i])):
+            v = row[s]
+            batch.append({"trial_id": tid, "step": s + 1, "value": None if v != v else v,
+                          "wall_time": None})
+        if len(batch) >= _ROW_BATCH:
+            conn.execute(insert(_P), batch)
+            n += len(batch)
+            batch = []
+    if batch:
+        conn.execute(insert(_P), batch)
+        n += len(batch)
+    return n
+
+
+def study_curveset(storage: Storage, name: str) -> Any:
+    """The study as a :class:`nas.curvefile.CurveSet` (curves of every trial, by number)."""
+    import numpy as np
+
+    from nas.curvefile import CurveSet
+
+    rec = storage.get_study(name)
+    trials = storage.trials(rec.id, with_curves=True)
+    if not trials:
+        raise ConfigError(f"study {name!r} has no trials to export")
+    T = max(1, max(len(t.curve or []) for t in trials))
+    curves = np.full((len(trials), T), np.nan)
+    lengths = np.zeros(len(trials), dtype=np.int64)
+    for i, t in enumerate(trials):
+        c = [np.nan if v is None else v for v in (t.curve or [])]
+        curves[i, : len(c)] = c
+        lengths[i] = max(1, len(c))
+    groups = [t.group for t in trials]
+    task = np.asarray([g or "" for g in groups], dtype=object) if any(g is not None for g in groups) else None
+    names = list(rec.config.get("config_feature_names") or [])
+    if not names:
+        for t in trials:
+            if t.features:
+                names = list(t.features)
+                break
+    feats = None
+    if names:
+        feats = np.asarray([[np.nan if (t.features or {}).get(n) is None else float((t.features or {})[n])
+                             for n in names] for t in trials], dtype=np.float64)
+    return CurveSet(curves, lengths, [dict(t.config) for t in trials], task, feats,
+                    names or None, rec.direction, f"study {name!r}")
+
+
+def export_curves(storage: Storage, name: str, path: str | os.PathLike[str]) -> int:
+    """Write study ``name`` as a curve file at ``path``; returns the number of curves."""
+    from nas.curvefile import save_curves
+
+    cs = study_curveset(storage, name)
+    try:
+        save_curves(path, cs)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return int(cs.n)
+
+
+def export_rows(trials: list[TrialRecord], *, curves: bool) -> list[dict[str, Any]]:
+    """Flat per-trial rows for ``nas export --format csv|json`` (``curve`` with ``--curves``)."""
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {
+            "number": t.number, "state": t.state, "value": t.value, "values": t.values,
+            "epochs": t.epochs, "group": t.group, "params": t.config, "features": t.features,
+            "distributions": t.distributions, "node": t.node, "error": t.error,
+            "started": t.started, "finished": t.finished,
+        }
+        if curves:
+            row["curve"] = t.curve
+        rows.append(row)
+    return rows
