@@ -21,10 +21,10 @@ A config is a JSON-able dict.  Top-level keys:
   ``weight_decay``    float    weight decay (>= 0; decoupled for adamw, L2 otherwise)
   ``dropout``         float    in [0, 1); already applied *inside* the built model
   ``grad_clip``       float    max global grad norm; ``0.0`` means no clipping
-  ``curriculum``      str      ``"none" | "easy_to_hard" | "cyclical"`` (see
-                               :func:`curriculum_fraction`)
+  ``curriculum``      str      ``"none" | "easy_to_hard" | "cyclical"`` (schedules
+                               in ``nas/training.py``)
   ``prune_sparsity``  float    in [0, 1): target fraction of zeroed weights at the end of
-                               training (see :func:`magnitude_prune_`); ``0.0`` = off
+                               training (``nas/training.py``); ``0.0`` = off
   ==================  =======  ============================================================
 
 Each entry of ``layers`` has ``cell`` (one of :data:`CELLS`), ``hypernet`` (one of
@@ -37,3 +37,45 @@ for ``output_mode == "last"`` or (B, T, output_size) for ``"sequence"``.  After 
 exposes ``model.aux_loss`` (a scalar tensor, e.g. the ACT ponder cost of ``universal`` cells;
 zero otherwise) which the training loop adds to the task loss.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from search_spaces._names import (ACTIVATIONS, CELL_SPECS, CELLS, CURRICULA, HYPERNETS, NORMS,
+                                  OPTIMIZERS, CellSpec)
+from search_spaces._space import SeqCellsSpace, validate_config
+
+__all__ = [
+    "SeqCellsSpace",
+    "SeqModel",
+    "Block",
+    "CELLS",
+    "CELL_SPECS",
+    "CellSpec",
+    "HYPERNETS",
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "CURRICULA",
+    "NORMS",
+    "CRReLU",
+    "make_activation",
+    "make_cell",
+    "validate_config",
+]
+
+_LAZY = {  # torch-heavy names, imported on first use so that the driver/CLI stay fast
+    "SeqModel": "search_spaces._model",
+    "Block": "search_spaces._model",
+    "CRReLU": "search_spaces._activations",
+    "make_activation": "search_spaces._activations",
+    "make_cell": "search_spaces.cells",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'search_spaces' has no attribute {name!r}")

@@ -1,0 +1,48 @@
+"""Names and per-cell facts of the ``seq_cells`` space, without importing torch.
+
+The driver (sampling, features' key set, ``nas spaces``) needs these; only building a model
+needs torch.  The cell classes themselves live in :mod:`search_spaces.cells`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ACTIVATIONS", "HYPERNETS", "POSITIONAL", "CellSpec", "CELL_SPECS", "CELLS",
+           "OPTIMIZERS", "CURRICULA", "NORMS"]
+
+ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "gelu", "selu", "crrelu")
+HYPERNETS: tuple[str, ...] = ("none", "static", "dynamic", "rnn_chunks")
+POSITIONAL: tuple[str, ...] = ("none", "sinusoidal", "learned", "rotary", "alibi")
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
+CURRICULA: tuple[str, ...] = ("none", "easy_to_hard", "cyclical")
+NORMS: tuple[str, ...] = ("pre", "post", "none")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What the space needs to know about a cell family."""
+
+    recurrent: bool                      # a ``dynamic`` hypernetwork applies
+    free_activation: bool                # the layer config carries ``activation``
+    options: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # name -> choices
+
+
+CELL_SPECS: dict[str, CellSpec] = {
+    "lstm": CellSpec(True, False),
+    "gru": CellSpec(True, False),
+    "rnn_tanh": CellSpec(True, False),
+    "rnn_relu": CellSpec(True, False),
+    "rhn": CellSpec(True, True, {"recurrence_depth": (1, 2, 3)}),
+    "slstm": CellSpec(True, True, {"forget": ("sigmoid", "exp")}),
+    "attention": CellSpec(False, True, {"heads": (1, 2, 4), "pos": POSITIONAL}),
+    "universal": CellSpec(False, True, {"heads": (1, 2, 4), "max_steps": (2, 4, 6),
+                                        "ponder": (0.001, 0.01),
+                                        "pos": ("none", "sinusoidal", "rotary", "alibi")}),
+    "ssm": CellSpec(False, True, {"state": (16, 32, 64), "disc": ("zoh", "bilinear")}),
+    "tcn": CellSpec(False, True, {"kernel": (2, 3, 5), "growth": (1, 2, 4), "levels": (2, 3)}),
+    "retention": CellSpec(False, True, {"heads": (1, 2, 4)}),
+}
+CELLS: tuple[str, ...] = tuple(CELL_SPECS)
