@@ -1,0 +1,401 @@
+"""Study files: a TOML (or ``.py``) file read into a frozen :class:`StudyConfig`.
+
+Who calls what: ``nas run`` / ``nas validate`` / :func:`nas.run` call :func:`load_config` on the
+driver before anything else starts; the runner then only reads the frozen result.  Every key is
+checked here; a bad file raises :class:`~nas.errors.ConfigError` with one line that names the
+file, the key, the value and the rule, e.g.::
+
+    bad.toml: search.trials = 0: must be an integer >= 1
+
+The shape (see DESIGN.md)::
+
+    [study]    name, storage, seed
+    [search]   space, space_options, sampler, sampler_options, trials, concurrency, objectives
+    [task]     name, options
+    [training] max_epochs, batch_size, device, time_limit_s, resources, max_failures, trainer
+    [stopping] policy, predictor, delta, min_epochs, options
+
+Plug-in names (space, task, policy, predictor) must be installed entry points or
+``"module:attr"``; the options tables are handed to the plug-in constructors, which validate them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nas.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "SAMPLERS",
+    "POLICIES",
+    "DEVICES",
+    "Objective",
+    "StudySection",
+    "SearchSection",
+    "TaskSection",
+    "TrainingSection",
+    "StoppingSection",
+    "StudyConfig",
+    "load_config",
+    "config_from_dict",
+]
+
+SAMPLERS = ("random", "tpe", "cmaes", "gp", "nsga2")
+POLICIES = ("none", "median", "asha", "predictive")
+DEVICES = ("auto", "cpu", "cuda")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+_PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a metric the worker reports (or ``params``, the parameter count)."""
+
+    name: str
+    direction: str = "maximize"
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str
+    storage: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    space: str
+    space_options: Mapping[str, Any] = field(default_factory=dict)
+    sampler: str = "tpe"
+    sampler_options: Mapping[str, Any] = field(default_factory=dict)
+    trials: int = 20
+    concurrency: int = 2
+    # Empty: the task's own objective and direction (from its TaskSpec).
+    objectives: tuple[Objective, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskSection:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    max_epochs: int = 20
+    batch_size: int = 64
+    device: str = "auto"
+    time_limit_s: float | None = None
+    cpu: float = 1.0
+    gpu: float = 0.0
+    max_failures: int = 2
+    # "module:attr" of the training function run on the worker; None: nas.training.train.
+    trainer: str | None = None
+
+
+@dataclass(frozen=True)
+class StoppingSection:
+    policy: str = "none"
+    predictor: str | None = None
+    delta: float = 0.05
+    min_epochs: int = 1
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole study file, validated.  ``source`` is the file it came from (for messages)."""
+
+    study: StudySection
+    search: SearchSection
+    task: TaskSection
+    training: TrainingSection = field(default_factory=TrainingSection)
+    stopping: StoppingSection = field(default_factory=StoppingSection)
+    source: str = "<dict>"
+
+    @property
+    def name(self) -> str:
+        return self.study.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study-file shape (round-trips through :func:`config_from_dict`); JSON-able."""
+        d = asdict(self)
+        d.pop("source")
+        tr = d["training"]
+        tr["resources"] = {"cpu": tr.pop("cpu"), "gpu": tr.pop("gpu")}
+        d["search"]["objectives"] = [dict(o) for o in d["search"]["objectives"]]
+        for sec in d.values():
+            for k in [k for k, v in sec.items() if v is None]:
+                del sec[k]
+        return _plain(d)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
+        return config_from_dict(data, source=source)
+
+    def with_overrides(self, *, trials: int | None = None, storage: str | None = None,
+                       cpu: float | None = None) -> StudyConfig:
+        """A copy with command-line overrides applied (validated like the file's keys)."""
+        cfg = self
+        if trials is not None:
+            _Checker(self.source).int_(trials, "search.trials (--trials)", lo=1)
+            cfg = replace(cfg, search=replace(cfg.search, trials=trials))
+        if storage is not None:
+            cfg = replace(cfg, study=replace(cfg.study, storage=storage))
+        if cpu is not None:
+            _Checker(self.source).num(cpu, "training.resources.cpu", lo=0.0, lo_open=True)
+            cfg = replace(cfg, training=replace(cfg.training, cpu=float(cpu)))
+        return cfg
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+class _Checker:
+    """Builds the one-line messages: ``FILE: KEY = VALUE: RULE``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, value: Any, rule: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key} = {value!r}: {rule}")
+
+    def missing(self, key: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: required key is missing")
+
+    def table(self, data: Mapping[str, Any], key: str, known: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise self.fail(key, data, "must be a table")
+        for k in data:
+            if k not in known:
+                raise ConfigError(f"{self.source}: {key + '.' if key else ''}{k}: unknown key "
+                                  f"(known: {', '.join(known)})")
+        return dict(data)
+
+    def str_(self, v: Any, key: str, *, pattern: re.Pattern[str] | None = None,
+             rule: str = "") -> str:
+        if not isinstance(v, str) or not v:
+            raise self.fail(key, v, "must be a non-empty string")
+        if pattern is not None and not pattern.match(v):
+            raise self.fail(key, v, rule)
+        return v
+
+    def choice(self, v: Any, key: str, choices: tuple[str, ...]) -> str:
+        if v not in choices:
+            raise self.fail(key, v, f"must be one of {', '.join(choices)}")
+        return str(v)
+
+    def int_(self, v: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if ok and lo is not None and v < lo:
+            ok = False
+        if ok and hi is not None and v > hi:
+            ok = False
+        if not ok:
+            rng = (f">= {lo}" if hi is None else f"in [{lo}, {hi}]") if lo is not None else ""
+            raise self.fail(key, v, f"must be an integer {rng}".rstrip())
+        return int(v)
+
+    def num(self, v: Any, key: str, *, lo: float | None = None, hi: float | None = None,
+            lo_open: bool = False, hi_open: bool = False) -> float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if ok and lo is not None and (v < lo or (lo_open and v == lo)):
+            ok = False
+        if ok and hi is not None and (v > hi or (hi_open and v == hi)):
+            ok = False
+        if not ok:
+            parts = []
+            if lo is not None:
+                parts.append(f"{'>' if lo_open else '>='} {lo:g}")
+            if hi is not None:
+                parts.append(f"{'<' if hi_open else '<='} {hi:g}")
+            raise self.fail(key, v, "must be a number " + " and ".join(parts))
+        return float(v)
+
+    def mapping(self, v: Any, key: str) -> dict[str, Any]:
+        if not isinstance(v, Mapping):
+            raise self.fail(key, v, "must be a table")
+        return _plain(v)
+
+    def plugin(self, v: Any, key: str, kind: str, builtin: tuple[str, ...] = ()) -> str:
+        name = self.str_(v, key)
+        if ":" in name:
+            if not _PLUGIN_RE.match(name):
+                raise self.fail(key, v, "must be an installed name or \"module:attr\"")
+            return name
+        from nas.registry import available
+
+        known = tuple(sorted(set(builtin) | set(available(kind))))
+        if name not in known:
+            raise self.fail(key, v, f"unknown {kind}; installed: {', '.join(known) or 'none'}"
+                            " (or give \"module:attr\")")
+        return name
+
+
+_TOP = ("study", "search", "task", "training", "stopping")
+
+
+def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
+    """Validate a study-file dict (the TOML shape) into a :class:`StudyConfig`."""
+    c = _Checker(source)
+    top = c.table(data, "", _TOP)
+    for sec in ("study", "search", "task"):
+        if sec not in top:
+            raise c.missing(sec)
+
+    s = c.table(top["study"], "study", ("name", "storage", "seed"))
+    if "name" not in s:
+        raise c.missing("study.name")
+    study = StudySection(
+        name=c.str_(s["name"], "study.name", pattern=_NAME_RE,
+                    rule="must be 1-100 letters, digits, '_', '.' or '-', starting with a "
+                         "letter or digit"),
+        storage=c.str_(s["storage"], "study.storage") if "storage" in s else None,
+        seed=c.int_(s.get("seed", 0), "study.seed", lo=0, hi=2**32 - 1),
+    )
+
+    se = c.table(top["search"], "search", ("space", "space_options", "sampler", "sampler_options",
+                                           "trials", "concurrency", "objectives"))
+    if "space" not in se:
+        raise c.missing("search.space")
+    objectives: list[Objective] = []
+    raw_obj = se.get("objectives", [])
+    if not isinstance(raw_obj, list) or len(raw_obj) > 2:
+        raise c.fail("search.objectives", raw_obj,
+                     "must be a list of one or two {name, direction} tables")
+    for i, o in enumerate(raw_obj):
+        key = f"search.objectives[{i}]"
+        o = c.table(o, key, ("name", "direction"))
+        if "name" not in o:
+            raise c.missing(f"{key}.name")
+        objectives.append(Objective(
+            name=c.str_(o["name"], f"{key}.name", pattern=re.compile(r"^[A-Za-z_]\w*$"),
+                        rule="must be an identifier (letters, digits, '_')"),
+            direction=c.choice(o.get("direction", "maximize"), f"{key}.direction",
+                               ("maximize", "minimize")),
+        ))
+    if len({o.name for o in objectives}) != len(objectives):
+        raise c.fail("search.objectives", raw_obj, "objective names must be distinct")
+    sampler = c.choice(se.get("sampler", "tpe"), "search.sampler", SAMPLERS)
+    if sampler == "cmaes" and len(objectives) > 1:
+        raise c.fail("search.sampler", sampler, "cmaes handles one objective only; use nsga2, "
+                     "tpe, gp or random for two")
+    search = SearchSection(
+        space=c.plugin(se["space"], "search.space", "space"),
+        space_options=c.mapping(se.get("space_options", {}), "search.space_options"),
+        sampler=sampler,
+        sampler_options=c.mapping(se.get("sampler_options", {}), "search.sampler_options"),
+        trials=c.int_(se.get("trials", 20), "search.trials", lo=1, hi=1_000_000),
+        concurrency=c.int_(se.get("concurrency", 2), "search.concurrency", lo=1, hi=10_000),
+        objectives=tuple(objectives),
+    )
+
+    t = c.table(top["task"], "task", ("name", "options"))
+    if "name" not in t:
+        raise c.missing("task.name")
+    task = TaskSection(name=c.plugin(t["name"], "task.name", "task"),
+                       options=c.mapping(t.get("options", {}), "task.options"))
+
+    tr = c.table(top.get("training", {}), "training",
+                 ("max_epochs", "batch_size", "device", "time_limit_s", "resources",
+                  "max_failures", "trainer"))
+    res = c.table(tr.get("resources", {}), "training.resources", ("cpu", "gpu"))
+    time_limit = tr.get("time_limit_s")
+    trainer = tr.get("trainer")
+    if trainer is not None:
+        trainer = c.str_(trainer, "training.trainer", pattern=re.compile(r"^[\w.]+:[\w.]+$"),
+                         rule="must be \"module:function\"")
+    training = TrainingSection(
+        max_epochs=c.int_(tr.get("max_epochs", 20), "training.max_epochs", lo=1, hi=100_000),
+        batch_size=c.int_(tr.get("batch_size", 64), "training.batch_size", lo=1, hi=1_000_000),
+        device=c.choice(tr.get("device", "auto"), "training.device", DEVICES),
+        time_limit_s=(None if time_limit is None else
+                      c.num(time_limit, "training.time_limit_s", lo=0.0, lo_open=True)),
+        cpu=c.num(res.get("cpu", 1), "training.resources.cpu", lo=0.0, lo_open=True),
+        gpu=c.num(res.get("gpu", 0), "training.resources.gpu", lo=0.0),
+        max_failures=c.int_(tr.get("max_failures", 2), "training.max_failures", lo=0, hi=100),
+        trainer=trainer,
+    )
+    if training.device == "cuda" and training.gpu == 0:
+        raise c.fail("training.device", "cuda", "needs training.resources.gpu > 0")
+
+    st = c.table(top.get("stopping", {}), "stopping",
+                 ("policy", "predictor", "delta", "min_epochs", "options"))
+    policy = c.plugin(st.get("policy", "none"), "stopping.policy", "policy", POLICIES)
+    predictor = st.get("predictor")
+    if predictor is not None:
+        predictor = c.plugin(predictor, "stopping.predictor", "predictor")
+    elif policy == "predictive":
+        raise c.missing("stopping.predictor (policy \"predictive\" needs one)")
+    stopping = StoppingSection(
+        policy=policy,
+        predictor=predictor,
+        delta=c.num(st.get("delta", 0.05), "stopping.delta", lo=0.0, hi=1.0, lo_open=True,
+                    hi_open=True),
+        min_epochs=c.int_(st.get("min_epochs", 1), "stopping.min_epochs", lo=1,
+                          hi=training.max_epochs),
+        options=c.mapping(st.get("options", {}), "stopping.options"),
+    )
+    return StudyConfig(study=study, search=search, task=task, training=training,
+                       stopping=stopping, source=source)
+
+
+def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) -> StudyConfig:
+    """Read and validate a study file (``.toml``, or ``.py`` defining ``study``).
+
+    A ``.py`` file is executed (the explicit escape hatch for users who need code); its
+    ``study`` may be a :class:`StudyConfig` or a dict of the TOML shape.  Already-built configs
+    and dicts are accepted too (the Python API passes them through).
+    """
+    if isinstance(path_or_config, StudyConfig):
+        return path_or_config
+    if isinstance(path_or_config, Mapping):
+        return config_from_dict(path_or_config)
+    path = Path(path_or_config)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(f"{source}: no such study file")
+    if path.suffix == ".py":
+        import runpy
+
+        try:
+            ns = runpy.run_path(str(path), run_name="nas_study_file")
+        except Exception as exc:
+            raise ConfigError(f"{source}: executing the study file failed: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if "study" not in ns:
+            raise ConfigError(f"{source}: study: a .py study file must define `study` "
+                              "(a StudyConfig or a dict shaped like the TOML file)")
+        obj = ns["study"]
+        if isinstance(obj, StudyConfig):
+            return replace(obj, source=source)
+        if not isinstance(obj, Mapping):
+            raise ConfigError(f"{source}: study = {type(obj).__name__}: must be a StudyConfig "
+                              "or a dict")
+        return config_from_dict(obj, source=source)
+    if path.suffix != ".toml":
+        raise ConfigError(f"{source}: unsupported study file type {path.suffix!r}; "
+                          "use .toml or .py")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc}") from exc
+    return config_from_dict(data, source=source)

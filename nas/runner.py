@@ -1,0 +1,263 @@
+"""Run a study: a study file in, a finished (or resumable) search out, everything recorded.
+
+:func:`run_study` is what ``nas run`` and :func:`nas.run` call, on the driver.  It opens the
+storage, creates (or, with ``resume``, reopens) the study, starts Ray (embedded, or joins the
+cluster at ``address``) and a Tune ``Tuner`` with ``reuse_actors=True`` whose searcher,
+scheduler and callback are the adapters of :mod:`nas.runner_tune` over one
+:class:`~nas.runner_engine.Engine`.  Only the driver writes the database; workers get plain JSON.
+
+Interruption: Ctrl-C (KeyboardInterrupt) marks the trials that were running INTERRUPTED and
+re-raises; after a SIGKILL of the driver they are still RUNNING in the database and the next
+``resume`` marks them INTERRUPTED.  Either way ``resume`` re-runs them (as new trials) and counts
+only COMPLETE, STOPPED and FAILED trials against the budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.config import StudyConfig, load_config
+from nas.errors import ConfigError, PluginError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RunSummary", "run_study", "open_run_storage", "quiet_ray_env"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The outcome of :func:`run_study`; :meth:`to_json` is what ``nas run --json`` prints.
+
+    ``trials`` counts every trial of the study by state (also those of earlier runs);
+    ``epochs_run`` is the epochs trained over all trials; ``epochs_budget`` is what the finished
+    trials (COMPLETE, STOPPED, FAILED) would have cost without early stopping.
+    """
+
+    study: str
+    storage: str
+    wall_s: float
+    trials: dict[str, int]
+    epochs_run: int
+    epochs_budget: int
+    best: dict[str, Any] | None
+    direction: str = "maximize"
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    hook_ms_p50: float | None = None
+    hook_ms_p99: float | None = None
+    nodes: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study": self.study, "storage": self.storage, "wall_s": round(self.wall_s, 3),
+                "trials": dict(self.trials), "epochs_run": self.epochs_run,
+                "epochs_budget": self.epochs_budget, "best": self.best}
+
+
+def quiet_ray_env(verbose: bool = False) -> None:
+    """Environment for Ray/Tune before Ray starts: no usage stats, no Tune console tables, no
+    per-trial result files, our own Ctrl-C handling.  Existing settings win."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "1")
+    os.environ.setdefault("TUNE_WARN_SLOW_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1e9")
+    if not verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        for name in ("ray", "ray.tune", "ray.train", "ray.air", "optuna"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def open_run_storage(cfg: StudyConfig, storage: str | None) -> Any:
+    """The study's :class:`~nas.storage.Storage` (``--storage`` > NAS_STORAGE > file > default)."""
+    from nas.storage import Storage, resolve_url
+
+    return Storage(resolve_url(storage, cfg.study.storage))
+
+
+def _short_tmp() -> str:
+    # Ray's unix sockets live under its temp dir: the path must stay short (~107 bytes).
+    return tempfile.mkdtemp(prefix="nas-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+
+
+def _start_ray(address: str | None, cpus: int | None, verbose: bool,
+               temp_dir: str | None) -> bool:
+    """Start (or join) Ray; False when the caller's process already had it running."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
+                              "logging_level": logging.INFO if verbose else logging.ERROR}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
+                 _temp_dir=temp_dir or _short_tmp(), **kwargs)
+    return True
+
+
+def _prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> int:
+    objectives = [{"name": o.name, "direction": o.direction} for o in cfg.search.objectives] \
+        or [{"name": spec.objective, "direction": spec.direction}]
+    if resume and cfg.name in st.study_names():
+        rec = st.get_study(cfg.name)
+        if (rec.space, rec.task) != (cfg.search.space, cfg.task.name):
+            raise ConfigError(f"{cfg.source}: study {cfg.name!r} was created with space "
+                              f"{rec.space!r} and task {rec.task!r}; the file says space "
+                              f"{cfg.search.space!r} and task {cfg.task.name!r}")
+        n = st.mark_interrupted(rec.id)
+        if n:
+            logger.info("study %s: %d trial(s) left RUNNING marked INTERRUPTED", cfg.name, n)
+        st.set_study_status(rec.id, "RUNNING")
+        return int(rec.id)
+    return int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
+                               objectives=objectives, config=cfg.to_dict()))
+
+
+def _space_and_spec(cfg: StudyConfig) -> tuple[Any, Any]:
+    from nas.registry import create
+
+    space = create("space", cfg.search.space, dict(cfg.search.space_options))
+    task = create("task", cfg.task.name, dict(cfg.task.options))
+    try:
+        spec = task.spec()
+    except Exception as exc:
+        raise PluginError(f"task {cfg.task.name!r}: spec() failed: {exc}") from exc
+    return space, spec
+
+
+def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: int = 10,
+              engine: Any = None, nodes: Mapping[str, int] | None = None,
+              interrupted: bool = False) -> RunSummary:
+    """The study's summary from the database (counts cover every run of the study)."""
+    rec = st.get_study_by_id(study_id)
+    trials = st.trials(study_id)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    done = [t for t in trials if t.state in ("COMPLETE", "STOPPED", "FAILED")]
+    complete = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    sign = -1.0 if rec.direction == "minimize" else 1.0
+    complete.sort(key=lambda t: -sign * float(t.value))
+    best = None
+    if complete:
+        b = complete[0]
+        best = {"number": b.number, "value": b.value, "params": b.config}
+    board = [{"number": t.number, "value": t.value, "values": t.values, "epochs": t.epochs,
+              "config": t.config} for t in complete[:top]]
+    p50 = p99 = None
+    if engine is not None and engine.hook_ms:
+        arr = np.asarray(engine.hook_ms)
+        p50, p99 = float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+    return RunSummary(
+        study=cfg.name, storage=st.masked_url, wall_s=wall_s, trials=counts,
+        epochs_run=int(sum(t.epochs or 0 for t in trials)),
+        epochs_budget=len(done) * cfg.training.max_epochs, best=best,
+        direction=rec.direction, leaderboard=board, hook_ms_p50=p50, hook_ms_p99=p99,
+        nodes=dict(nodes or {}), interrupted=interrupted)
+
+
+def run_study(
+    config: StudyConfig | str | Path | Mapping[str, Any],
+    *,
+    storage: str | None = None,
+    address: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    cpus: int | None = None,
+    resume: bool = False,
+    verbose: bool = False,
+    ray_storage: str | None = None,
+    ray_temp_dir: str | None = None,
+    on_start: Callable[[Any], None] | None = None,
+    on_change: Callable[[], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) the study of ``config`` to its trial budget; return its summary.
+
+    ``storage`` overrides the database URL, ``address`` joins a Ray cluster (``auto`` or
+    ``HOST:PORT``; default: an embedded Ray with ``cpus`` CPUs), ``trials`` overrides the
+    budget, ``timeout`` (seconds) ends the run early (trials then running become INTERRUPTED),
+    ``ray_storage`` is where Tune keeps its own trial artifacts (default ``~/ray_results``).
+    ``on_start(engine)`` / ``on_change()`` drive a progress view.  A Ray runtime already
+    initialised by the caller is used as is and left running.
+    """
+    cfg = load_config(config).with_overrides(trials=trials)
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"--timeout = {timeout!r}: must be a number of seconds > 0")
+    if cpus is not None and cpus < 1:
+        raise ConfigError(f"--cpus = {cpus!r}: must be an integer >= 1")
+    quiet_ray_env(verbose)
+    t0 = time.monotonic()
+    space, spec = _space_and_spec(cfg)
+    st = open_run_storage(cfg, storage)
+    study_id = _prepare_study(cfg, st, resume, spec)
+    from nas.runner_engine import Engine
+
+    engine = Engine(cfg, st, study_id, space, spec)
+    if on_start is not None:
+        on_start(engine)
+    interrupted = False
+    nodes: dict[str, int] = {}
+    owns_ray = False
+    try:
+        if engine.budget > 0:
+            owns_ray = _start_ray(address, cpus, verbose, ray_temp_dir)
+            nodes = _fit(engine, cfg, timeout, verbose, ray_storage, on_change)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        live = engine.close()
+        interrupted = interrupted or live > 0
+        if engine.writer.errors:
+            logger.error("%d database write(s) failed; first: %s", len(engine.writer.errors),
+                         engine.writer.errors[0])
+        st.set_study_status(study_id, "INTERRUPTED" if interrupted else "COMPLETE")
+        if owns_ray:
+            import ray
+
+            ray.shutdown()
+    return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine, nodes=nodes,
+                     interrupted=interrupted)
+
+
+def _fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
+         ray_storage: str | None, on_change: Callable[[], None] | None) -> dict[str, int]:
+    from ray import tune
+
+    from nas.runner_tune import (NasCallback, NasScheduler, NasSearcher, nas_trainable, release,
+                                 static_payload)
+
+    callback = NasCallback(engine, on_change)
+    trainable = tune.with_resources(nas_trainable,
+                                    {"cpu": cfg.training.cpu, "gpu": cfg.training.gpu})
+    storage_path = os.path.abspath(os.path.expanduser(ray_storage or "~/ray_results"))
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"nas": static_payload(engine)},
+        tune_config=tune.TuneConfig(
+            search_alg=NasSearcher(engine), scheduler=NasScheduler(engine),
+            num_samples=engine.budget, max_concurrent_trials=cfg.search.concurrency,
+            reuse_actors=True, time_budget_s=timeout),
+        run_config=tune.RunConfig(
+            name=f"nas-{cfg.name}-{int(time.time())}", storage_path=storage_path,
+            callbacks=[callback], verbose=1 if verbose else 0,
+            failure_config=tune.FailureConfig(max_failures=cfg.training.max_failures),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            log_to_file=False),
+    )
+    try:
+        tuner.fit()
+    finally:
+        release(engine)
+    return callback.nodes

@@ -1,0 +1,462 @@
+"""The driver-side state of one running study; no Ray here (the Tune adapters call into it).
+
+Who calls what, when (all on the driver, in Tune's event-loop thread unless noted):
+
+* :meth:`Engine.next_trial` -- from the searcher's ``suggest``: asks Optuna (define-by-run,
+  ``space.sample(trial)``), records the trial as RUNNING and returns what the worker needs.
+* :meth:`Engine.on_result` -- from the scheduler's ``on_trial_result`` after every epoch: updates
+  the in-memory mirror, asks the stopping policy, queues the point/forecast/decision writes and
+  returns True to stop.  This is the hook whose latency matters (p99 <= 20 ms): no database
+  round trip happens here, writes go to :class:`_Writer`'s thread.
+* :meth:`Engine.on_complete` / :meth:`Engine.on_error` -- from the callback when Tune finishes a
+  trial: final state (COMPLETE, STOPPED, FAILED), Optuna is told (STOPPED -> PRUNED), and the
+  predictor refit is scheduled on a background thread on ``should_refit``'s schedule.
+* :meth:`Engine.close` -- after ``Tuner.fit`` returns (or is interrupted): trials still live are
+  marked INTERRUPTED, the writer is drained.
+
+State lives in storage: a restarted driver rebuilds the Optuna study and the mirror from the
+database (:meth:`Engine.__init__`), so resuming needs nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nas.config import StudyConfig
+from nas.errors import ConfigError, NasError
+from nas.interfaces import Curve, Decision, LearningCurvePredictor, TaskSpec, TrialView
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Engine", "StudyMirror", "LiveTrial", "make_sampler", "make_policy", "DONE_STATES"]
+
+#: States that count against the trial budget.
+DONE_STATES = ("COMPLETE", "STOPPED", "FAILED")
+
+
+def make_sampler(name: str, seed: int, options: Mapping[str, Any], n_objectives: int) -> Any:
+    """The Optuna sampler named in ``search.sampler`` (constructor errors -> ConfigError)."""
+    import optuna
+
+    classes: dict[str, Callable[..., Any]] = {
+        "random": optuna.samplers.RandomSampler,
+        "tpe": optuna.samplers.TPESampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "gp": optuna.samplers.GPSampler,
+        "nsga2": optuna.samplers.NSGAIISampler,
+    }
+    try:
+        return classes[name](seed=seed, **dict(options))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"search.sampler_options = {dict(options)!r}: not accepted by the "
+                          f"{name} sampler: {exc}") from exc
+
+
+def make_policy(cfg: StudyConfig) -> Any:
+    """The stopping policy of the study (``nas.policies.make_policy`` when it is there)."""
+    st = cfg.stopping
+    options: dict[str, Any] = dict(st.options)
+    if st.policy == "predictive":
+        options.setdefault("delta", st.delta)
+        options.setdefault("min_epochs", st.min_epochs)
+    if ":" in st.policy:  # a user's policy class, "module:attr"
+        from nas.registry import create
+
+        return create("policy", st.policy, options)
+    from nas.policies import make_policy as _make
+
+    return _make(st.policy, options)
+
+
+def _should_refit(n_complete: int) -> bool:
+    from nas.policies import should_refit
+
+    return bool(should_refit(n_complete))
+
+
+class StudyMirror:
+    """The in-memory copy of the study's curves that policies see (:class:`StudyView`).
+
+    Values are normalised to [0, 1], higher better.  ``current`` is the trial being decided
+    about; :meth:`values_at` leaves it out.  Single-threaded use (the Tune loop), except
+    :attr:`predictor`, which the refit thread swaps atomically.
+    """
+
+    def __init__(self) -> None:
+        self.curves: dict[int, list[float]] = {}
+        self.complete: dict[int, float] = {}
+        self.current: int | None = None
+        self._predictor: LearningCurvePredictor | None = None
+
+    @property
+    def best_value(self) -> float | None:
+        return max(self.complete.values()) if self.complete else None
+
+    @property
+    def n_complete(self) -> int:
+        return len(self.complete)
+
+    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
+        src = self.complete.keys() if complete_only else self.curves.keys()
+        out = [self.curves[n][step - 1] for n in src
+               if n != self.current and len(self.curves.get(n, ())) >= step]
+        return np.asarray(out, dtype=np.float64)
+
+    @property
+    def predictor(self) -> LearningCurvePredictor | None:
+        return self._predictor
+
+    def set_predictor(self, p: LearningCurvePredictor | None) -> None:
+        self._predictor = p
+
+
+class _Writer:
+    """One background thread that applies storage writes in order (off the hook's path)."""
+
+    def __init__(self, storage: Any) -> None:
+        self.storage = storage
+        self.q: queue.Queue[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = queue.Queue()
+        self.errors: list[str] = []
+        self.t = threading.Thread(target=self._loop, name="nas-db-writer", daemon=True)
+        self.t.start()
+
+    def put(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self.q.put((method, args, kwargs))
+
+    def _loop(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            method, args, kwargs = item
+            try:
+                getattr(self.storage, method)(*args, **kwargs)
+            except Exception as exc:  # a lost write must not kill the study; it is logged
+                logger.error("storage write %s failed: %s", method, exc)
+                self.errors.append(f"{method}: {exc}")
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.t.join()
+
+
+@dataclass
+class LiveTrial:
+    """A trial the engine has handed to Tune and not finished yet."""
+
+    number: int
+    trial_id: int
+    optuna_trial: Any
+    config: dict[str, Any]
+    features: np.ndarray | None
+    raw: list[float] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stopped: bool = False
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Engine:
+    """Driver state of one study run (see the module docstring for the call order)."""
+
+    def __init__(self, cfg: StudyConfig, storage: Any, study_id: int, space: Any,
+                 spec: TaskSpec, *, budget: int | None = None) -> None:
+        import optuna
+
+        self.cfg, self.storage, self.study_id = cfg, storage, study_id
+        self.space, self.spec = space, spec
+        self.objectives: list[dict[str, Any]] = [dict(name=o.name, direction=o.direction)
+                           for o in cfg.search.objectives] or \
+            [dict(name=spec.objective, direction=spec.direction)]
+        self.primary = self.objectives[0]["name"]
+        self.direction = self.objectives[0]["direction"]
+        self.horizon = cfg.training.max_epochs
+        self.policy = make_policy(cfg)
+        self.policy_name = cfg.stopping.policy
+        self.mirror = StudyMirror()
+        self.hook_ms: list[float] = []
+        self.live: dict[str, LiveTrial] = {}
+        self.counts: dict[str, int] = {}
+        self.epochs_run = 0
+        self.best: tuple[int, float, dict[str, Any]] | None = None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
+                               len(self.objectives))
+        self.study = optuna.create_study(
+            directions=[str(o["direction"]) for o in self.objectives],  # type: ignore[misc]
+            sampler=sampler)
+        self._lock = threading.Lock()
+        self._refit_thread: threading.Thread | None = None
+        self._refit_pending = False
+        self.refits = 0
+        self._rebuild()
+        done = sum(self.counts.get(s, 0) for s in DONE_STATES)
+        self.budget = max(0, (cfg.search.trials if budget is None else budget) - done)
+        self.launched = 0
+        self.writer = _Writer(storage)
+        if cfg.stopping.predictor is not None:
+            self._start_refit()
+
+    # ------------------------------------------------------------------ history
+    def _rebuild(self) -> None:
+        """Optuna history and mirror from the stored trials; INTERRUPTED ones are re-queued."""
+        import optuna
+        from optuna.distributions import json_to_distribution
+        from optuna.trial import TrialState
+
+        records = self.storage.trials(self.study_id, with_curves=True)
+        rerun = {r.distributions.get("rerun_of") for r in records}
+        self.next_number = 1 + max((r.number for r in records), default=-1)
+        self._reruns: list[tuple[int, dict[str, Any]]] = []
+        for r in records:
+            self.counts[r.state] = self.counts.get(r.state, 0) + 1
+            payload = r.distributions or {}
+            params = payload.get("params", {})
+            try:
+                dists = {k: json_to_distribution(v)
+                         for k, v in payload.get("distributions", {}).items()}
+            except Exception:  # not written by this runner (e.g. imported curves)
+                continue
+            curve = [v for v in (r.curve or []) if v is not None]
+            if r.state == "INTERRUPTED":
+                if r.number not in rerun:
+                    self._reruns.append((r.number, params))
+                continue
+            if r.state not in DONE_STATES:
+                continue
+            self.epochs_run += len(curve)
+            norm = [self.spec.normalise(v) for v in curve]
+            if norm and all(math.isfinite(x) for x in norm):
+                self.mirror.curves[r.number] = norm
+            state = {"COMPLETE": TrialState.COMPLETE, "STOPPED": TrialState.PRUNED,
+                     "FAILED": TrialState.FAIL}[r.state]
+            values = None
+            if r.state == "COMPLETE":
+                values = r.values or [r.value]
+                if any(v is None for v in values) or len(values) != len(self.objectives):
+                    continue
+                if norm:
+                    self.mirror.complete[r.number] = norm[-1]
+                self._update_best(r.number, float(values[0]), r.config)
+            inter = ({i + 1: v for i, v in enumerate(curve)} if len(self.objectives) == 1
+                     else {})
+            try:
+                self.study.add_trial(optuna.trial.create_trial(
+                    state=state, params=params, distributions=dists, values=values,
+                    intermediate_values=inter))
+            except ValueError as exc:
+                logger.warning("trial %d not added to the sampler's history: %s", r.number, exc)
+        for _, params in self._reruns:
+            self.study.enqueue_trial(params, skip_if_exists=False)
+
+    def _update_best(self, number: int, value: float, config: dict[str, Any]) -> None:
+        better = (self.best is None or (value > self.best[1] if self.direction == "maximize"
+                                        else value < self.best[1]))
+        if better:
+            self.best = (number, value, config)
+
+    # ------------------------------------------------------------------ trials
+    def next_trial(self, key: str) -> dict[str, Any] | None:
+        """A new trial for Tune's ``key`` (its trial id), or None when the budget is spent."""
+        if self.launched >= self.budget:
+            return None
+        ot = self.study.ask()
+        try:
+            config = self.space.sample(ot)
+        except NasError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"search space {self.cfg.search.space!r} failed to sample a "
+                              f"configuration: {type(exc).__name__}: {exc}") from exc
+        from optuna.distributions import distribution_to_json
+
+        payload: dict[str, Any] = {
+            "params": dict(ot.params),
+            "distributions": {k: distribution_to_json(d) for k, d in ot.distributions.items()},
+        }
+        if self._reruns:  # Optuna hands out the enqueued (re-run) trials first, in order
+            payload["rerun_of"] = self._reruns.pop(0)[0]
+        try:
+            feats = {str(k): float(v) for k, v in self.space.features(config).items()}
+        except Exception as exc:
+            logger.warning("features of trial %d failed: %s", self.next_number, exc)
+            feats = {}
+        number = self.next_number
+        self.next_number += 1
+        tid = self.storage.create_trial(self.study_id, number, config=config,
+                                        distributions=payload, features=feats or None,
+                                        state="RUNNING")
+        fvec = np.asarray([feats[k] for k in sorted(feats)], dtype=np.float64) if feats else None
+        self.live[key] = LiveTrial(number, tid, ot, config, fvec)
+        self.launched += 1
+        self.counts["RUNNING"] = self.counts.get("RUNNING", 0) + 1
+        return {"number": number, "config": config}
+
+    def on_result(self, key: str, result: Mapping[str, Any]) -> bool:
+        """After one epoch of trial ``key``: True to stop it (policy STOP or a failure)."""
+        t0 = time.perf_counter()
+        t = self.live.get(key)
+        epoch = result.get("epoch")
+        if t is None or not isinstance(epoch, int):
+            return False
+        if "nas_error" in result:
+            t.error = str(result["nas_error"])
+            return True
+        if epoch <= len(t.raw):  # the trial restarted after a worker death: start over
+            del t.raw[epoch - 1:]
+        value = result.get(self.primary)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            t.error = (f"objective {self.primary} is {value!r} at epoch {epoch}"
+                       if value is not None else
+                       f"the trainer reported no {self.primary!r} at epoch {epoch}")
+            return True
+        t.raw.append(float(value))
+        t.metrics = dict(result)
+        self.epochs_run += 1
+        norm = [self.spec.normalise(v) for v in t.raw]
+        self.mirror.curves[t.number] = norm
+        self.writer.put("add_points", t.trial_id, [(epoch, float(value), time.time())])
+        if epoch >= self.horizon:
+            decision = Decision("CONTINUE", "last epoch")
+        else:
+            self.mirror.current = t.number
+            try:
+                decision = self.policy.decide(
+                    TrialView(t.number, np.asarray(norm), self.horizon, t.features),
+                    self.mirror)
+            finally:
+                self.mirror.current = None
+        if self.policy_name != "none":
+            self._record_decision(t, epoch, decision)
+        t.stopped = decision.stop
+        self.hook_ms.append((time.perf_counter() - t0) * 1000.0)
+        return decision.stop
+
+    def _record_decision(self, t: LiveTrial, epoch: int, d: Decision) -> None:
+        if d.mean is not None:
+            self.writer.put("add_forecast", t.trial_id, epoch,
+                            predictor=d.predictor or self.cfg.stopping.predictor or "?",
+                            horizon=d.horizon or self.horizon, mean=d.mean,
+                            q05=d.q05 if d.q05 is not None else float("nan"),
+                            q50=d.q50 if d.q50 is not None else float("nan"),
+                            q95=d.q95 if d.q95 is not None else float("nan"),
+                            p_improve=d.p_improve)
+        self.writer.put("add_decision", t.trial_id, epoch, policy=self.policy_name,
+                        action=d.action, reason=d.reason)
+
+    def on_complete(self, key: str) -> str | None:
+        """Tune finished trial ``key`` (ran out, was stopped, or reported an error)."""
+        t = self.live.pop(key, None)
+        if t is None:
+            return None
+        from optuna.trial import TrialState
+
+        self.counts["RUNNING"] -= 1
+        if t.error is None and not t.raw:
+            t.error = "the trial ended without reporting an epoch"
+        if t.error is not None:
+            state = "FAILED"
+            self.study.tell(t.optuna_trial, state=TrialState.FAIL)
+            self.writer.put("finish_trial", t.trial_id, state=state, epochs=len(t.raw),
+                            error=t.error)
+            self.mirror.curves.pop(t.number, None)
+        elif t.stopped:
+            state = "STOPPED"
+            if len(self.objectives) == 1:
+                for i, v in enumerate(t.raw):
+                    t.optuna_trial.report(v, i + 1)
+            self.study.tell(t.optuna_trial, state=TrialState.PRUNED)
+            self.writer.put("finish_trial", t.trial_id, state=state, value=t.raw[-1],
+                            epochs=len(t.raw))
+        else:
+            state = "COMPLETE"
+            values = [self._objective_value(t, o["name"]) for o in self.objectives]
+            if len(self.objectives) == 1:
+                for i, v in enumerate(t.raw):
+                    t.optuna_trial.report(v, i + 1)
+            self.study.tell(t.optuna_trial, values if len(values) > 1 else values[0])
+            self.writer.put("finish_trial", t.trial_id, state=state, values=values,
+                            epochs=len(t.raw))
+            self.mirror.complete[t.number] = self.spec.normalise(t.raw[-1])
+            self._update_best(t.number, values[0], t.config)
+            if self.cfg.stopping.predictor is not None and _should_refit(self.mirror.n_complete):
+                self._start_refit()
+        self.counts[state] = self.counts.get(state, 0) + 1
+        return state
+
+    def _objective_value(self, t: LiveTrial, name: str) -> float:
+        if name == self.primary:
+            return t.raw[-1]
+        v = t.metrics.get(name)
+        if isinstance(v, (int, float)):
+            return float(v)
+        if name == "params":  # parameter count, when the trainer did not report it
+            model = self.space.build(t.config, self.spec)
+            return float(sum(p.numel() for p in model.parameters()))
+        return float("nan")
+
+    def on_error(self, key: str, text: str) -> None:
+        """Tune gave up on trial ``key`` (worker deaths beyond ``max_failures``)."""
+        t = self.live.get(key)
+        if t is not None and t.error is None:
+            t.error = text
+        self.on_complete(key)
+
+    # ------------------------------------------------------------------ predictor refit
+    def _start_refit(self) -> None:
+        """Fit a fresh predictor on the complete curves in a background thread, then swap."""
+        with self._lock:
+            if self._refit_thread is not None and self._refit_thread.is_alive():
+                self._refit_pending = True
+                return
+            curves = [Curve(np.asarray(self.mirror.curves[n])) for n in self.mirror.complete
+                      if n in self.mirror.curves]
+            self._refit_thread = threading.Thread(target=self._refit, args=(curves,),
+                                                  name="nas-refit", daemon=True)
+            self._refit_thread.start()
+
+    def _refit(self, curves: Sequence[Curve]) -> None:
+        from nas.registry import create
+
+        name = self.cfg.stopping.predictor
+        assert name is not None
+        try:
+            p = create("predictor", name)
+            p = p.fit(curves) or p
+            self.mirror.set_predictor(p)
+            self.refits += 1
+        except Exception as exc:  # keep the previous predictor; the policy copes with None
+            (logger.debug if not curves else logger.warning)("refit of predictor %s on %d curves failed: %s", name, len(curves),
+                           exc)
+        with self._lock:
+            again, self._refit_pending = self._refit_pending, False
+        if again:
+            self._start_refit()
+
+    def wait_refit(self, timeout: float = 60.0) -> None:
+        t = self._refit_thread
+        if t is not None:
+            t.join(timeout)
+
+    # ------------------------------------------------------------------ end
+    def close(self, *, interrupted: bool = False) -> int:
+        """Mark live trials INTERRUPTED, drain the writer; returns how many were live."""
+        n = len(self.live)
+        for key in list(self.live):
+            t = self.live.pop(key)
+            self.counts["RUNNING"] -= 1
+            self.counts["INTERRUPTED"] = self.counts.get("INTERRUPTED", 0) + 1
+            self.writer.put("finish_trial", t.trial_id, state="INTERRUPTED", epochs=len(t.raw))
+        self.writer.close()
+        if self.counts.get("RUNNING") == 0:
+            self.counts.pop("RUNNING")
+        return n

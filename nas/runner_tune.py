@@ -1,0 +1,203 @@
+"""The Ray Tune adapters of the runner: trainable, searcher, scheduler, callback.
+
+This module and :mod:`nas.runner` are where the runner touches Ray's developer APIs (hooks whose
+signatures change between releases): keep them here.  The driver-side logic lives in
+:class:`nas.runner_engine.Engine`; these classes only forward to it.
+
+* :func:`nas_trainable` runs in a Ray worker: builds the space and task (cached per worker
+  process, so a reused actor does not regenerate the data), trains with the study's training
+  function and reports after every epoch.  A trial at fault (an exception, NaN, time limit) is
+  reported as a result carrying ``nas_error`` and the function returns normally, so that Tune's
+  retries (``max_failures``) are spent only on worker deaths.
+* :class:`NasSearcher` -- ``suggest`` asks the engine (Optuna define-by-run).
+* :class:`NasScheduler` -- ``on_trial_result`` calls the stopping policy after every epoch
+  (``_supports_buffered_results = False`` so that it sees each one).
+* :class:`NasCallback` -- trial end and errors go to the engine, which writes the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from ray import tune
+from ray.tune.callback import Callback
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+
+from nas.runner_engine import Engine
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["nas_trainable", "NasSearcher", "NasScheduler", "NasCallback", "static_payload",
+           "release"]
+
+_CACHE: dict[str, Any] = {}
+# Tune pickles its searcher, scheduler and callbacks (for its own restore); the engine holds a
+# database connection and threads, so the adapters hold only a key into this table.
+_ENGINES: dict[str, Engine] = {}
+
+
+class _EngineRef:
+    """Mixin: ``self.engine`` resolved through :data:`_ENGINES` (pickles as a key)."""
+
+    _engine_key: str
+
+    def _bind(self, engine: Engine) -> None:
+        self._engine_key = f"{id(engine):x}"
+        _ENGINES[self._engine_key] = engine
+
+    @property
+    def engine(self) -> Engine:
+        return _ENGINES[self._engine_key]
+
+
+def release(engine: Engine) -> None:
+    """Forget ``engine`` (after the run)."""
+    _ENGINES.pop(f"{id(engine):x}", None)
+
+
+def static_payload(engine: Engine) -> dict[str, Any]:
+    """What every worker needs besides the trial's own config (plain JSON, no credentials)."""
+    cfg = engine.cfg
+    return {
+        "space": cfg.search.space, "space_options": dict(cfg.search.space_options),
+        "task": cfg.task.name, "task_options": dict(cfg.task.options),
+        "trainer": cfg.training.trainer or "nas.training:train",
+        "seed": cfg.study.seed,
+        "training": {"max_epochs": cfg.training.max_epochs,
+                     "batch_size": cfg.training.batch_size, "device": cfg.training.device,
+                     "time_limit_s": cfg.training.time_limit_s},
+    }
+
+
+def _cached(kind: str, name: str, options: dict[str, Any]) -> Any:
+    key = json.dumps([kind, name, options], sort_keys=True, default=str)
+    if key not in _CACHE:
+        from nas.registry import create, load
+
+        # load("space", "module:attr") imports any "module:attr"; the kind only names errors.
+        _CACHE[key] = load("space", name) if kind == "trainer" else create(kind, name, options)
+    return _CACHE[key]
+
+
+def nas_trainable(config: dict[str, Any]) -> None:
+    """The Tune function trainable of every trial (runs in a Ray worker)."""
+    static, trial = config["nas"], config["nas_trial"]
+    try:
+        from nas.training import TrainingOptions
+
+        space = _cached("space", static["space"], static["space_options"])
+        task = _cached("task", static["task"], static["task_options"])
+        trainer = _cached("trainer", static["trainer"], {})
+        data_key = json.dumps(["data", static["task"], static["task_options"], static["seed"]],
+                              sort_keys=True)
+        if data_key not in _CACHE and hasattr(task, "data"):
+            _CACHE[data_key] = task.data(static["seed"])
+        options = TrainingOptions(seed=int(static["seed"]) + int(trial["number"]),
+                                  **static["training"])
+    except Exception as exc:
+        tune.report({"epoch": 0, "nas_error": f"setting up the trial failed: "
+                                              f"{type(exc).__name__}: {exc}"})
+        return
+    try:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # pragma: no cover - outside a Ray worker
+        node = os.uname().nodename
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        tune.report({**{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+                     "epoch": int(epoch), "nas_node": node})
+        return False
+
+    try:
+        kwargs = {"data": _CACHE[data_key]} if data_key in _CACHE else {}
+        trainer(space, trial["config"], task, options, report, **kwargs)
+    except Exception as exc:  # the trial is at fault: FAILED with the text, the study goes on
+        tune.report({"epoch": 0, "nas_error": f"{type(exc).__name__}: {exc}"})
+
+
+class NasSearcher(_EngineRef, Searcher):
+    """Tune searcher that asks the engine's Optuna study; returns FINISHED at the budget."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()  # no metric: results may carry an error instead of the objective
+        self._bind(engine)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        t = self.engine.next_trial(trial_id)
+        if t is None:
+            return Searcher.FINISHED  # type: ignore[return-value]
+        return {"nas_trial": t}
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
+                          error: bool = False) -> None:
+        pass  # the callback tells the engine (it also sees stops and worker errors)
+
+
+class NasScheduler(_EngineRef, FIFOScheduler):
+    """A thin adapter: after every epoch, the engine asks the stopping policy."""
+
+    _supports_buffered_results = False
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self._bind(engine)
+        self._seen: dict[str, int] = {}
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        epoch = result.get("epoch")
+        # A duplicate of the last result (the function returned) has the same epoch: skip it.
+        if "nas_error" not in result and (not isinstance(epoch, int)
+                                          or epoch == self._seen.get(trial.trial_id)):
+            return TrialScheduler.CONTINUE
+        self._seen[trial.trial_id] = epoch if isinstance(epoch, int) else -1
+        stop = self.engine.on_result(trial.trial_id, result)
+        return TrialScheduler.STOP if stop else TrialScheduler.CONTINUE
+
+    def debug_string(self) -> str:
+        return f"nas stopping policy {self.engine.policy_name!r}"
+
+
+class NasCallback(_EngineRef, Callback):
+    """Driver callback: trial ends and errors go to the engine (which writes the database)."""
+
+    def __init__(self, engine: Engine, on_change: Any = None) -> None:
+        self._bind(engine)
+        self.on_change = on_change
+        self.nodes: dict[str, int] = {}
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                        result: dict[str, Any], **info: Any) -> None:
+        node = result.get("nas_node")
+        if node and result.get("epoch") == 1:
+            self.nodes[str(node)] = self.nodes.get(str(node), 0) + 1
+            t = self.engine.live.get(trial.trial_id)
+            if t is not None:
+                t.metrics["nas_node"] = node
+        if self.on_change is not None:
+            self.on_change()
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                          **info: Any) -> None:
+        self.engine.on_complete(trial.trial_id)
+        if self.on_change is not None:
+            self.on_change()
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        err = trial.get_error() if hasattr(trial, "get_error") else None
+        text = (str(err).strip().splitlines() or ["worker failed"])[-1] if err else \
+            "worker failed"
+        self.engine.on_error(trial.trial_id,
+                             f"worker died {trial.num_failures} time(s); last error: {text}")
+        if self.on_change is not None:
+            self.on_change()
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
+                         **info: Any) -> None:
+        logger.warning("trial %s: worker died; retrying (%d failure(s) so far)", trial.trial_id,
+                       trial.num_failures)
