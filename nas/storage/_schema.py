@@ -70,8 +70,8 @@ def _check(state: SchemaState, masked_url: str) -> None:
             f"(revision {HEAD}); run `nas db upgrade --storage URL` first"
         )
     raise StorageError(
-        f"{masked_url}: database schema revision {state.revision} is newer than this nas "
-        f"(which knows up to {HEAD}); upgrade nas"
+        f"{masked_url}: database schema revision {state.revision} is newer than this nas; "
+        f"upgrade nas (this one knows revisions up to {HEAD})"
     )
 
 

@@ -1,0 +1,228 @@
+"""Storage conformance checks and test helpers.
+
+Third parties (a new back end, a fork of the schema) and our own tests call
+:func:`check_storage` with a database URL: it exercises the write API that the runner uses
+and the read API that users see, and raises :class:`AssertionError` naming the first broken
+promise.  :func:`check_concurrent_writers` starts processes that write points for different
+trials of one study at once.  :func:`postgres_database` gives a test its own throwaway
+PostgreSQL database; :func:`synthetic_curveset` makes small, seeded curve files (tests and
+``make demo`` must not depend on downloaded data).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from nas.errors import ConfigError, StudyNotFoundError
+
+__all__ = [
+    "synthetic_curveset",
+    "postgres_database",
+    "check_storage",
+    "check_concurrent_writers",
+    "write_points_worker",
+]
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise AssertionError(message)
+
+
+def synthetic_curveset(
+    n: int = 40,
+    horizon: int = 20,
+    *,
+    seed: int = 0,
+    tasks: tuple[str, ...] = ("task_a", "task_b"),
+    ragged: bool = True,
+    nan_fraction: float = 0.0,
+) -> Any:
+    """A seeded :class:`nas.curvefile.CurveSet` of saturating learning curves in [0, 1].
+
+    Each curve is ``a - b * (t + 1) ** -c`` plus noise (a pow3 law, the family of Domhan et
+    al. 2015), clipped to [0, 1]; configs hold ``lr`` and ``layers``; features mirror them;
+    with ``ragged`` a third of the curves end early (NaN after the end); ``nan_fraction`` of
+    the observed values are replaced by NaN (diverged evaluations).
+    """
+    import json
+
+    import numpy as np
+
+    from nas.curvefile import CurveSet
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, horizon + 1, dtype=np.float64)
+    a = rng.uniform(0.3, 0.95, n)
+    b = rng.uniform(0.2, 0.6, n)
+    c = rng.uniform(0.3, 1.5, n)
+    curves = a[:, None] - b[:, None] * t[None, :] ** -c[:, None]
+    curves += rng.normal(0.0, 0.01, curves.shape)
+    curves = np.clip(curves, 0.0, 1.0)
+    lengths = np.full(n, horizon, dtype=np.int64)
+    if ragged:
+        short = rng.random(n) < 1 / 3
+        lengths[short] = rng.integers(1, horizon, short.sum())
+    for i in range(n):
+        curves[i, lengths[i]:] = np.nan
+    if nan_fraction > 0:
+        holes = (rng.random(curves.shape) < nan_fraction) & np.isfinite(curves)
+        curves[holes] = np.nan
+    lr = 10 ** rng.uniform(-4, -1, n)
+    layers = rng.integers(1, 4, n)
+    configs = [{"lr": float(lr[i]), "layers": int(layers[i])} for i in range(n)]
+    # round-trip through JSON so that configs compare equal after an import/export
+    configs = [json.loads(json.dumps(cfg)) for cfg in configs]
+    feats = np.stack([np.log10(lr), layers.astype(np.float64)], axis=1)
+    task = np.asarray([tasks[i % len(tasks)] for i in range(n)], dtype=object)
+    return CurveSet(curves, lengths, configs, task, feats, ["log10_lr", "layers"], "maximize",
+                    "synthetic")
+
+
+@contextmanager
+def postgres_database(admin_url: str, prefix: str = "nas_test") -> Iterator[str]:
+    """Create a fresh database on the server of ``admin_url``, yield its URL, drop it after.
+
+    Tests use it so that each gets an empty database and none collide.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        yield url
+    finally:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
+
+
+def check_storage(url: str) -> None:
+    """Exercise the :class:`~nas.storage.Storage` contract on ``url`` (an empty database or one
+    without the study names used here).  Raises :class:`AssertionError` on the first failure."""
+    from nas.storage import Storage, open_study
+
+    st = Storage(url)
+    name = f"conformance-{uuid.uuid4().hex[:8]}"
+    sid = st.create_study(name, space="s", task="t",
+                          objectives=[{"name": "acc", "direction": "maximize"},
+                                      {"name": "params", "direction": "minimize"}],
+                          config={"seed": 0, "nested": {"a": [1, 2]}})
+    _expect(name in st.study_names(), "a created study is listed by study_names()")
+    rec = st.get_study(name)
+    _expect(rec.id == sid and rec.direction == "maximize", "get_study returns the created study")
+    _expect(rec.config == {"seed": 0, "nested": {"a": [1, 2]}}, "study config round-trips")
+    try:
+        st.create_study(name, space="s", task="t", objectives=[{"name": "acc"}], config={})
+    except ConfigError:
+        pass
+    else:
+        raise AssertionError("creating a study whose name exists must raise ConfigError")
+    _expect(st.create_study(name, space="s", task="t", objectives=[{"name": "acc"}], config={},
+                            exist_ok=True) == sid, "exist_ok returns the existing id")
+    try:
+        st.get_study(name + "-missing")
+    except StudyNotFoundError as exc:
+        _expect(name in str(exc), "StudyNotFoundError lists the known studies")
+    else:
+        raise AssertionError("an unknown study must raise StudyNotFoundError")
+
+    t0 = st.create_trial(sid, 0, config={"lr": 0.1, "cell": "gru"},
+                         distributions={"lr": {"name": "FloatDistribution", "low": 1e-4, "high": 1.0}},
+                         features={"lr": 0.1}, group="g", node="node-1")
+    t1 = st.create_trial(sid, 1, config={"lr": 0.01}, distributions={})
+    st.add_points(t0, [(1, 0.1, 0.5), (2, float("nan"), 1.0), (3, 0.3, 1.5)])
+    st.add_points(t0, [(3, 0.9, 9.0), (4, float("inf"), 2.0), (4, 0.4, 2.0)])  # 3 exists
+    _expect(st.curve(t0) == [(1, 0.1), (2, None), (3, 0.3), (4, None)],
+            f"points: duplicates ignored, NaN/inf missing; got {st.curve(t0)}")
+    st.add_points(t1, [(1, 0.2, None)])
+    st.add_forecast(t0, 4, predictor="p", horizon=10, mean=0.5, q05=0.2, q50=0.5, q95=0.8,
+                    p_improve=float("nan"))
+    st.add_decision(t0, 4, policy="predictive", action="STOP", reason="P(improve) < delta")
+    fc = st.forecasts(t0)
+    _expect(len(fc) == 1 and fc[0].horizon == 10 and fc[0].p_improve is None,
+            "forecast stored, NaN as missing")
+    _expect([d.action for d in st.decisions(t0)] == ["STOP"], "decision stored")
+    st.finish_trial(t0, state="STOPPED", values=[0.3, 1000.0])
+    running = st.trials(sid, states=["RUNNING"])
+    _expect([t.number for t in running] == [1], "trial 1 is still RUNNING")
+    _expect(st.mark_interrupted(sid) == 1, "mark_interrupted marks the one RUNNING trial")
+    trials = st.trials(sid, with_curves=True)
+    _expect([t.state for t in trials] == ["STOPPED", "INTERRUPTED"], "states after finishing")
+    a = trials[0]
+    _expect(a.value == 0.3 and a.values == [0.3, 1000.0] and a.epochs == 4,
+            f"value, values and epochs (highest step) stored; got {a.value}, {a.values}, {a.epochs}")
+    _expect(a.group == "g" and a.node == "node-1" and a.features == {"lr": 0.1},
+            "group, node and features stored")
+    _expect(a.config == {"lr": 0.1, "cell": "gru"} and a.distributions["lr"]["low"] == 1e-4,
+            "config and distributions round-trip")
+    _expect(a.curve == [0.1, None, 0.3, None], "trials(with_curves=True) carries the curve")
+    _expect(a.started is not None and a.finished is not None, "start and end times set")
+    t2 = st.create_trial(sid, 2, config={"lr": 0.5}, distributions={})
+    st.add_points(t2, [(1, 0.6, None), (2, 0.7, None)])
+    st.finish_trial(t2, state="COMPLETE", value=0.7)
+    h = open_study(name, url)
+    _expect(h.best_trial is not None and h.best_trial.number == 2, "best trial: best COMPLETE one")
+    _expect(sorted(h.curves) == [0, 1, 2] and len(h.curves[0]) == 4, "curves by trial number")
+    try:
+        st.create_trial(sid, 2, config={}, distributions={})
+    except Exception as exc:
+        _expect(type(exc).__name__ == "StorageError", "duplicate trial number is a StorageError")
+    else:
+        raise AssertionError("a duplicate (study, number) must be refused")
+    st.set_study_status(sid, "COMPLETE")
+    _expect(st.get_study(name).status == "COMPLETE", "study status updated")
+    st.delete_study(name)
+    _expect(name not in st.study_names(), "delete_study removes the study")
+    st.close()
+
+
+def write_points_worker(url: str, study: str, number: int, steps: int, batch: int) -> int:
+    """Process body of :func:`check_concurrent_writers`: create trial ``number`` and write its
+    ``steps`` points in batches of ``batch`` (each batch twice, to hit the conflict path)."""
+    from nas.storage import Storage
+
+    st = Storage(url)
+    sid = st.get_study(study).id
+    tid = st.create_trial(sid, number, config={"worker": number}, distributions={})
+    for lo in range(1, steps + 1, batch):
+        pts = [(s, number + s / 1000.0, float(s)) for s in range(lo, min(steps + 1, lo + batch))]
+        st.add_points(tid, pts)
+        st.add_points(tid, pts[: max(1, len(pts) // 2)])
+    st.finish_trial(tid, state="COMPLETE")
+    st.close()
+    return tid
+
+
+def check_concurrent_writers(url: str, *, processes: int = 4, steps: int = 200, batch: int = 7) -> None:
+    """``processes`` processes write points for different trials of one study at once;
+    afterwards every point must be there exactly once with the value written."""
+    from nas.storage import Storage
+
+    st = Storage(url)
+    name = f"concurrent-{uuid.uuid4().hex[:8]}"
+    st.create_study(name, space="s", task="t", objectives=[{"name": "v"}], config={})
+    ctx = mp.get_context("spawn")  # no inherited connections
+    with ctx.Pool(processes) as pool:
+        pool.starmap(write_points_worker, [(url, name, k, steps, batch) for k in range(processes)])
+    trials = st.trials(st.get_study(name).id, with_curves=True)
+    _expect(len(trials) == processes, f"{processes} trials written, found {len(trials)}")
+    for t in trials:
+        pts = st.curve(t.id)
+        _expect([s for s, _ in pts] == list(range(1, steps + 1)),
+                f"trial {t.number}: every step exactly once")
+        _expect(all(v is not None and math.isclose(v, t.number + s / 1000.0) for s, v in pts),
+                f"trial {t.number}: values as written")
+        _expect(t.state == "COMPLETE" and t.epochs == steps, f"trial {t.number} finished")
+    st.close()

@@ -1,0 +1,94 @@
+"""Schema, migrations and the revision guard, on both back ends."""
+
+from __future__ import annotations
+
+import pytest
+from _storage_helpers import storage_url  # noqa: F401  (fixture)
+from sqlalchemy import create_engine, inspect, text
+
+from nas.errors import StorageError
+from nas.storage import HEAD, REVISIONS, Storage
+from nas.storage._models import Base
+from nas.storage._schema import migrate_to, upgrade
+
+
+def test_new_database_is_created_at_head(storage_url: str) -> None:
+    st = Storage(storage_url)
+    with st.engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == HEAD
+        insp = inspect(conn)
+        tables = set(insp.get_table_names())
+        assert {"studies", "trials", "trial_values", "curve_points", "forecasts", "decisions"} <= tables
+        indexed = {tuple(ix["column_names"]) for ix in insp.get_indexes("trials")}
+        assert ("study_id",) in indexed and ("study_id", "state") in indexed
+        for table in ("trial_values", "forecasts", "decisions"):
+            assert ("trial_id",) in {tuple(ix["column_names"]) for ix in insp.get_indexes(table)}
+        # curve_points: the primary key (trial_id, step) is the unique constraint and FK index
+        assert insp.get_pk_constraint("curve_points")["constrained_columns"] == ["trial_id", "step"]
+        uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("trials")}
+        assert ("study_id", "number") in uniques
+
+
+def test_migrations_build_the_models_schema(storage_url: str) -> None:
+    """`alembic upgrade head` on an empty database gives exactly the models' schema."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = create_engine(storage_url)
+    try:
+        migrate_to(engine, HEAD)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_old_database_refused_then_upgraded(storage_url: str) -> None:
+    engine = create_engine(storage_url)
+    try:
+        migrate_to(engine, REVISIONS[0])
+        with engine.begin() as conn:
+            conn.execute(text(
+                "insert into studies (name, space, task, objectives, config, created, status) "
+                "values ('old', 's', 't', '[{\"name\": \"v\", \"direction\": \"maximize\"}]', '{}', "
+                "'2026-01-01 00:00:00', 'COMPLETE')"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StorageError, match="nas db upgrade"):
+        Storage(storage_url)
+    st = Storage(storage_url, check_schema=False)
+    assert upgrade(st.engine, st.masked_url) == (REVISIONS[0], HEAD)
+    st = Storage(storage_url)
+    assert st.study_names() == ["old"]
+    assert upgrade(st.engine, st.masked_url) == (HEAD, HEAD)  # idempotent
+
+
+def test_newer_database_refused(storage_url: str) -> None:
+    st = Storage(storage_url)
+    st.create_study("keep", space="s", task="t", objectives=[{"name": "v"}], config={})
+    with st.engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = '9999'"))
+    st.close()
+    with pytest.raises(StorageError, match="revision 9999 is newer than this nas; upgrade nas"):
+        Storage(storage_url)
+    st2 = Storage(storage_url, check_schema=False)
+    with pytest.raises(StorageError, match="newer than this nas"):
+        upgrade(st2.engine, st2.masked_url)
+
+
+def test_foreign_database_refused(storage_url: str) -> None:
+    engine = create_engine(storage_url)
+    with engine.begin() as conn:
+        conn.execute(text("create table studies (x integer)"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="not a nas study database"):
+        Storage(storage_url)
+
+
+def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    st = Storage(f"sqlite:///{tmp_path}/w.db")
+    with st.engine.connect() as conn:
+        assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
+        assert conn.execute(text("pragma busy_timeout")).scalar() >= 10_000
+        assert conn.execute(text("pragma foreign_keys")).scalar() == 1
