@@ -17,10 +17,11 @@ IGNORE = -100
 
 
 class ParityTask(BaseTask):
-    """N-bit parity: read ``bits`` random 0/1 bits one per step, output their XOR at the end.
+    """N-bit parity: read ``bits`` random bits one per step, output their XOR at the end.
 
-    x: (bits, 1) in {0, 1}; y: 0 or 1.  Difficulty of an example: its number of significant
-    bits (leading zeros do not change the parity).
+    x: (bits, 1) with bit 1 as +1 and bit 0 as -1 (a zero input would look like no input);
+    y: the parity, 0 or 1.  Difficulty of an example: its number of significant bits (leading
+    zeros do not change the parity).
     """
 
     name = "parity"
@@ -41,7 +42,8 @@ class ParityTask(BaseTask):
         y = bits.sum(axis=1) % 2
         first_one = np.where(bits.any(axis=1), bits.argmax(axis=1), self.bits)
         difficulty = self.bits - first_one
-        return bits[:, :, None].astype(np.float32), y.astype(np.int64), difficulty
+        x = (2.0 * bits - 1.0)[:, :, None].astype(np.float32)
+        return x, y.astype(np.int64), difficulty
 
 
 class DelayedMatchTask(BaseTask):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
 __all__ = ["DigitsTask"]
 
 N_DIGITS = 1797  # images in sklearn.datasets.load_digits (bundled, no download)
+
+
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.asarray(bunch.images, dtype=np.float32) / 16.0
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
 
 
 class DigitsTask(BaseTask):
@@ -42,12 +55,8 @@ class DigitsTask(BaseTask):
 
     def data(self, seed: int) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
         """Seeded shuffle of the bundled images into train, validation and test."""
-        from sklearn.datasets import load_digits
-
         seed = check_int(self.name, "seed", seed, 0)
-        bunch = load_digits()
-        images = np.asarray(bunch.images, dtype=np.float32) / 16.0
-        labels = np.asarray(bunch.target, dtype=np.int64)
+        images, labels = _digits()
         perm = np.random.default_rng([seed, 0]).permutation(images.shape[0])
         a, b = self.n_train, self.n_train + self.n_val
         parts = (perm[:a], perm[a:b], perm[b:])

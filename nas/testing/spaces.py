@@ -35,7 +35,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -269,10 +269,14 @@ def _jsonable_or_repr(config: Any) -> Any:
 
 def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0, *,
                 batch_size: int = 32, timing_steps: int = 3,
-                space_name: str | None = None, task_name: str | None = None) -> SpaceCheck:
+                space_name: str | None = None, task_name: str | None = None,
+                on_sample: Callable[[int, SampleCheck], None] | None = None) -> SpaceCheck:
     """Sample ``samples`` configurations of ``space`` and check each on a batch of ``task``.
 
     Called by ``nas spaces check`` and by test suites (``assert check_space(...).ok``).
+    ``on_sample(i, result)`` is called after each sample (e.g. for a progress bar).  The
+    space is sampled by a seeded random sampler; the i-th model is built under
+    ``torch.manual_seed(seed + i)``.
     """
     import optuna
     import torch
@@ -300,6 +304,8 @@ def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0,
                                               error=f"sample() raised {type(exc).__name__}: "
                                                     f"{exc}"))
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if on_sample is not None:
+                on_sample(i, report.samples[-1])
             continue
         study.tell(trial, 0.0)
         threads = torch.get_num_threads()
@@ -308,6 +314,8 @@ def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0,
         torch.set_num_threads(threads)
         logger.info("sample %d/%d: %s", i + 1, samples,
                     "ok" if report.samples[-1].ok else report.samples[-1].error)
+        if on_sample is not None:
+            on_sample(i, report.samples[-1])
     return report
 
 
