@@ -1,5 +1,125 @@
-"""CLI commands (registered on import)."""
+"""``nas run``, ``nas validate``, ``nas evaluate`` and ``nas bench overhead``.
+
+Registered on import.  No ray or torch at module level: the runner, evaluation and benchmark
+modules are imported inside the commands.  JSON output is one document on stdout; the live view,
+leaderboard and logs go to stderr.
+"""
 
 from __future__ import annotations
 
-from nas.cli._app import app  # noqa: F401
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nas.cli._app import app, bench_app
+from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+
+__all__: list[str] = []
+
+
+def _logging(verbose: bool, quiet: bool) -> None:
+    level = logging.INFO if verbose else (logging.ERROR if quiet else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("nas").setLevel(level)
+
+
+@app.command("run")
+def run_cmd(
+    file: Path = typer.Argument(..., help="Study file (.toml, or .py defining `study`)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Database URL (wins over "
+                                          "NAS_STORAGE and the file's `storage`)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Join a running Ray cluster: "
+                                          "auto or HOST:PORT (default: an embedded local Ray)."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Override search.trials."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop after S seconds; "
+                                            "running trials become INTERRUPTED."),
+    cpus: Optional[int] = typer.Option(None, "--cpus", help="CPUs of the embedded Ray "
+                                       "(default: all)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the study of this name."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live view, no leaderboard."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Ray's and Optuna's logs."),
+) -> None:
+    """Run a study: search, stop unpromising trials early, record everything."""
+    from nas.config import load_config
+    from nas.runner import run_study
+    from nas.runner_progress import ProgressView, render_leaderboard
+
+    _logging(verbose, quiet)
+    cfg = load_config(file)
+    view = None if (quiet or as_json) else ProgressView()
+    try:
+        summary = run_study(cfg, storage=storage, address=address, trials=trials,
+                            timeout=timeout, cpus=cpus, resume=resume, verbose=verbose,
+                            on_start=view.attach if view else None)
+    finally:
+        if view is not None:
+            view.stop()
+    if as_json:
+        emit_json(summary.to_json())
+    elif not quiet:
+        render_leaderboard(summary)
+
+
+@app.command("validate")
+def validate_cmd(
+    file: Path = typer.Argument(..., help="Study file to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print the validated study as JSON."),
+) -> None:
+    """Check a study file: every key, value and plug-in name (nothing is run)."""
+    from nas.config import load_config
+
+    cfg = load_config(file)
+    if as_json:
+        emit_json(cfg.to_dict())
+    else:
+        typer.echo(f"{file}: ok (study {cfg.name!r}, space {cfg.search.space}, task "
+                   f"{cfg.task.name}, {cfg.search.trials} trials, policy "
+                   f"{cfg.stopping.policy})")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    study: str = typer.Argument(..., help="Study name."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Database URL."),
+    top: int = typer.Option(3, "--top", help="How many of the best configurations."),
+    seeds: int = typer.Option(3, "--seeds", help="Retraining seeds per configuration."),
+    out: Path = typer.Option(Path("nas-models"), "--out", help="Where weights are saved."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the study's "
+                                         "max_epochs for retraining."),
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Retrain the top-K configurations on train+validation with S seeds; report test metrics."""
+    from nas.evaluate import evaluate_study
+
+    kind = resolve_format(fmt, as_json)
+    result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
+                            max_epochs=epochs)
+    if kind == "json":
+        emit_json(result)
+        return
+    rows = [{"rank": r["rank"], "number": r["number"], "val": r["val_value"],
+             "metric": r["metric"], "mean": r["mean"], "std": r["std"], "seeds": len(r["runs"]),
+             "weights": r["dir"]} for r in result["results"]]
+    emit(rows, kind, title=f"study {study}: test metric over {seeds} seed(s)")
+
+
+@bench_app.command("overhead")
+def overhead_cmd(
+    trials: int = typer.Option(20, "--trials", help="Trivial trials per engine."),
+    epochs: int = typer.Option(20, "--epochs", help="Epochs each trial reports."),
+    cpus: int = typer.Option(2, "--cpus", help="CPUs of the embedded Ray."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
+    from nas.bench.overhead import run_overhead
+
+    res = run_overhead(trials=trials, epochs=epochs, cpus=cpus)
+    if as_json:
+        emit_json(res)
+    else:
+        emit([{"measure": k, "value": v} for k, v in res.items() if not isinstance(v, dict)],
+             "table", title="nas bench overhead")

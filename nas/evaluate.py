@@ -1,0 +1,119 @@
+"""Final evaluation: retrain a study's best configurations and report the honest test metric.
+
+``nas evaluate STUDY [--top K] [--seeds S]`` calls :func:`evaluate_study` in the user's process
+(no Ray): for each of the K best COMPLETE trials (by the primary objective and its direction)
+and each seed 0..S-1 it retrains the configuration on train + validation with
+:func:`nas.training.train_final` and scores the test split once.  A search's best *validation*
+score is biased upward (it is the maximum of many noisy estimates); this is the number to quote.
+
+Outputs: per configuration, the test metric's mean and sample standard deviation over seeds;
+the weights of every retrained model as ``<out>/<study>/trial-<n>/seed-<s>.safetensors`` next
+to ``config.json`` (the configuration, the task spec and the metrics).  The result document is
+stored in the database under the study's ``config["evaluation"]`` (JSON column; the storage has
+no dedicated table for it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from nas.config import config_from_dict
+from nas.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["evaluate_study"]
+
+
+def _store(st: Any, study_id: int, doc: dict[str, Any]) -> None:
+    """Put ``doc`` under the study's ``config["evaluation"]`` (one transaction)."""
+    from sqlalchemy import select, update
+
+    from nas.storage._models import StudyModel
+
+    table: Any = StudyModel.__table__
+    with st.transaction("storing the evaluation") as conn:
+        cfg = conn.execute(select(table.c.config).where(table.c.id == study_id)).scalar_one()
+        new = dict(cfg or {})
+        new["evaluation"] = doc
+        conn.execute(update(table).where(table.c.id == study_id).values(config=new))
+
+
+def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seeds: int = 3,
+                   out_dir: str | Path = "nas-models",
+                   max_epochs: int | None = None) -> dict[str, Any]:
+    """Retrain the ``top`` best configurations of ``study`` with ``seeds`` seeds; return (and
+    store) ``{"study", "metric", "results": [{rank, number, val_value, metric, mean, std,
+    runs: [{seed, <metrics>}], dir}], "wall_s"}``."""
+    for name, v, lo in (("--top", top, 1), ("--seeds", seeds, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ConfigError(f"{name} = {v!r}: must be an integer >= {lo}")
+    if max_epochs is not None and max_epochs < 1:
+        raise ConfigError(f"--epochs = {max_epochs!r}: must be an integer >= 1")
+    from nas.registry import create
+    from nas.storage import Storage, resolve_url
+
+    t0 = time.monotonic()
+    st = Storage(resolve_url(storage))
+    rec = st.get_study(study)
+    try:
+        cfg = config_from_dict({k: v for k, v in rec.config.items() if k != "evaluation"},
+                               source=f"study {study!r}")
+    except ConfigError as exc:
+        raise ConfigError(f"study {study!r} has no usable run configuration ({exc}); was it "
+                          "created by `nas run`?") from exc
+    sign = -1.0 if rec.direction == "minimize" else 1.0
+    done = [t for t in st.trials(rec.id, states=["COMPLETE"]) if t.value is not None]
+    if not done:
+        raise ConfigError(f"study {study!r} has no COMPLETE trial to evaluate")
+    done.sort(key=lambda t: -sign * float(t.value or 0.0))
+
+    import torch
+    from safetensors.torch import save_model
+
+    from nas.training import TrainingOptions, train_final
+
+    space = create("space", cfg.search.space, dict(cfg.search.space_options))
+    task = create("task", cfg.task.name, dict(cfg.task.options))
+    spec = task.spec()
+    torch.set_num_threads(max(1, int(cfg.training.cpu)))
+    results = []
+    metric_name = ""
+    for rank, t in enumerate(done[:top], 1):
+        tdir = Path(out_dir) / study / f"trial-{t.number}"
+        tdir.mkdir(parents=True, exist_ok=True)
+        runs = []
+        for seed in range(seeds):
+            options = TrainingOptions(max_epochs=max_epochs or cfg.training.max_epochs,
+                                      batch_size=cfg.training.batch_size,
+                                      device=cfg.training.device, seed=seed)
+            res = train_final(space, t.config, task, options)
+            metric_name = next((k for k in res.metrics if k.startswith("test_")
+                                and k != "test_loss"), "test_loss")
+            save_model(res.model, str(tdir / f"seed-{seed}.safetensors"))
+            runs.append({"seed": seed, **{k: float(v) for k, v in res.metrics.items()}})
+            logger.info("study %s trial %d seed %d: %s", study, t.number, seed, res.metrics)
+        vals = [r[metric_name] for r in runs]
+        mean = sum(vals) / len(vals)
+        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) \
+            if len(vals) > 1 else 0.0
+        (tdir / "config.json").write_text(json.dumps(
+            {"study": study, "trial": t.number, "config": t.config,
+             "task": {"name": cfg.task.name, "options": dict(cfg.task.options),
+                      "spec": {k: v for k, v in asdict(spec).items() if k != "extra"}},
+             "space": {"name": cfg.search.space, "options": dict(cfg.search.space_options)},
+             "runs": runs, "metric": metric_name, "mean": mean, "std": std}, indent=2,
+            default=str))
+        results.append({"rank": rank, "number": t.number, "val_value": t.value,
+                        "metric": metric_name, "mean": mean, "std": std, "runs": runs,
+                        "dir": str(tdir)})
+    doc = {"study": study, "metric": metric_name, "seeds": seeds, "top": top,
+           "results": results, "wall_s": round(time.monotonic() - t0, 3)}
+    _store(st, rec.id, doc)
+    return doc

@@ -1,0 +1,109 @@
+"""The live terminal view of ``nas run`` and its final leaderboard (rich, on stderr).
+
+:class:`ProgressView` is started by the CLI around :func:`nas.runner.run_study`: ``attach`` is
+the runner's ``on_start`` (it receives the engine), rich refreshes the view from its own thread
+a few times a second, reading the engine's counters (plain ints and dicts, read-only here).
+Everything goes to stderr so that ``--json`` keeps stdout for the one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["ProgressView", "render_leaderboard"]
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None or s != s or s == float("inf"):
+        return "?"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class ProgressView:
+    """Trials done / running / stopped / failed, best value, epochs saved, elapsed and ETA."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.engine: Any = None
+        self.t0 = time.monotonic()
+        self.done0 = 0
+        self._live: Live | None = None
+
+    def attach(self, engine: Any) -> None:
+        self.engine = engine
+        self.done0 = self._done()
+        self.t0 = time.monotonic()
+        self._live = Live(get_renderable=self.render, console=self.console,
+                          refresh_per_second=4, transient=False)
+        self._live.start()
+
+    def _done(self) -> int:
+        c = self.engine.counts
+        return int(c.get("COMPLETE", 0) + c.get("STOPPED", 0) + c.get("FAILED", 0))
+
+    def render(self) -> Any:
+        e = self.engine
+        if e is None:
+            return Text("starting ...")
+        c = dict(e.counts)
+        done = self._done()
+        elapsed = time.monotonic() - self.t0
+        new = done - self.done0
+        left = max(0, e.budget - new)
+        eta = elapsed / new * left if new else None
+        budget_epochs = done * e.horizon
+        best = e.best
+        t = Table.grid(padding=(0, 2))
+        t.add_row(
+            Text(f"study {e.cfg.name}", style="bold"),
+            f"done {done}/{done - new + e.budget}",
+            f"running {c.get('RUNNING', 0)}",
+            f"complete {c.get('COMPLETE', 0)}",
+            f"stopped {c.get('STOPPED', 0)}",
+            f"failed {c.get('FAILED', 0)}",
+        )
+        saved = max(0, budget_epochs - e.epochs_run) if done else 0
+        t.add_row(
+            f"best {best[1]:.4g} (#{best[0]})" if best else "best -",
+            f"epochs {e.epochs_run} (saved {saved})",
+            f"elapsed {_fmt_s(elapsed)}",
+            f"ETA {_fmt_s(eta) if left else '0m00s'}",
+            "", "",
+        )
+        return t
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def render_leaderboard(summary: Any, console: Console | None = None) -> None:
+    """The top trials of a :class:`~nas.runner.RunSummary`, and where the database is."""
+    console = console or Console(stderr=True)
+    table = Table(title=f"study {summary.study}: best {len(summary.leaderboard)} "
+                        f"({summary.direction})")
+    for col in ("#", "number", "value", "epochs", "config"):
+        table.add_column(col)
+    for i, row in enumerate(summary.leaderboard, 1):
+        cfg = json.dumps(row["config"], sort_keys=True)
+        table.add_row(str(i), str(row["number"]), f"{row['value']:.6g}", str(row["epochs"]),
+                      cfg if len(cfg) <= 100 else cfg[:97] + "...")
+    console.print(table)
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary.trials.items()))
+    saved = summary.epochs_budget - summary.epochs_run
+    console.print(f"trials: {counts}; epochs run {summary.epochs_run} of {summary.epochs_budget}"
+                  f" without stopping (saved {max(0, saved)}); wall {summary.wall_s:.1f} s")
+    if summary.nodes and len(summary.nodes) > 1:
+        console.print(f"trials per Ray node: {summary.nodes}")
+    if summary.interrupted:
+        console.print("[yellow]interrupted[/]: continue with `nas run FILE --resume`")
+    console.print(f"results in {summary.storage}")
