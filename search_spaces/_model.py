@@ -79,18 +79,22 @@ class SeqModel(nn.Module):
         self.final_norm = nn.LayerNorm(hidden) if norm == "pre" else None
         self.head = nn.Linear(hidden, output_size)
         chunked = {i: (b.layout, bool(layers[i].get("mip", False)))
-                   for i, b in enumerate(self.blocks)
+                   for i, b in enumerate(self.block_list())
                    if b.hypernet == "rnn_chunks" and b.layout is not None}
         self.chunk_hypernet: ChunkRNNHypernet | None = (
             ChunkRNNHypernet(chunked, chunk_hyper_size) if chunked else None)
         self.aux_loss: torch.Tensor = torch.zeros(())
+
+    def block_list(self) -> list[Block]:
+        """The layers, typed."""
+        return [b for b in self.blocks if isinstance(b, Block)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         chunks = self.chunk_hypernet() if self.chunk_hypernet is not None else {}
         h = self.inp(x)
         aux = h.new_zeros(())
         for _ in range(self.loops):
-            for i, block in enumerate(self.blocks):
+            for i, block in enumerate(self.block_list()):
                 h = block(h, chunks.get(i))
                 extra = getattr(block.cell, "aux_loss", None)
                 if isinstance(extra, torch.Tensor):

@@ -57,6 +57,8 @@ def rotate(x: torch.Tensor, offset: int = 0) -> torch.Tensor:
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention on (B, T, d)."""
 
+    slopes: torch.Tensor
+
     def __init__(self, d: int, heads: int, pos: str) -> None:
         super().__init__()
         if d % heads or (pos == "rotary" and (d // heads) % 2):

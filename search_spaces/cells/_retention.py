@@ -24,6 +24,8 @@ __all__ = ["RetentionCell"]
 class RetentionCell(nn.Module):
     """(B, T, d_in) -> (B, T, d_out) multi-scale retention layer."""
 
+    log_gamma: torch.Tensor
+
     def __init__(self, d_in: int, d_out: int, *, heads: int = 2, activation: str = "gelu") -> None:
         super().__init__()
         d = d_out

@@ -35,13 +35,16 @@ class RHNCell(nn.Module):
         self.inp = nn.Linear(d_in, 2 * d_out, bias=False)
         self.rec = nn.ModuleList(nn.Linear(d_out, 2 * d_out) for _ in range(recurrence_depth))
         with torch.no_grad():
-            for lin in self.rec:
+            for lin in self.linears():
                 lin.bias[d_out:].fill_(-1.0)
         self.act = make_activation(activation)
         self.dynamic: DynamicScaler | None = (
             DynamicScaler(d_in, d_out, 2 * d_out, 2 * d_out * recurrence_depth, dynamic_hyper, mip)
             if dynamic_hyper > 0 else None
         )
+
+    def linears(self) -> list[nn.Linear]:
+        return [m for m in self.rec if isinstance(m, nn.Linear)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
@@ -57,7 +60,7 @@ class RHNCell(nn.Module):
             if dyn is not None and hs is not None:
                 sx, sh, bt, hs = dyn.step(x[:, t], s, hs)
                 gx = sx * gx + bt
-            for layer, lin in enumerate(self.rec):
+            for layer, lin in enumerate(self.linears()):
                 g = lin(s)
                 if sh is not None:
                     w = lin.weight

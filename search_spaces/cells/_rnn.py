@@ -53,8 +53,10 @@ class TorchRNNCell(nn.Module):
 
     def _loop(self, x: torch.Tensor, dyn: DynamicScaler) -> torch.Tensor:
         r = self.rnn
-        w_ih, w_hh = r.weight_ih_l0, r.weight_hh_l0
-        b_ih, b_hh = r.bias_ih_l0, r.bias_hh_l0
+        w_ih: torch.Tensor = getattr(r, "weight_ih_l0")
+        w_hh: torch.Tensor = getattr(r, "weight_hh_l0")
+        b_ih: torch.Tensor = getattr(r, "bias_ih_l0")
+        b_hh: torch.Tensor = getattr(r, "bias_hh_l0")
         B, T, _ = x.shape
         H = self.d_out
         xp = torch.nn.functional.linear(x, w_ih, b_ih)  # (B, T, G*H), all steps at once

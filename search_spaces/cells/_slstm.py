@@ -64,11 +64,16 @@ class SLSTMCell(nn.Module):
                 gh = sh * gh
             zt, it, ft, ot = (gx + gh).chunk(4, dim=-1)
             logf = torch.nn.functional.logsigmoid(ft) if self.forget == "sigmoid" else ft
-            m_new = torch.maximum(logf + m, it) if t > 0 else it
-            i_ = torch.exp(it - m_new)
-            f_ = torch.exp(logf + m - m_new)
-            c = f_ * c + i_ * self.act(zt)
-            n = f_ * n + i_
+            if t == 0:  # empty memory: m_0 = i~, so i' = 1 and the forget gate is unused
+                m_new = it
+                c = self.act(zt)
+                n = torch.ones_like(it)
+            else:
+                m_new = torch.maximum(logf + m, it)
+                i_ = torch.exp(it - m_new)
+                f_ = torch.exp(logf + m - m_new)
+                c = f_ * c + i_ * self.act(zt)
+                n = f_ * n + i_
             h = torch.sigmoid(ot) * c / n
             m = m_new
             outs.append(h)

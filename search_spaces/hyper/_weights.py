@@ -65,6 +65,8 @@ class ChunkLayout(nn.Module):
     is the tensor's std at initialisation (so generated weights start at the usual scale).
     """
 
+    scales: torch.Tensor
+
     def __init__(self, cell: nn.Module, mip: bool) -> None:
         super().__init__()
         self.mip = mip
@@ -167,7 +169,7 @@ class ChunkRNNHypernet(nn.Module):
         return self.heads[str(k)](out[0]), h_new
 
     def forward(self) -> dict[int, torch.Tensor]:
-        h = self.h0
+        h: torch.Tensor = self.h0
         chunks: dict[int, torch.Tensor] = {}
         self.states = {}
         for k in self.order:

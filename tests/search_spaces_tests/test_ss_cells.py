@@ -1,0 +1,107 @@
+"""Cells: shapes for any length, causality, determinism, and the equivalence of the parallel /
+recurrent forms of ``retention`` and ``ssm`` (float64, 1e-5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from search_spaces import ACTIVATIONS, CELLS, make_cell
+from search_spaces._names import POSITIONAL
+from search_spaces.cells import RetentionCell, SSMCell
+
+from _ss_helpers import layer
+
+# (cell, extra options) pairs: every cell, plus every positional encoding of attention.
+VARIANTS: list[tuple[str, dict[str, Any]]] = [(c, {}) for c in CELLS] + [
+    ("attention", {"pos": p}) for p in POSITIONAL] + [
+    ("universal", {"pos": p}) for p in ("none", "rotary", "alibi")] + [
+    ("ssm", {"disc": "bilinear"}), ("slstm", {"forget": "exp"}), ("rhn", {"recurrence_depth": 3}),
+    ("tcn", {"kernel": 5, "growth": 4, "levels": 3})]
+
+
+def _ids(v: tuple[str, dict[str, Any]]) -> str:
+    return v[0] + "".join(f"-{k}={x}" for k, x in v[1].items())
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[_ids(v) for v in VARIANTS])
+def test_shapes_any_length_and_causality(variant: tuple[str, dict[str, Any]]) -> None:
+    cell_name, opts = variant
+    torch.manual_seed(0)
+    cell = make_cell(layer(cell_name, **opts), 5, 16).double().eval()
+    for T in (1, 2, 13):
+        assert cell(torch.randn(3, T, 5, dtype=torch.float64)).shape == (3, T, 16)
+    x = torch.randn(2, 12, 5, dtype=torch.float64)
+    y = cell(x)
+    for t in (0, 5, 10):
+        x2 = x.clone()
+        x2[:, t + 1:] = torch.randn_like(x2[:, t + 1:]) * 3
+        y2 = cell(x2)
+        assert torch.allclose(y[:, : t + 1], y2[:, : t + 1], atol=1e-10), f"{cell_name} leaks at t={t}"
+        assert not torch.allclose(y[:, t + 1:], y2[:, t + 1:]), f"{cell_name} ignores its input"
+
+
+@pytest.mark.parametrize("cell_name", CELLS)
+def test_build_is_deterministic_under_seed(cell_name: str) -> None:
+    x = torch.randn(2, 6, 4)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        outs.append(make_cell(layer(cell_name), 4, 8).eval()(x))
+    torch.manual_seed(124)
+    other = make_cell(layer(cell_name), 4, 8).eval()(x)
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.equal(outs[0], other)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_builds_and_selu_uses_lecun_init(activation: str) -> None:
+    torch.manual_seed(0)
+    cell = make_cell(layer("tcn", activation=activation, levels=2), 64, 64)
+    y = cell(torch.randn(2, 5, 64))
+    assert torch.isfinite(y).all()
+    w = cell.convs[0].weight.detach()
+    if activation == "selu":  # LeCun normal: std = 1/sqrt(fan_in) = 1/sqrt(64*kernel)
+        assert abs(float(w.std()) * (w[0].numel() ** 0.5) - 1.0) < 0.1
+    else:  # torch's default (Kaiming-uniform, a=sqrt(5)) is ~0.58/sqrt(fan_in)
+        assert float(w.std()) * (w[0].numel() ** 0.5) < 0.7
+
+
+def test_crrelu_formula() -> None:
+    from search_spaces import CRReLU
+
+    f = CRReLU(eps=0.5)
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
+    want = torch.relu(x) + 0.5 * x * torch.exp(-x * x / 2)
+    assert torch.allclose(f(x), want)
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_retention_parallel_equals_recurrent(heads: int) -> None:
+    torch.manual_seed(0)
+    cell = RetentionCell(6, 16, heads=heads).double()
+    x = torch.randn(3, 40, 6, dtype=torch.float64)
+    a, b = cell(x, mode="parallel"), cell(x, mode="recurrent")
+    assert torch.allclose(a, b, atol=1e-5, rtol=0)
+    assert float((a - b).abs().max()) < 1e-10
+    with pytest.raises(ValueError):
+        cell(x, mode="chunked")
+
+
+@pytest.mark.parametrize("disc", ["zoh", "bilinear"])
+def test_ssm_convolution_equals_recurrence(disc: str) -> None:
+    torch.manual_seed(0)
+    cell = SSMCell(5, 16, state=32, disc=disc).double()
+    with torch.no_grad():  # a wide range of step sizes, as after training
+        cell.log_dt.uniform_(-6.0, 0.0)
+    x = torch.randn(2, 64, 5, dtype=torch.float64)
+    a, b = cell(x, mode="conv"), cell(x, mode="recurrent")
+    assert torch.allclose(a, b, atol=1e-5, rtol=0)
+    assert float((a - b).abs().max()) < 1e-8
