@@ -182,8 +182,12 @@ def test_malformed_and_unreachable_urls(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "u:***@127.0.0.1:1" in err and "hunter2" not in err
 
 
-def test_subprocess_exit_codes_and_no_heavy_imports(db: str, tmp_path: Path) -> None:
+def test_subprocess_exit_codes_and_no_heavy_imports(tmp_path: Path) -> None:
     """The real console script: exit code 2 on a user error, and queries never load torch/ray."""
+    db = f"sqlite:///{tmp_path}/sub.db"
+    src = tmp_path / "syn.npz"
+    save_curves(src, synthetic_curveset(n=30, horizon=10, seed=4))
+    assert main(["import", str(src), "--study", "syn", "--storage", db]) == 0
     env = {**os.environ, "NAS_STORAGE": db}
     bad = subprocess.run([sys.executable, "-c", "from nas.cli import _console_main; _console_main()",
                           "trials", "nope"], env=env,
