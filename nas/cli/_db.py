@@ -191,7 +191,8 @@ def studies_cmd(
         for row in rows:
             by_state = [f"{row[x.lower()]} {x.lower()}" for x in STATES if row[x.lower()]]
             row["trials"] = f"{row['trials']}" + (f" ({', '.join(by_state)})" if by_state else "")
-        columns = ["name", "space", "task", "direction", "status", "trials", "best_value", "created"]
+            row["created"] = str(row["created"])[:16]
+        columns = ["name", "space", "task", "direction", "trials", "best_value", "created"]
     emit(rows, out, columns=columns, title=f"studies in {st.masked_url}")
 
 
@@ -325,4 +326,12 @@ def curve_cmd(
         plot_curve(plot, points, list(forecasts.values()), list(decisions.values()),
                    title=f"{rec.name} trial {number}", direction=rec.direction)
         typer.echo(f"wrote {plot}", err=True)
-    emit(rows, out, columns=columns, title=f"{rec.name} trial {number}")
+    if out == "table":  # people: the columns that fit a terminal
+        columns = [c for c in columns if c not in ("wall_time", "predictor", "horizon", "q50", "reason")]
+        title = f"{rec.name} trial {number}"
+        if forecasts:
+            f0 = next(iter(forecasts.values()))
+            title += f" (forecasts of step {f0.horizon} by {f0.predictor})"
+        emit(rows, out, columns=columns, title=title)
+        return
+    emit(rows, out, columns=columns)
