@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SeqCellsSpace", "validate_config"]
 
+_OPTION_NAMES = ("cells", "min_layers", "max_layers", "hypernets", "mip", "activations", "hidden",
+                 "hyper_sizes", "norms", "residual", "max_loops", "optimizers", "lr",
+                 "weight_decay", "dropout", "grad_clips", "curricula", "prune_sparsities")
 _FEATURE_IO = 8  # nominal input/output size used to count parameters in :meth:`features`
 
 
@@ -95,7 +98,11 @@ class SeqCellsSpace:
                  dropout: Sequence[float] = (0.0, 0.3),
                  grad_clips: Sequence[float] = (0.0, 0.5, 1.0, 5.0),
                  curricula: Sequence[str] = CURRICULA,
-                 prune_sparsities: Sequence[float] = (0.0, 0.25, 0.5, 0.75)) -> None:
+                 prune_sparsities: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+                 **unknown: Any) -> None:
+        if unknown:
+            raise ConfigError(f"space seq_cells: unknown option(s) {', '.join(sorted(unknown))};"
+                              f" known: {', '.join(_OPTION_NAMES)}")
         self.cells = _choices("cells", cells, CELLS)
         self.max_layers = _int("max_layers", max_layers, 1, 16)
         self.min_layers = _int("min_layers", min_layers, 1, self.max_layers)

@@ -57,6 +57,11 @@ def test_bad_options_raise_config_error_naming_the_key(key: str, value: Any) -> 
         SeqCellsSpace(**{key: value})
 
 
+def test_unknown_option_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="max_layer"):
+        SeqCellsSpace(max_layer=3)
+
+
 def test_dynamic_only_with_non_recurrent_cells_is_rejected() -> None:
     with pytest.raises(ConfigError, match="hypernets"):
         SeqCellsSpace(cells=["lstm", "ssm"], hypernets=["dynamic"])
