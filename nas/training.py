@@ -584,7 +584,7 @@ def train_final(
     ``(epoch, {"train_loss", ...})`` after every epoch, e.g. for a progress bar; returning
     True stops early.
     """
-    from torch.utils.data import ConcatDataset, TensorDataset
+    from torch.utils.data import TensorDataset
 
     clock = _Clock(time.monotonic(), options.time_limit_s)
     hp = HyperParams.from_config(config)
@@ -597,12 +597,10 @@ def train_final(
     xv, yv = _tensors(val_ds)
     import torch
 
-    merged: Dataset = TensorDataset(torch.cat([xt, xv]), torch.cat([yt, yv]))
-    if not isinstance(merged, (TensorDataset, ConcatDataset)):  # pragma: no cover
-        raise TypeError("unexpected dataset type")
+    merged = TensorDataset(torch.cat([xt, xv]), torch.cat([yt, yv]))
     dt, dv = _difficulty(train_ds), _difficulty(val_ds)
     if dt is not None and dv is not None:
-        merged.difficulty = np.concatenate([dt, dv])  # type: ignore[attr-defined]
+        setattr(merged, "difficulty", np.concatenate([dt, dv]))
     _seed_everything(options.seed)
     model = space.build(config, spec).to(device)
     metrics = _fit(model, spec, hp, options, device, merged, None, report, clock)

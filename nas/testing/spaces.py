@@ -376,6 +376,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
                      f"({T}, {spec.input_size})")
         if not x.is_floating_point() or not torch.isfinite(x).all():
             p.append(f"{name}: x must be finite floats (dtype {x.dtype})")
+        want: tuple[int, ...]
         if spec.loss == "cross_entropy":
             want = () if spec.output_mode == "last" else (T,)
             if y.is_floating_point():
