@@ -10,8 +10,8 @@ Who calls what, when:
   A trial that is at fault -- a NaN/inf loss or objective, or its time limit -- raises
   :class:`TrialFailed`; anything else that escapes is a bug in a plug-in or in nas.
 * :func:`train_final` is what ``nas evaluate`` calls: retrain a chosen configuration on
-  train + validation and score it once on the test split.  :func:`evaluate` scores a model on
-  any split (also used by ``nas.testing``).
+  train + validation and score it once on the test split (:func:`evaluate_test`).
+  :func:`evaluate` scores a model on any split (also used by ``nas.testing``).
 
 Training keys read from ``config`` (written by the space's ``sample``; defaults when absent):
 
@@ -58,7 +58,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,7 @@ __all__ = [
     "train",
     "train_final",
     "evaluate",
+    "evaluate_test",
     "resolve_device",
     "curriculum_fraction",
     "prune_schedule",
@@ -563,8 +565,9 @@ def train(
     spec = task.spec()
     train_ds, val_ds, _ = data if data is not None else task.data(options.seed)
     _seed_everything(options.seed)  # the model's init does not depend on the data generator
-    model = space.build(config, spec).to(device)
-    return _fit(model, spec, hp, options, device, train_ds, val_ds, report, clock)
+    with _out_of_memory_fails():
+        model = space.build(config, spec).to(device)
+        return _fit(model, spec, hp, options, device, train_ds, val_ds, report, clock)
 
 
 def train_final(
@@ -602,11 +605,34 @@ def train_final(
     if dt is not None and dv is not None:
         setattr(merged, "difficulty", np.concatenate([dt, dv]))
     _seed_everything(options.seed)
-    model = space.build(config, spec).to(device)
-    metrics = _fit(model, spec, hp, options, device, merged, None, report, clock)
-    ev = evaluate(model, test_ds, spec, batch_size=max(256, options.batch_size), device=device)
-    name = spec.objective[4:] if spec.objective.startswith("val_") else spec.objective
-    out = {f"test_{name}": ev["objective"], "test_loss": ev["loss"],
-           "train_loss": metrics["train_loss"], "params": metrics["params"],
+    with _out_of_memory_fails():
+        model = space.build(config, spec).to(device)
+        metrics = _fit(model, spec, hp, options, device, merged, None, report, clock)
+        test = evaluate_test(model, spec, test_ds, batch_size=max(256, options.batch_size))
+    out = {**test, "train_loss": metrics["train_loss"], "params": metrics["params"],
            "epochs": metrics["epoch"]}
     return FinalResult(model=model, metrics=out)
+
+
+def evaluate_test(model: torch.nn.Module, spec: TaskSpec, test: Dataset, *,
+                  batch_size: int = 512) -> dict[str, float]:
+    """Score ``model`` on the test split: ``{"test_<name>": value, "test_loss": loss}``.
+
+    ``<name>`` is the objective without its ``val_`` prefix (``val_accuracy`` ->
+    ``test_accuracy``).  Called by :func:`train_final` and by ``nas evaluate``.
+    """
+    ev = evaluate(model, test, spec, batch_size=batch_size)
+    name = spec.objective[4:] if spec.objective.startswith("val_") else spec.objective
+    return {f"test_{name}": ev["objective"], "test_loss": ev["loss"]}
+
+
+@contextmanager
+def _out_of_memory_fails() -> Iterator[None]:
+    """A model too large for the device is the trial's fault: OOM becomes TrialFailed."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+        raise TrialFailed(f"out of memory: {first}") from exc
