@@ -49,6 +49,7 @@ __all__ = [
     "StudyConfig",
     "load_config",
     "config_from_dict",
+    "check_plugins",
 ]
 
 SAMPLERS = ("random", "tpe", "cmaes", "gp", "nsga2")
@@ -399,3 +400,41 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
     return config_from_dict(data, source=source)
+
+
+def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
+    """Construct the study's space, task, policy and sampler once, so that their own option
+    checks run now (``nas validate``, and ``nas run`` before Ray starts).  Errors are re-raised
+    as one line prefixed with the file and the table they came from.  Returns the objects
+    (``space``, ``task``, ``spec``, ``policy``).  Imports the plug-ins (may import torch)."""
+    from nas.errors import NasError
+    from nas.registry import create
+
+    def build(key: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except NasError as exc:
+            raise ConfigError(f"{cfg.source}: {key}: {exc}") from exc
+        except Exception as exc:
+            raise ConfigError(f"{cfg.source}: {key}: {type(exc).__name__}: {exc}") from exc
+
+    space = build("search.space_options",
+                  lambda: create("space", cfg.search.space, dict(cfg.search.space_options)))
+    task = build("task.options", lambda: create("task", cfg.task.name, dict(cfg.task.options)))
+    spec = build("task", task.spec)
+    if cfg.search.objectives and cfg.search.objectives[0].name != spec.objective:
+        o = cfg.search.objectives[0]
+        raise ConfigError(f"{cfg.source}: search.objectives[0].name = {o.name!r}: the task "
+                          f"{cfg.task.name!r} reports {spec.objective!r}; the first objective "
+                          "must be the task's")
+    from nas.runner_engine import make_policy, make_sampler
+
+    policy = build("stopping", lambda: make_policy(cfg))
+    build("search.sampler_options", lambda: make_sampler(
+        cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
+        max(1, len(cfg.search.objectives))))
+    if cfg.stopping.predictor is not None:
+        from nas.registry import load
+
+        build("stopping.predictor", lambda: load("predictor", cfg.stopping.predictor or ""))
+    return {"space": space, "task": task, "spec": spec, "policy": policy}

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nas.config import StudyConfig, load_config
-from nas.errors import ConfigError, PluginError
+from nas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -125,15 +125,10 @@ def _prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> int:
 
 
 def _space_and_spec(cfg: StudyConfig) -> tuple[Any, Any]:
-    from nas.registry import create
+    from nas.config import check_plugins
 
-    space = create("space", cfg.search.space, dict(cfg.search.space_options))
-    task = create("task", cfg.task.name, dict(cfg.task.options))
-    try:
-        spec = task.spec()
-    except Exception as exc:
-        raise PluginError(f"task {cfg.task.name!r}: spec() failed: {exc}") from exc
-    return space, spec
+    objs = check_plugins(cfg)
+    return objs["space"], objs["spec"]
 
 
 def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: int = 10,

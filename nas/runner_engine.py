@@ -428,15 +428,20 @@ class Engine:
         from nas.registry import create
 
         name = self.cfg.stopping.predictor
-        assert name is not None
         try:
-            p = create("predictor", name)
-            p = p.fit(curves) or p
-            self.mirror.set_predictor(p)
-            self.refits += 1
-        except Exception as exc:  # keep the previous predictor; the policy copes with None
-            (logger.debug if not curves else logger.warning)("refit of predictor %s on %d curves failed: %s", name, len(curves),
-                           exc)
+            p = create("predictor", name or "")
+        except Exception as exc:
+            logger.warning("predictor %s cannot be created (%s); the policy runs without one",
+                           name, exc)
+            p = None
+        if p is not None:
+            try:
+                p = p.fit(curves) or p
+                self.mirror.set_predictor(p)
+                self.refits += 1
+            except Exception as exc:  # keep the previous predictor; the policy copes with None
+                (logger.debug if not curves else logger.warning)(
+                    "refit of predictor %s on %d curves failed: %s", name, len(curves), exc)
         with self._lock:
             again, self._refit_pending = self._refit_pending, False
         if again:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
@@ -65,7 +66,7 @@ def static_payload(engine: Engine) -> dict[str, Any]:
     return {
         "space": cfg.search.space, "space_options": dict(cfg.search.space_options),
         "task": cfg.task.name, "task_options": dict(cfg.task.options),
-        "trainer": cfg.training.trainer or "nas.training:train",
+        "trainer": cfg.training.trainer or _DEFAULT_TRAINER,
         "seed": cfg.study.seed,
         "training": {"max_epochs": cfg.training.max_epochs,
                      "batch_size": cfg.training.batch_size, "device": cfg.training.device,
@@ -83,21 +84,42 @@ def _cached(kind: str, name: str, options: dict[str, Any]) -> Any:
     return _CACHE[key]
 
 
+@dataclass(frozen=True)
+class TrialOptions:
+    """What a custom ``training.trainer`` gets as ``options`` (the default trainer gets
+    :class:`nas.training.TrainingOptions`, whose import costs torch's)."""
+
+    max_epochs: int
+    batch_size: int
+    device: str
+    time_limit_s: float | None
+    seed: int
+
+
+_DEFAULT_TRAINER = "nas.training:train"
+
+
 def nas_trainable(config: dict[str, Any]) -> None:
     """The Tune function trainable of every trial (runs in a Ray worker)."""
     static, trial = config["nas"], config["nas_trial"]
+    data_key = ""
     try:
-        from nas.training import TrainingOptions
-
         space = _cached("space", static["space"], static["space_options"])
         task = _cached("task", static["task"], static["task_options"])
         trainer = _cached("trainer", static["trainer"], {})
-        data_key = json.dumps(["data", static["task"], static["task_options"], static["seed"]],
-                              sort_keys=True)
-        if data_key not in _CACHE and hasattr(task, "data"):
-            _CACHE[data_key] = task.data(static["seed"])
-        options = TrainingOptions(seed=int(static["seed"]) + int(trial["number"]),
-                                  **static["training"])
+        seed = int(static["seed"]) + int(trial["number"])
+        options: Any
+        if static["trainer"] == _DEFAULT_TRAINER:
+            from nas.training import TrainingOptions
+
+            options = TrainingOptions(seed=seed, **static["training"])
+            # the task's splits depend on the study seed only: generate them once per worker
+            data_key = json.dumps(["data", static["task"], static["task_options"],
+                                   static["seed"]], sort_keys=True)
+            if data_key not in _CACHE:
+                _CACHE[data_key] = task.data(int(static["seed"]))
+        else:
+            options = TrialOptions(seed=seed, **static["training"])
     except Exception as exc:
         tune.report({"epoch": 0, "nas_error": f"setting up the trial failed: "
                                               f"{type(exc).__name__}: {exc}"})
@@ -115,7 +137,7 @@ def nas_trainable(config: dict[str, Any]) -> None:
         return False
 
     try:
-        kwargs = {"data": _CACHE[data_key]} if data_key in _CACHE else {}
+        kwargs = {"data": _CACHE[data_key]} if data_key else {}
         trainer(space, trial["config"], task, options, report, **kwargs)
     except Exception as exc:  # the trial is at fault: FAILED with the text, the study goes on
         tune.report({"epoch": 0, "nas_error": f"{type(exc).__name__}: {exc}"})

@@ -68,10 +68,11 @@ def validate_cmd(
     file: Path = typer.Argument(..., help="Study file to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the validated study as JSON."),
 ) -> None:
-    """Check a study file: every key, value and plug-in name (nothing is run)."""
-    from nas.config import load_config
+    """Check a study file: every key and value, and the plug-ins' own options (nothing runs)."""
+    from nas.config import check_plugins, load_config
 
     cfg = load_config(file)
+    check_plugins(cfg)
     if as_json:
         emit_json(cfg.to_dict())
     else:

@@ -1,0 +1,43 @@
+"""Study files for the runner tests: the synthetic space/task/trainer of :mod:`nas.runner_toy`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return json.dumps(v)
+
+
+def write_study(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    """Write ``sections`` as a TOML study file (only the value types the tests use)."""
+    lines = []
+    for sec, body in sections.items():
+        lines.append(f"[{sec}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in body.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def toy_sections(name: str, *, trials: int = 10, modes: list[str] | None = None,
+                 policy: str = "asha", max_epochs: int = 6, epoch_s: float = 0.0,
+                 concurrency: int = 2, sampler: str = "tpe",
+                 extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    s: dict[str, dict[str, Any]] = {
+        "study": {"name": name, "seed": 3},
+        "search": {"space": "nas.runner_toy:ToySpace",
+                   "space_options": {"modes": modes or ["ok"], "epoch_s": epoch_s},
+                   "sampler": sampler, "trials": trials, "concurrency": concurrency},
+        "task": {"name": "nas.runner_toy:ToyTask"},
+        "training": {"max_epochs": max_epochs, "trainer": "nas.runner_toy:toy_train"},
+        "stopping": {"policy": policy},
+    }
+    for sec, body in (extra or {}).items():
+        s.setdefault(sec, {}).update(body)
+    return s

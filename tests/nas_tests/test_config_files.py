@@ -1,0 +1,171 @@
+"""Study files: a table of bad files with their exact one-line messages; good files round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from nas.config import StudyConfig, config_from_dict, load_config
+from nas.errors import ConfigError
+
+GOOD = """\
+[study]
+name = "parity-quick"
+seed = 0
+[search]
+space = "seq_cells"
+sampler = "tpe"
+trials = 40
+concurrency = 2
+objectives = [{ name = "val_accuracy", direction = "maximize" },
+              { name = "params", direction = "minimize" }]
+[search.space_options]
+cells = ["lstm", "gru"]
+[task]
+name = "parity"
+[task.options]
+bits = 8
+[training]
+max_epochs = 20
+batch_size = 64
+device = "auto"
+time_limit_s = 300
+resources = { cpu = 1, gpu = 0 }
+[stopping]
+policy = "predictive"
+predictor = "pfn"
+delta = 0.05
+min_epochs = 2
+"""
+
+
+def _edit(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+# (file text, exact message after "<path>: ")
+BAD = [
+    (_edit('trials = 40', 'trials = 0'), "search.trials = 0: must be an integer in [1, 1000000]"),
+    (_edit('trials = 40', 'trials = "40"'),
+     "search.trials = '40': must be an integer in [1, 1000000]"),
+    (_edit('trials = 40', 'trails = 40'),
+     "search.trails: unknown key (known: space, space_options, sampler, sampler_options, trials,"
+     " concurrency, objectives)"),
+    (_edit('sampler = "tpe"', 'sampler = "bayes"'),
+     "search.sampler = 'bayes': must be one of random, tpe, cmaes, gp, nsga2"),
+    (_edit('space = "seq_cells"', 'space = "no_such_space"'),
+     "search.space = 'no_such_space': unknown space; installed: seq_cells (or give "
+     "\"module:attr\")"),
+    (_edit('name = "parity"\n', 'name = "parity_x"\n'), None),  # message lists the tasks
+    (_edit('name = "parity-quick"', 'name = "has space"'),
+     "study.name = 'has space': must be 1-100 letters, digits, '_', '.' or '-', starting with a "
+     "letter or digit"),
+    (_edit('[study]\nname = "parity-quick"\n', '[study]\n'), "study.name: required key is missing"),
+    (_edit('delta = 0.05', 'delta = 1.5'), "stopping.delta = 1.5: must be a number > 0 and < 1"),
+    (_edit('min_epochs = 2', 'min_epochs = 30'),
+     "stopping.min_epochs = 30: must be an integer in [1, 20]"),
+    (_edit('policy = "predictive"\npredictor = "pfn"\n', 'policy = "predictive"\n'),
+     "stopping.predictor (policy \"predictive\" needs one): required key is missing"),
+    (_edit('policy = "predictive"', 'policy = "hyperband"'),
+     None),  # lists installed policies
+    (_edit('device = "auto"', 'device = "tpu"'),
+     "training.device = 'tpu': must be one of auto, cpu, cuda"),
+    (_edit('device = "auto"', 'device = "cuda"'),
+     "training.device = 'cuda': needs training.resources.gpu > 0"),
+    (_edit('time_limit_s = 300', 'time_limit_s = -1'),
+     "training.time_limit_s = -1: must be a number > 0"),
+    (_edit('resources = { cpu = 1, gpu = 0 }', 'resources = { cpu = 0, gpu = 0 }'),
+     "training.resources.cpu = 0: must be a number > 0"),
+    (_edit('resources = { cpu = 1, gpu = 0 }', 'resources = { cpus = 1 }'),
+     "training.resources.cpus: unknown key (known: cpu, gpu)"),
+    (_edit('direction = "minimize"', 'direction = "smaller"'),
+     "search.objectives[1].direction = 'smaller': must be one of maximize, minimize"),
+    (_edit('{ name = "params", direction = "minimize" }',
+           '{ name = "val_accuracy", direction = "minimize" }'), None),
+    (_edit('max_epochs = 20', 'max_epochs = 20.5'),
+     "training.max_epochs = 20.5: must be an integer in [1, 100000]"),
+    (GOOD + "[extra]\nx = 1\n",
+     "extra: unknown key (known: study, search, task, training, stopping)"),
+    ("[study\nname = 1\n", None),  # TOML syntax error
+]
+
+
+@pytest.mark.parametrize("text,message", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_study_files_have_one_line_messages(tmp_path: Path, text: str, message: str | None
+                                               ) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}: ")
+    if message is not None:
+        assert msg == f"{path}: {message}"
+
+
+def test_messages_that_list_choices(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(_edit('name = "parity"\n', 'name = "parity_x"\n'))
+    with pytest.raises(ConfigError, match=r"task\.name = 'parity_x': unknown task; installed: .*"
+                                          r"parity"):
+        load_config(path)
+    path.write_text(_edit('policy = "predictive"', 'policy = "hyperband"'))
+    with pytest.raises(ConfigError, match=r"stopping\.policy = 'hyperband': unknown policy; "
+                                          r"installed: asha, median, none, predictive"):
+        load_config(path)
+    path.write_text("[study\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML: "):
+        load_config(path)
+
+
+def test_good_file_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    cfg = load_config(path)
+    assert cfg.name == "parity-quick" and cfg.search.trials == 40
+    assert [o.name for o in cfg.search.objectives] == ["val_accuracy", "params"]
+    assert cfg.training.cpu == 1.0 and cfg.training.time_limit_s == 300
+    again = config_from_dict(cfg.to_dict(), source=str(path))
+    assert again == cfg
+    assert cfg.with_overrides(trials=5).search.trials == 5
+    with pytest.raises(ConfigError, match=r"search\.trials \(--trials\) = 0"):
+        cfg.with_overrides(trials=0)
+
+
+def test_py_study_file(tmp_path: Path) -> None:
+    (tmp_path / "good.toml").write_text(GOOD)
+    py = tmp_path / "study.py"
+    py.write_text("from nas.config import load_config\n"
+                  f"base = load_config({str(tmp_path / 'good.toml')!r}).to_dict()\n"
+                  "base['search']['trials'] = 7\n"
+                  "study = base\n")
+    cfg = load_config(py)
+    assert isinstance(cfg, StudyConfig) and cfg.search.trials == 7 and cfg.source == str(py)
+    py.write_text("x = 1\n")
+    with pytest.raises(ConfigError, match=r"study\.py: study: a \.py study file must define"):
+        load_config(py)
+    with pytest.raises(ConfigError, match="no such study file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    assert main(["validate", str(good)]) == 0
+    assert "ok (study 'parity-quick'" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_edit('trials = 40', 'trials = 0'))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"nas: error: {bad}: search.trials = 0: must be an integer in [1, 1000000]\n"
+
+
+def test_shipped_study_files_validate() -> None:
+    studies = sorted(Path(__file__).resolve().parents[2].joinpath("studies").glob("*.toml"))
+    assert studies, "studies/ is empty"
+    for path in studies:
+        load_config(path)
