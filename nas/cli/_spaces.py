@@ -24,7 +24,7 @@ def _first_line(obj: Any) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
     if not doc:
         return ""
-    return " ".join(doc.split("\n\n")[0].split())
+    return " ".join(doc.split("\n\n")[0].split()).replace("``", "")
 
 
 def _listing() -> list[dict[str, Any]]:
@@ -39,17 +39,23 @@ def _listing() -> list[dict[str, Any]]:
                                    "description": "", "details": None}
             try:
                 obj = registry.load(kind, ep.name)
-                row["description"] = _first_line(obj)
-                if kind == "task":
+            except Exception as exc:  # a broken plug-in is listed, not fatal
+                row["description"] = f"(cannot load: {exc})"
+                rows.append(row)
+                continue
+            row["description"] = _first_line(obj)
+            if kind == "task":
+                try:  # the spec of the default options (a task may require options)
                     spec = obj().spec()
+                except Exception:
+                    spec = None
+                if spec is not None:
                     row["details"] = {
                         "objective": spec.objective, "direction": spec.direction,
                         "objective_range": list(spec.objective_range),
                         "input_size": spec.input_size, "output_size": spec.output_size,
                         "seq_len": spec.seq_len, "output_mode": spec.output_mode,
                         "loss": spec.loss}
-            except Exception as exc:  # a broken plug-in is listed, not fatal
-                row["description"] = f"(cannot load: {exc})"
             rows.append(row)
     return rows
 
