@@ -158,3 +158,34 @@ def test_bad_options_raise_config_error_naming_the_key(cls, options, key) -> Non
 def test_negative_seed_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="seed"):
         ParityTask(**SMALL).data(-1)
+
+
+class _BrokenTask:
+    """Labels outside the declared classes, data that ignores the seed's determinism."""
+
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def spec(self):
+        from nas.interfaces import TaskSpec
+
+        return TaskSpec(name="broken", input_size=2, output_size=2, seq_len=3)
+
+    def data(self, seed: int):
+        from torch.utils.data import TensorDataset
+
+        self.calls += 1
+        g = torch.Generator().manual_seed(seed * 100 + self.calls)
+        x = torch.randn(10, 3, 2, generator=g)
+        y = torch.randint(0, 3, (10,), generator=g)  # class 2 does not exist
+        return TensorDataset(x, y), TensorDataset(x, y), TensorDataset(x, y)
+
+
+def test_check_task_reports_what_is_wrong_with_a_broken_task() -> None:
+    report = check_task(_BrokenTask())
+    assert not report.ok
+    text = "\n".join(report.problems)
+    assert "not deterministic" in text
+    assert "outside [0, 2)" in text
