@@ -46,19 +46,26 @@ class MedianPolicy:
     a pruning step of the interval: ``(t - n_warmup_steps) % interval_steps == 0`` (Optuna's
     "first step in the interval" check, for a trial that reports every epoch).  Steps where no
     completed trial has a value never stop.  A best value of NaN stops (as in Optuna).
+
+    ``complete_only=False`` (not Optuna's rule) takes the median over every other trial that
+    reached step t, stopped ones included; survivors then no longer raise the bar.
     """
 
     name = "median"
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
-                 interval_steps: int = 1) -> None:
+                 interval_steps: int = 1, complete_only: bool = True) -> None:
+        if not isinstance(complete_only, bool):
+            raise ConfigError(f"`complete_only` is {complete_only!r}, but must be true or false")
+        self.complete_only = complete_only
         self.n_startup_trials = _int_option("n_startup_trials", n_startup_trials, 0)
         self.n_warmup_steps = _int_option("n_warmup_steps", n_warmup_steps, 0)
         self.interval_steps = _int_option("interval_steps", interval_steps, 1)
 
     def __repr__(self) -> str:
         return (f"MedianPolicy(n_startup_trials={self.n_startup_trials}, "
-                f"n_warmup_steps={self.n_warmup_steps}, interval_steps={self.interval_steps})")
+                f"n_warmup_steps={self.n_warmup_steps}, interval_steps={self.interval_steps}, "
+                f"complete_only={self.complete_only})")
 
     def decide(self, trial: TrialView, study: StudyView) -> Decision:
         n = study.n_complete
@@ -73,7 +80,7 @@ class MedianPolicy:
         best = float(np.nanmax(vals)) if np.any(~np.isnan(vals)) else math.nan
         if math.isnan(best):
             return Decision(STOP, "no finite value so far")
-        others = study.values_at(t, complete_only=True)
+        others = study.values_at(t, complete_only=self.complete_only)
         others = others[~np.isnan(others)]
         if others.size == 0:
             return Decision(CONTINUE, f"no complete trial has a value at step {t}")

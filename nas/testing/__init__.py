@@ -5,6 +5,17 @@ Third parties call them from their own test suites, e.g. ``assert check_task(MyT
 
 from __future__ import annotations
 
+from nas.testing.predictors import (
+    check_forecast,
+    check_policy,
+    check_predict_document,
+    check_predictor,
+    check_replay_document,
+    synthetic_curve_set,
+    synthetic_curves,
+)
 from nas.testing.spaces import SpaceCheck, TaskCheck, ToySpace, check_space, check_task
 
-__all__ = ["check_space", "check_task", "SpaceCheck", "TaskCheck", "ToySpace"]
+__all__ = ["check_space", "check_task", "SpaceCheck", "TaskCheck", "ToySpace",
+           "check_forecast", "check_predictor", "check_policy", "check_predict_document",
+           "check_replay_document", "synthetic_curve_set", "synthetic_curves"]

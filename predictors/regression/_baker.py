@@ -23,8 +23,14 @@ quantiles r_j (kernel-smoothed with the bin's bandwidth), censored to [0, 1]: cu
 at 0 get a point mass at 0, which the binned log-likelihood rewards.  Because the residuals are
 held out, P(y_T > y_best) is calibrated in the frequency sense across similar prefixes.
 
-Fallback.  With fewer than ``min_curves`` complete curves (default 10) there is nothing to learn
-from; ``predict`` then returns a deliberately wide forecast: half N(last value, s^2) with s
+Small samples.  Residuals from m distinct curves cannot show events rarer than about 1/m (a
+curve that leaves chance level late, say), so every bin's mixture also holds an uninformed
+component, censored N(0.5, 0.5^2), with weight 1/(m+1) (Laplace's rule of succession).
+
+Fallback.  With fewer than ``min_curves`` complete curves (default 20) ``predict`` returns a
+deliberately wide forecast.  Why 20: with n exchangeable trials the chance that the next one beats
+them all is 1/(n+1), which falls below a 5% threshold only from n = 20 on; no model learnt from
+fewer curves can justify stopping at that level.  The fallback is: half N(last value, s^2) with s
 shrinking as the curve progresses, half N(0.5, 0.5^2), censored.  Its P(y_T > y) is at least
 0.08 for every y < 1, so the predictive policy (delta 0.05) never stops on it.
 """
@@ -102,7 +108,7 @@ class BakerPredictor:
 
     name = "baker"
 
-    def __init__(self, model: str = "auto", min_curves: int = 10, max_rows: int = 3000,
+    def __init__(self, model: str = "auto", min_curves: int = 20, max_rows: int = 3000,
                  svr_rows: int = 1000, components: int = 40, seed: int = 0) -> None:
         if model != "auto" and model not in MODELS:
             raise ConfigError(f"`model` is {model!r}, but must be one of auto, {', '.join(MODELS)}")
@@ -122,7 +128,8 @@ class BakerPredictor:
         self.n_curves_ = 0
         self.n_features_: int | None = None
         self.fill_: np.ndarray | None = None
-        self.bins_: dict[tuple[int, int], tuple[np.ndarray, list[tuple[np.ndarray, float]]]] = {}
+        self.bins_: dict[tuple[int, int],
+                        tuple[np.ndarray, list[tuple[np.ndarray, float, float]]]] = {}
         self.fit_seconds_ = 0.0
 
     def __repr__(self) -> str:
@@ -215,7 +222,7 @@ class BakerPredictor:
             held, ensemble = self._cv_predict(chosen, x, y, cid)
         self.model_name_ = chosen
         self.model_ = ensemble
-        self._fit_residuals(x, y, np.clip(held, 0.0, 1.0))
+        self._fit_residuals(x, y, np.clip(held, 0.0, 1.0), cid)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -224,38 +231,43 @@ class BakerPredictor:
         floor = x[:, CURVE_FEATURES.index("at_floor")].astype(np.int64)
         return frac_b, floor
 
-    def _fit_residuals(self, x: np.ndarray, y: np.ndarray, mu: np.ndarray) -> None:
+    def _fit_residuals(self, x: np.ndarray, y: np.ndarray, mu: np.ndarray,
+                       cid: np.ndarray) -> None:
         """Per (fraction bucket, at-0 flag): mean-quantile edges and residual quantiles."""
         min_bin = 40
         res = y - mu
         fb, fl = self._bin_keys(x)
         self.bins_ = {}
-        pooled = self._summarise(res)
+        pooled = self._summarise(res, cid)
         for b in range(len(_FRAC_EDGES) + 1):
             for flag in (0, 1):
                 sel = (fb == b) & (fl == flag)
-                r, m = res[sel], mu[sel]
+                r, m, ids = res[sel], mu[sel], cid[sel]
                 if r.shape[0] < min_bin:  # too few: borrow from the flag, then from everything
                     alt = fl == flag
                     if alt.sum() >= min_bin:
-                        self.bins_[(b, flag)] = (np.array([]), [self._summarise(res[alt])])
+                        self.bins_[(b, flag)] = (np.array([]), [self._summarise(res[alt],
+                                                                                cid[alt])])
                     else:
                         self.bins_[(b, flag)] = (np.array([]), [pooled])
                     continue
                 nb = int(min(4, r.shape[0] // (2 * min_bin))) or 1
                 edges = np.quantile(m, np.arange(1, nb) / nb) if nb > 1 else np.array([])
                 which = np.searchsorted(edges, m, side="right")
-                self.bins_[(b, flag)] = (edges, [self._summarise(r[which == j]) for j in range(nb)])
+                self.bins_[(b, flag)] = (edges, [self._summarise(r[which == j], ids[which == j])
+                                                 for j in range(nb)])
 
-    def _summarise(self, r: np.ndarray) -> tuple[np.ndarray, float]:
-        """K residual quantiles and a kernel bandwidth (Silverman's rule, floored at 0.01)."""
+    def _summarise(self, r: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """K residual quantiles, a kernel bandwidth (Silverman's rule, floored at 0.01) and the
+        weight of the uninformed component: 1/(m+1) for residuals from m distinct curves (Laplace's
+        rule of succession: what m curves never showed still has a 1/(m+1) chance)."""
         k = self.components
         qs = np.quantile(r, (np.arange(k) + 0.5) / k)
         sd = float(np.std(r))
         iqr = float(np.subtract(*np.quantile(r, [0.75, 0.25]))) / 1.349
         spread = min(sd, iqr) if iqr > 0 else sd
         h = max(0.01, 0.9 * spread * r.shape[0] ** -0.2)
-        return qs, h
+        return qs, h, 1.0 / (np.unique(ids).shape[0] + 1.0)
 
     # ---------------------------------------------------------------- prediction
     def predict(self, curves: Sequence[Curve], horizon: int) -> CensoredMixtureForecast:
@@ -291,17 +303,22 @@ class BakerPredictor:
             x = np.where(np.isfinite(x), x, self.fill_[None, : x.shape[1]])
             mu = np.clip(self.model_.predict(x), 0.0, 1.0)
             fb, fl = self._bin_keys(x)
-            loc = np.empty((x.shape[0], k))
-            scale = np.empty((x.shape[0], k))
+            loc = np.empty((x.shape[0], k + 1))
+            scale = np.empty((x.shape[0], k + 1))
+            weight = np.empty((x.shape[0], k + 1))
             for key in set(zip(fb.tolist(), fl.tolist())):
                 sel = (fb == key[0]) & (fl == key[1])
                 edges, parts = self.bins_[key]
                 which = np.searchsorted(edges, mu[sel], side="right")
                 qs = np.stack([p[0] for p in parts])[which]
                 hs = np.array([p[1] for p in parts])[which]
-                loc[sel] = mu[sel, None] + qs
-                scale[sel] = hs[:, None]
-            fc = CensoredMixtureForecast(loc, scale)
+                w0 = np.array([p[2] for p in parts])[which]
+                loc[sel, :k] = mu[sel, None] + qs
+                scale[sel, :k] = hs[:, None]
+                weight[sel, :k] = ((1.0 - w0) / k)[:, None]
+            loc[:, k], scale[:, k] = 0.5, 0.5  # the uninformed component (see _summarise)
+            weight[:, k] = 1.0 - weight[:, :k].sum(axis=1)
+            fc = CensoredMixtureForecast(loc, scale, weight)
         done = c >= horizon  # the value at the horizon is observed: (almost) a point mass
         if done.any():
             loc2 = fc.loc.copy()

@@ -78,9 +78,9 @@ def prefix_features(mat: np.ndarray, c: np.ndarray, horizon: np.ndarray) -> np.n
     win = inside & (cols >= (c - 3)[:, None])
     mean3 = np.nanmean(np.where(win, m, np.nan), axis=1)
     min3 = np.nanmin(np.where(win, m, np.nan), axis=1)
-    k1 = np.minimum(3, c - 1)
+    k1 = np.maximum(np.minimum(3, c - 1), 0)
     d1 = np.where(k1 > 0, (last - m[rows, np.maximum(last_i - k1, 0)]) / np.maximum(k1, 1), 0.0)
-    k2 = np.minimum(3, c - 2)
+    k2 = np.maximum(np.minimum(3, c - 2), 0)
     # sum of the last k2 second differences telescopes to d(c) - d(c - k2)
 
     def diff_at(j: np.ndarray) -> np.ndarray:

@@ -1,0 +1,12 @@
+"""Benchmarks: predictor quality (``run_predict``) and stopping policies (``run_replay``).
+
+Both implement the protocols of issue 5 exactly (see their modules) and back the commands
+``nas bench predict`` and ``nas bench replay``; they take a loaded :class:`nas.curvefile.CurveSet`
+and return the JSON document as a dict.  (``nas.bench.overhead`` belongs to the runner.)
+"""
+
+from nas.bench._predict import LOGLIK_BIN, binned_loglik, cutoff_length, run_predict
+from nas.bench._replay import ReplayStudy, replay_group, run_replay
+
+__all__ = ["run_predict", "run_replay", "ReplayStudy", "replay_group", "binned_loglik",
+           "cutoff_length", "LOGLIK_BIN"]

@@ -1,0 +1,265 @@
+"""``nas bench replay``: replay recorded curves as a sequential random search under a policy.
+
+Protocol (issue 5, section 4), implemented exactly:
+
+* per task group and seed s = 0..seeds-1: the group's complete curves (length = the file's T) in
+  file order, run one at a time in the order ``numpy.random.default_rng(s).permutation(n)``;
+* after each epoch t < T the policy decides on the prefix ``y_1..y_t`` with a
+  :class:`ReplayStudy` that holds every earlier trial's values (up to where it stopped) and
+  ``best_value`` = the best final value among completed trials (None before the first);
+* a learning predictor is refit on the runner's schedule (:func:`nas.policies.should_refit`:
+  after the 5th, 10th, 20th, 40th, ... completion) on the completed curves;
+* per group: speedup = n*T / epochs consumed (a trial stopped after t epochs consumed t),
+  regret = best final value in the group - best final value among completed trials; means over
+  seeds, then over groups; ``worst_regret`` is the largest regret of any (group, seed) run.
+
+Speed: forecasts are computed in batches (the early prefixes of the next trials in the seed's
+order, then the rest of a trial's prefixes when it survives) and cached until the predictor is
+refit; a predictor that does not learn from the study (``learns_from_curves = False``, e.g. a
+pre-trained PFN) is never refit and its cache is shared by every seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.curvefile import CurveSet
+from nas.errors import ConfigError
+from nas.interfaces import Curve, Forecast, LearningCurvePredictor, StoppingPolicy, TrialView
+from nas.policies import should_refit
+
+__all__ = ["run_replay", "ReplayStudy", "replay_group"]
+
+Progress = Callable[[str, int, int], None]
+_EARLY = 5  # prefixes 1.._EARLY are batched across upcoming trials
+
+
+class _ForecastCache:
+    """Forecasts of (curve index, prefix length) under one fitted predictor state."""
+
+    def __init__(self, predictor: LearningCurvePredictor, curves: np.ndarray,
+                 features: np.ndarray | None, group: str, block: int = 64) -> None:
+        self.predictor = predictor
+        self.curves = curves
+        self.features = features
+        self.group = group
+        self.block = block
+        self.T = curves.shape[1]
+        self._rows: dict[tuple[int, int], tuple[Any, int]] = {}
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def _compute(self, items: list[tuple[int, int]]) -> None:
+        batch = [Curve(self.curves[i, :t], None if self.features is None else self.features[i],
+                       self.group) for i, t in items]
+        fc = self.predictor.predict(batch, self.T)
+        for r, key in enumerate(items):
+            self._rows[key] = (fc, r)
+
+    def get(self, i: int, t: int, upcoming: Sequence[int]) -> tuple[Any, int]:
+        key = (i, t)
+        if key not in self._rows:
+            if t <= _EARLY:
+                trials = [i] + [j for j in upcoming if (j, 1) not in self._rows][: self.block - 1]
+                ts = range(1, min(_EARLY, self.T - 1) + 1)
+                self._compute([(j, s) for j in trials for s in ts])
+            else:
+                self._compute([(i, s) for s in range(t, self.T)])
+        return self._rows[key]
+
+
+class _CachedPredictor:
+    """What a policy sees as ``study.predictor`` during replay: answers the current trial's
+    one-curve query from the cache, anything else from the real predictor."""
+
+    def __init__(self, cache: _ForecastCache) -> None:
+        self.cache = cache
+        self.name = getattr(cache.predictor, "name", type(cache.predictor).__name__)
+        self.current: tuple[int, int] | None = None
+        self.upcoming: Any = ()
+
+    def fit(self, curves: Sequence[Curve]) -> _CachedPredictor:
+        raise RuntimeError("policies must not fit the study's predictor")
+
+    def predict(self, curves: Sequence[Curve], horizon: int) -> Forecast:
+        cur = self.current
+        if cur is not None and len(curves) == 1 and len(curves[0]) == cur[1] \
+                and horizon == self.cache.T:
+            fc, row = self.cache.get(cur[0], cur[1], self.upcoming)
+            from predictors._forecast import take_rows
+
+            return take_rows(fc, row)  # type: ignore[no-any-return]
+        return self.cache.predictor.predict(curves, horizon)
+
+
+class ReplayStudy:
+    """The :class:`nas.interfaces.StudyView` of a replay: earlier trials of one (group, seed).
+
+    ``values_at`` returns views into per-step buffers (no copies): O(1) per policy call.
+    """
+
+    def __init__(self, n: int, T: int, predictor: Any = None) -> None:
+        self._all = np.full((T, n), np.nan)
+        self._done = np.full((T, n), np.nan)
+        self._n_all = np.zeros(T, dtype=np.int64)
+        self._n_done = np.zeros(T, dtype=np.int64)
+        self._best: float | None = None
+        self._n_complete = 0
+        self._predictor = predictor
+
+    @property
+    def best_value(self) -> float | None:
+        return self._best
+
+    @property
+    def n_complete(self) -> int:
+        return self._n_complete
+
+    @property
+    def predictor(self) -> Any:
+        return self._predictor
+
+    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
+        s = step - 1
+        if s < 0 or s >= self._all.shape[0]:
+            return np.zeros(0)
+        if complete_only:
+            return self._done[s, : self._n_done[s]]
+        return self._all[s, : self._n_all[s]]
+
+    def add(self, values: np.ndarray, complete: bool) -> None:
+        """Record a finished trial (its values up to where it stopped)."""
+        t = values.shape[0]
+        steps = np.arange(t)
+        self._all[steps, self._n_all[:t]] = values
+        self._n_all[:t] += 1
+        if complete:
+            self._done[steps, self._n_done[:t]] = values
+            self._n_done[:t] += 1
+            self._n_complete += 1
+            final = float(values[-1])
+            if self._best is None or final > self._best:
+                self._best = final
+
+
+def replay_group(
+    curves: np.ndarray,
+    features: np.ndarray | None,
+    group: str,
+    policy: StoppingPolicy,
+    order: np.ndarray,
+    predictor: LearningCurvePredictor | None = None,
+    cache: _ForecastCache | None = None,
+) -> tuple[int, float]:
+    """Replay one group in ``order``; returns (epochs consumed, best completed final value)."""
+    n, T = curves.shape
+    learns = predictor is not None and getattr(predictor, "learns_from_curves", True)
+    if predictor is not None and cache is None:
+        cache = _ForecastCache(predictor, curves, features, group)
+    proxy = _CachedPredictor(cache) if cache is not None else None
+    study = ReplayStudy(n, T, proxy)
+    consumed = 0
+    completed: list[int] = []
+    for pos, i in enumerate(order):
+        i = int(i)
+        row = curves[i]
+        feat = None if features is None else features[i]
+        if proxy is not None:
+            proxy.upcoming = order[pos + 1:]
+        stopped_at = T
+        for t in range(1, T):
+            if proxy is not None:
+                proxy.current = (i, t)
+            d = policy.decide(TrialView(pos, row[:t], T, feat, group), study)
+            if d.action == "STOP":
+                stopped_at = t
+                break
+        consumed += stopped_at
+        study.add(row[:stopped_at], complete=stopped_at == T)
+        if stopped_at == T:
+            completed.append(i)
+            if learns and should_refit(len(completed)):
+                assert predictor is not None and cache is not None
+                predictor.fit([Curve(curves[j], None if features is None else features[j],
+                                     group) for j in completed])
+                cache.clear()
+    best = study.best_value
+    return consumed, (0.0 if best is None else best)
+
+
+def run_replay(
+    cs: CurveSet,
+    policy: str,
+    *,
+    policy_options: Mapping[str, Any] | None = None,
+    predictor: str | None = None,
+    predictor_options: Mapping[str, Any] | None = None,
+    seeds: int = 5,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the replay protocol and return the JSON document (see the module docstring)."""
+    from nas import registry
+    from nas.policies import make_policy
+
+    cs.require_unit_range()
+    if seeds < 1:
+        raise ConfigError(f"--seeds is {seeds}, but must be >= 1")
+    opts = dict(policy_options or {})
+    pol = make_policy(policy, opts)
+    needs_predictor = hasattr(pol, "delta")
+    if needs_predictor and predictor is None:
+        raise ConfigError(f"policy {policy!r} needs --predictor (e.g. baker)")
+    if hasattr(pol, "summarise"):
+        pol = make_policy(policy, {**opts, "summarise": False})  # same actions, fewer quantiles
+    T = cs.horizon
+    groups = cs.groups()
+    names = list(dict.fromkeys(groups.tolist()))
+    per_group: dict[str, dict[str, float]] = {}
+    worst = 0.0
+    jobs, job = len(names) * seeds, 0
+    for g in names:
+        idx = np.flatnonzero((groups == g) & (cs.lengths == T))
+        if idx.size == 0:
+            continue
+        curves = cs.curves[idx]
+        feats = None if cs.config_features is None else cs.config_features[idx]
+        best_all = float(curves[:, -1].max())
+        shared = None
+        speed, regret = [], []
+        for s in range(seeds):
+            pred = None
+            if needs_predictor:
+                assert predictor is not None
+                if shared is not None:
+                    pred = shared.predictor
+                else:
+                    pred = registry.create("predictor", predictor, dict(predictor_options or {}))
+                    if not getattr(pred, "learns_from_curves", True):
+                        shared = _ForecastCache(pred, curves, feats, g)
+            order = np.random.default_rng(s).permutation(idx.shape[0])
+            consumed, best = replay_group(curves, feats, g, pol, order, pred, shared)
+            speed.append(idx.shape[0] * T / consumed)
+            regret.append(best_all - best)
+            worst = max(worst, best_all - best)
+            job += 1
+            if progress is not None:
+                progress(f"replay {g[:40]} seed {s}", job, jobs)
+        per_group[g] = {"speedup": float(np.mean(speed)), "regret": float(np.mean(regret))}
+    delta = getattr(pol, "delta", None)
+    return {
+        "policy": policy,
+        "predictor": predictor if needs_predictor else None,
+        "delta": delta,
+        "speedup": float(np.mean([v["speedup"] for v in per_group.values()])),
+        "regret": float(np.mean([v["regret"] for v in per_group.values()])),
+        "worst_regret": float(worst),
+        "file": os.fspath(cs.source),
+        "seeds": seeds,
+        "options": {k: v for k, v in vars(pol).items() if not k.startswith("_") and k != "summarise"},
+        "groups": per_group,
+    }
