@@ -25,6 +25,7 @@ forward pass, before the layers.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,8 +108,14 @@ class ChunkLayout(nn.Module):
         return out
 
     def call(self, cell: nn.Module, chunks: torch.Tensor, *args: Any) -> Any:
-        """Run ``cell(*args)`` with its target weights replaced by the generated ones."""
-        return functional_call(cell, self.weights(cell, chunks), args, strict=False)
+        """Run ``cell(*args)`` with its target weights replaced by the generated ones.
+
+        On CUDA, cuDNN RNNs warn that generated weights are not one contiguous buffer; that is
+        expected here (they are new tensors at every call), so the warning is silenced.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="RNN module weights are not part")
+            return functional_call(cell, self.weights(cell, chunks), args, strict=False)
 
 
 class StaticHypernet(nn.Module):
