@@ -548,6 +548,13 @@ class Storage:
             return [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c}
                     for n, st, v, e, g, c in conn.execute(q)]
 
+    def next_number(self, study_id: int) -> int:
+        """The number for the study's next trial: one more than the highest stored (0 if none).
+        The runner calls it when it resumes a study."""
+        with self._read("finding the next trial number") as conn:
+            top = conn.execute(select(func.max(_T.c.number)).where(_T.c.study_id == study_id)).scalar()
+        return 0 if top is None else int(top) + 1
+
     def trial_id(self, study_id: int, number: int) -> int:
         """The id of trial ``number`` of the study (:class:`ConfigError` listing the range)."""
         with self._read("finding a trial") as conn:

@@ -139,6 +139,7 @@ def check_storage(url: str) -> None:
     else:
         raise AssertionError("an unknown study must raise StudyNotFoundError")
 
+    _expect(st.next_number(sid) == 0, "next_number of an empty study is 0")
     t0 = st.create_trial(sid, 0, config={"lr": 0.1, "cell": "gru"},
                          distributions={"lr": {"name": "FloatDistribution", "low": 1e-4, "high": 1.0}},
                          features={"lr": 0.1}, group="g", node="node-1")
@@ -170,6 +171,7 @@ def check_storage(url: str) -> None:
             "config and distributions round-trip")
     _expect(a.curve == [0.1, None, 0.3, None], "trials(with_curves=True) carries the curve")
     _expect(a.started is not None and a.finished is not None, "start and end times set")
+    _expect(st.next_number(sid) == 2, "next_number is one more than the highest number")
     t2 = st.create_trial(sid, 2, config={"lr": 0.5}, distributions={})
     st.add_points(t2, [(1, 0.6, None), (2, 0.7, None)])
     st.finish_trial(t2, state="COMPLETE", value=0.7)

@@ -92,3 +92,31 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path) -> None:  # type: i
         assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
         assert conn.execute(text("pragma busy_timeout")).scalar() >= 10_000
         assert conn.execute(text("pragma foreign_keys")).scalar() == 1
+
+
+def test_cli_refuses_old_database_until_upgraded(storage_url: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.cli import main
+
+    engine = create_engine(storage_url)
+    migrate_to(engine, REVISIONS[0])
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["studies", "--storage", storage_url]) == 2
+    err = capsys.readouterr().err
+    assert "older than this nas" in err and "nas db upgrade" in err
+    assert main(["db", "info", "--storage", storage_url, "--json"]) == 0
+    assert '"status": "old: run `nas db upgrade`"' in capsys.readouterr().out
+    assert main(["db", "upgrade", "--storage", storage_url]) == 0
+    assert f"upgraded from {REVISIONS[0]} to revision {HEAD}" in capsys.readouterr().out
+    assert main(["studies", "--storage", storage_url, "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_db_upgrade_creates_a_new_database(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from nas.cli import main
+
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    assert main(["db", "upgrade", "--storage", url]) == 0
+    assert "upgraded from empty" in capsys.readouterr().out
+    Storage(url)  # at head: accepted
