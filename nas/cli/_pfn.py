@@ -1,5 +1,131 @@
-"""CLI commands (registered on import)."""
+"""``nas pfn train|info|sample-prior``: train and inspect the PFN learning-curve predictor.
+
+torch is imported inside the commands (the CLI package must load fast for query commands).
+"""
 
 from __future__ import annotations
 
-from nas.cli._app import app  # noqa: F401
+import logging
+from pathlib import Path
+
+import typer
+
+from nas.cli._app import pfn_app
+from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@pfn_app.command("train")
+def train_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory for the checkpoint (weights + config)."),
+    steps: int = typer.Option(20_000, "--steps", help="Total optimizer steps (also when resuming)."),
+    batch: int = typer.Option(64, "--batch", help="Prior curves per step."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N (bf16 autocast on CUDA)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: fixes the prior batches and the init."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
+    d_model: int = typer.Option(128, "--d-model", help="Transformer width."),
+    n_layers: int = typer.Option(4, "--layers", help="Transformer blocks."),
+    threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: torch's default)."),
+    checkpoint_every: float = typer.Option(300.0, "--checkpoint-every", help="Seconds between checkpoints."),
+    log_every: int = typer.Option(100, "--log-every", help="Steps between loss log lines."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train the PFN on samples of its prior; checkpoints into --out and can --resume."""
+    import torch
+
+    from predictors.pfn.model import PFNConfig
+    from predictors.pfn.train import CONFIG_FILE, TrainConfig, train
+
+    f = resolve_format(fmt, as_json, allowed=("table", "json"))
+    if threads < 0:
+        raise ConfigError(f"--threads is {threads}, but must be >= 0")
+    if threads:
+        torch.set_num_threads(threads)
+    if resume and not (out / CONFIG_FILE).is_file():
+        raise ConfigError(f"--resume: {out} holds no checkpoint ({CONFIG_FILE} missing)")
+    if not resume and (out / CONFIG_FILE).is_file():
+        raise ConfigError(f"{out} already holds a checkpoint; pass --resume or another --out")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, seed=seed, device=device,
+                      checkpoint_every_s=checkpoint_every, log_every=log_every)
+    model_cfg = PFNConfig(d_model=d_model, n_layers=n_layers)
+    res = train(out, cfg, model_cfg, resume=resume, progress=progress and f == "table")
+    doc = {"out": str(out), "step": res.step, "curves_seen": res.curves_seen,
+           "wall_s": round(res.wall_s, 1), "curves_per_s": round(res.curves_per_s, 1),
+           "last_loss": res.last_loss, "device": device, "threads": torch.get_num_threads()}
+    if f == "json":
+        emit_json(doc)
+    else:
+        emit([doc], "table", title="PFN training")
+
+
+@pfn_app.command("info")
+def info_cmd(
+    weights: Path = typer.Option(None, "--weights", help="Checkpoint directory (default: shipped)."),
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show what a PFN checkpoint is: sizes, training steps, curves seen, wall time."""
+    import json
+
+    from predictors.pfn._predictor import default_weights_dir
+    from predictors.pfn.train import CONFIG_FILE
+
+    f = resolve_format(fmt, as_json, allowed=("table", "json"))
+    d = weights or default_weights_dir()
+    if not (d / CONFIG_FILE).is_file():
+        raise ConfigError(f"{d} holds no PFN checkpoint ({CONFIG_FILE} missing)")
+    doc = json.loads((d / CONFIG_FILE).read_text())
+    row = {"weights": str(d), **{k: doc["model"][k] for k in ("d_model", "n_layers", "n_buckets",
+                                                              "max_horizon")},
+           "n_params": doc.get("n_params"), "step": doc.get("step"),
+           "curves_seen": doc.get("curves_seen"), "wall_s": doc.get("wall_s"),
+           "device": doc.get("device"), "threads": doc.get("threads")}
+    if f == "json":
+        emit_json({**row, "config": doc})
+    else:
+        emit([row], "table", title="PFN checkpoint")
+
+
+@pfn_app.command("sample-prior")
+def sample_prior_cmd(
+    plot: Path = typer.Option(..., "--plot", help="PNG file: 20 curves per family."),
+    per_family: int = typer.Option(20, "--per-family", help="Curves drawn per family."),
+    horizon: int = typer.Option(50, "--horizon", help="Curve length."),
+    seed: int = typer.Option(0, "--seed", help="Seed."),
+) -> None:
+    """Draw curves of every family of the prior into a picture (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("sample-prior --plot needs matplotlib (pip install matplotlib)") from None
+    from predictors.pfn.prior import FAMILIES, sample_prior
+
+    if per_family < 1 or horizon < 2:
+        raise ConfigError("--per-family must be >= 1 and --horizon >= 2")
+    names = list(FAMILIES) + ["flat at chance"]
+    idx = list(range(len(FAMILIES))) + [-1]
+    cols = 3
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), sharex=True, sharey=True)
+    for ax, name, fam in zip(axes.flat, names, idx):
+        b = sample_prior(per_family, horizon, seed=seed + 101 * (fam + 1), family=fam)
+        t = range(1, horizon + 1)
+        for row in b.y.numpy():
+            ax.plot(t, row, lw=0.8, alpha=0.8)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylim(-0.03, 1.03)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(f"PFN prior: {per_family} curves per family (effects mixed in), T = {horizon}")
+    fig.tight_layout()
+    fig.savefig(plot, dpi=90)
+    typer.echo(str(plot), err=True)
