@@ -42,23 +42,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from search_spaces._names import (ACTIVATIONS, CELL_SPECS, CELLS, CURRICULA, HYPERNETS, NORMS,
-                                  OPTIMIZERS, CellSpec)
+from search_spaces._names import (
+    ACTIVATIONS,
+    CELL_SPECS,
+    CELLS,
+    CURRICULA,
+    HYPERNETS,
+    NORMS,
+    OPTIMIZERS,
+    CellSpec,
+)
 from search_spaces._space import SeqCellsSpace, validate_config
 
 __all__ = [
-    "SeqCellsSpace",
-    "SeqModel",
-    "Block",
+    "ACTIVATIONS",
     "CELLS",
     "CELL_SPECS",
-    "CellSpec",
-    "HYPERNETS",
-    "ACTIVATIONS",
-    "OPTIMIZERS",
     "CURRICULA",
+    "HYPERNETS",
     "NORMS",
+    "OPTIMIZERS",
+    "Block",
     "CRReLU",
+    "CellSpec",
+    "SeqCellsSpace",
+    "SeqModel",
     "make_activation",
     "make_cell",
     "validate_config",

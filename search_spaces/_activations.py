@@ -15,7 +15,7 @@ from torch import nn
 
 from search_spaces._names import ACTIVATIONS
 
-__all__ = ["ACTIVATIONS", "CRReLU", "make_activation", "lecun_normal_"]
+__all__ = ["ACTIVATIONS", "CRReLU", "lecun_normal_", "make_activation"]
 
 
 

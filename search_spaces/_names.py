@@ -10,8 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ACTIVATIONS", "HYPERNETS", "POSITIONAL", "CellSpec", "CELL_SPECS", "CELLS",
-           "OPTIMIZERS", "CURRICULA", "NORMS"]
+__all__ = [
+    "ACTIVATIONS",
+    "CELLS",
+    "CELL_SPECS",
+    "CURRICULA",
+    "HYPERNETS",
+    "NORMS",
+    "OPTIMIZERS",
+    "POSITIONAL",
+    "CellSpec",
+]
 
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "gelu", "selu", "crrelu")
 HYPERNETS: tuple[str, ...] = ("none", "static", "dynamic", "rnn_chunks")

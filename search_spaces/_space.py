@@ -21,8 +21,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nas.errors import ConfigError
-from search_spaces._names import (ACTIVATIONS, CELL_SPECS, CELLS, CURRICULA, HYPERNETS, NORMS,
-                                  OPTIMIZERS)
+from search_spaces._names import (
+    ACTIVATIONS,
+    CELL_SPECS,
+    CELLS,
+    CURRICULA,
+    HYPERNETS,
+    NORMS,
+    OPTIMIZERS,
+)
 
 if TYPE_CHECKING:
     import optuna

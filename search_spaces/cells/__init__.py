@@ -25,10 +25,20 @@ from search_spaces.cells._ssm import SSMCell
 from search_spaces.cells._tcn import TCNCell
 from search_spaces.cells._universal import UniversalCell
 
-__all__ = ["CELLS", "CELL_SPECS", "CellSpec", "make_cell", "AttentionCell", "RetentionCell",
-           "RHNCell", "TorchRNNCell", "SLSTMCell", "SSMCell", "TCNCell", "UniversalCell"]
-
-
+__all__ = [
+    "CELLS",
+    "CELL_SPECS",
+    "AttentionCell",
+    "CellSpec",
+    "RHNCell",
+    "RetentionCell",
+    "SLSTMCell",
+    "SSMCell",
+    "TCNCell",
+    "TorchRNNCell",
+    "UniversalCell",
+    "make_cell",
+]
 
 
 def make_cell(layer: Mapping[str, Any], d_in: int, d_out: int) -> nn.Module:

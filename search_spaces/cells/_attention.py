@@ -25,8 +25,15 @@ from torch import nn
 from search_spaces._activations import make_activation
 from search_spaces._names import POSITIONAL
 
-__all__ = ["AttentionCell", "AttentionBlock", "CausalSelfAttention", "POSITIONAL",
-           "sinusoidal", "rotate", "MAX_LEARNED_POSITIONS"]
+__all__ = [
+    "MAX_LEARNED_POSITIONS",
+    "POSITIONAL",
+    "AttentionBlock",
+    "AttentionCell",
+    "CausalSelfAttention",
+    "rotate",
+    "sinusoidal",
+]
 
 MAX_LEARNED_POSITIONS = 4096
 

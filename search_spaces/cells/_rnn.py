@@ -9,12 +9,14 @@ projection of all steps is still computed in one matmul.  Gate layouts follow to
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from search_spaces.hyper import DynamicScaler
 
-__all__ = ["TorchRNNCell", "GATES"]
+__all__ = ["GATES", "TorchRNNCell"]
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
@@ -53,10 +55,10 @@ class TorchRNNCell(nn.Module):
 
     def _loop(self, x: torch.Tensor, dyn: DynamicScaler) -> torch.Tensor:
         r = self.rnn
-        w_ih: torch.Tensor = getattr(r, "weight_ih_l0")
-        w_hh: torch.Tensor = getattr(r, "weight_hh_l0")
-        b_ih: torch.Tensor = getattr(r, "bias_ih_l0")
-        b_hh: torch.Tensor = getattr(r, "bias_hh_l0")
+        w_ih: torch.Tensor = cast(torch.Tensor, r.weight_ih_l0)
+        w_hh: torch.Tensor = cast(torch.Tensor, r.weight_hh_l0)
+        b_ih: torch.Tensor = cast(torch.Tensor, r.bias_ih_l0)
+        b_hh: torch.Tensor = cast(torch.Tensor, r.bias_hh_l0)
         B, T, _ = x.shape
         H = self.d_out
         xp = torch.nn.functional.linear(x, w_ih, b_ih)  # (B, T, G*H), all steps at once

@@ -72,7 +72,7 @@ class SSMCell(nn.Module):
 
     def ssm(self, u: torch.Tensor, mode: str = "conv") -> torch.Tensor:
         """Apply the SSM to (B, T, H) channel inputs, without activation or mixing."""
-        B, T, H = u.shape
+        B, T = u.shape[:2]
         if mode == "conv":
             K = self.kernel(T)
             n_fft = 2 * T

@@ -9,6 +9,12 @@ from search_spaces.hyper._dynamic import DynamicScaler
 from search_spaces.hyper._mip import mip_encode
 from search_spaces.hyper._weights import ChunkLayout, ChunkRNNHypernet, StaticHypernet, target_names
 
-
-__all__ = ["HYPERNETS", "DynamicScaler", "ChunkLayout", "StaticHypernet", "ChunkRNNHypernet",
-           "mip_encode", "target_names"]
+__all__ = [
+           "HYPERNETS",
+           "ChunkLayout",
+           "ChunkRNNHypernet",
+           "DynamicScaler",
+           "StaticHypernet",
+           "mip_encode",
+           "target_names",
+]

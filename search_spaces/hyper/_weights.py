@@ -35,7 +35,7 @@ from torch.func import functional_call
 
 from search_spaces.hyper._mip import mip_encode
 
-__all__ = ["ChunkLayout", "StaticHypernet", "ChunkRNNHypernet", "target_names"]
+__all__ = ["ChunkLayout", "ChunkRNNHypernet", "StaticHypernet", "target_names"]
 
 MAX_CHUNKS = 64  # chunks per layer; the chunk size grows with the layer instead
 MIN_CHUNK = 64

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _ss_helpers import config, layer, train_parity
 
 from search_spaces import CELLS
-
-from _ss_helpers import config, layer, train_parity
 
 # Cell options for the accuracy run; the rest use the helper's defaults.  (A single-head
 # attention layer of width 32 gets stuck on 3-bit parity; 4 heads learn it in ~40 steps.)

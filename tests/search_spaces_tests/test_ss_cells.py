@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 import torch
+from _ss_helpers import layer
 
 from search_spaces import ACTIVATIONS, CELLS, make_cell
 from search_spaces._names import POSITIONAL
 from search_spaces.cells import RetentionCell, SSMCell
-
-from _ss_helpers import layer
 
 # (cell, extra options) pairs: every cell, plus every positional encoding of attention.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [(c, {}) for c in CELLS] + [

@@ -8,12 +8,11 @@ import math
 
 import pytest
 import torch
+from _ss_helpers import PARITY_SPEC, config, layer, train_parity
 
 from search_spaces import CELL_SPECS, CELLS, SeqCellsSpace, make_cell
 from search_spaces.cells import TorchRNNCell, UniversalCell
 from search_spaces.hyper import mip_encode, target_names
-
-from _ss_helpers import PARITY_SPEC, config, layer, train_parity
 
 COMBOS = [(c, h, m) for c in CELLS for h in ("none", "static", "dynamic", "rnn_chunks")
           for m in ((False,) if h == "none" else (False, True))

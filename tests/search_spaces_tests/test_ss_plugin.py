@@ -5,12 +5,11 @@ from __future__ import annotations
 import optuna
 import pytest
 import torch
+from _ss_helpers import PARITY_SPEC
 
 from nas import registry
 from nas.errors import ConfigError, PluginError
 from nas.interfaces import SearchSpace
-
-from _ss_helpers import PARITY_SPEC
 
 
 def test_plugin_space_loads_by_module_attr_and_works() -> None:

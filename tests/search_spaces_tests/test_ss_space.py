@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 from typing import Any
 
 import optuna
 import pytest
 import torch
+from _ss_helpers import PARITY_SPEC, config, layer
 
 from nas.errors import ConfigError
 from nas.interfaces import SearchSpace, TaskSpec
 from search_spaces import ACTIVATIONS, CELL_SPECS, CELLS, HYPERNETS, SeqCellsSpace
 from search_spaces._names import CURRICULA, OPTIMIZERS, POSITIONAL
-
-from _ss_helpers import PARITY_SPEC, config, layer
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -189,7 +189,7 @@ def test_norm_and_residual_variants_train(norm: str, residual: bool) -> None:
 
     _, losses = train_parity(config([layer("lstm"), layer("universal")], hidden=16,
                                     norm=norm, residual=residual), steps=3)
-    assert all(v == v for v in losses)
+    assert all(math.isfinite(v) for v in losses)
 
 
 def test_conformance_checks_of_nas_testing() -> None:
