@@ -66,6 +66,8 @@ def quiet_ray_env(verbose: bool = False) -> None:
     """Environment for Ray/Tune before Ray starts: no usage stats, no Tune console tables, no
     per-trial result files, our own Ctrl-C handling.  Existing settings win."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not verbose:
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "1")
@@ -86,24 +88,30 @@ def open_run_storage(cfg: StudyConfig, storage: str | None) -> Any:
 
 def _short_tmp() -> str:
     # Ray's unix sockets live under its temp dir: the path must stay short (~107 bytes).
-    return tempfile.mkdtemp(prefix="nas-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    # $TMPDIR when set (and short), else /tmp.
+    base = os.environ.get("TMPDIR")
+    if not base or len(base) > 40 or not os.path.isdir(base):
+        base = "/tmp" if os.path.isdir("/tmp") else None
+    return tempfile.mkdtemp(prefix="nas-ray-", dir=base)
 
 
 def _start_ray(address: str | None, cpus: int | None, verbose: bool,
-               temp_dir: str | None) -> bool:
-    """Start (or join) Ray; False when the caller's process already had it running."""
+               temp_dir: str | None) -> tuple[bool, str | None]:
+    """Start (or join) Ray.  Returns (whether we started it, the temp dir we created for it);
+    (False, None) when the caller's process already had Ray running."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return False, None
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
                               "logging_level": logging.INFO if verbose else logging.ERROR}
     if address:
         ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
-                 _temp_dir=temp_dir or _short_tmp(), **kwargs)
-    return True
+        return True, None
+    made = None if temp_dir else _short_tmp()
+    ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
+             _temp_dir=temp_dir or made, **kwargs)
+    return True, made
 
 
 def _prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> int:
@@ -203,10 +211,10 @@ def run_study(
         on_start(engine)
     interrupted = False
     nodes: dict[str, int] = {}
-    owns_ray = False
+    owns_ray, made_tmp = False, None
     try:
         if engine.budget > 0:
-            owns_ray = _start_ray(address, cpus, verbose, ray_temp_dir)
+            owns_ray, made_tmp = _start_ray(address, cpus, verbose, ray_temp_dir)
             nodes = _fit(engine, cfg, timeout, verbose, ray_storage, on_change)
     except KeyboardInterrupt:
         interrupted = True
@@ -222,6 +230,10 @@ def run_study(
             import ray
 
             ray.shutdown()
+        if made_tmp and not verbose:  # Ray's logs of this run (kept with --verbose)
+            import shutil
+
+            shutil.rmtree(made_tmp, ignore_errors=True)
     return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine, nodes=nodes,
                      interrupted=interrupted)
 

@@ -8,7 +8,6 @@ Everything goes to stderr so that ``--json`` keeps stdout for the one JSON docum
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["ProgressView", "render_leaderboard"]
+__all__ = ["ProgressView", "render_leaderboard", "short_config"]
 
 
 def _fmt_s(s: float | None) -> str:
@@ -86,17 +85,35 @@ class ProgressView:
             self._live = None
 
 
+def short_config(cfg: dict[str, Any], width: int = 80) -> str:
+    """A one-line summary of a configuration: the cells of ``layers`` first, then scalars."""
+    parts = []
+    layers = cfg.get("layers")
+    if isinstance(layers, list) and layers and all(isinstance(x, dict) for x in layers):
+        cells = "+".join(str(x.get("cell", "?")) + ("/" + str(x["hypernet"])
+                                                     if x.get("hypernet") not in (None, "none")
+                                                     else "") for x in layers)
+        parts.append(f"cells={cells}")
+    first = ("hidden", "loops", "optimizer", "lr")
+    for k in [k for k in first if k in cfg] + sorted(k for k in cfg if k not in first):
+        v = cfg[k]
+        if k == "layers" or isinstance(v, (dict, list)):
+            continue
+        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    text = " ".join(parts)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def render_leaderboard(summary: Any, console: Console | None = None) -> None:
     """The top trials of a :class:`~nas.runner.RunSummary`, and where the database is."""
     console = console or Console(stderr=True)
     table = Table(title=f"study {summary.study}: best {len(summary.leaderboard)} "
                         f"({summary.direction})")
-    for col in ("#", "number", "value", "epochs", "config"):
-        table.add_column(col)
+    for col in ("#", "trial", "value", "epochs", "config"):
+        table.add_column(col, no_wrap=(col != "config"))
     for i, row in enumerate(summary.leaderboard, 1):
-        cfg = json.dumps(row["config"], sort_keys=True)
         table.add_row(str(i), str(row["number"]), f"{row['value']:.6g}", str(row["epochs"]),
-                      cfg if len(cfg) <= 100 else cfg[:97] + "...")
+                      short_config(row["config"]))
     console.print(table)
     counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary.trials.items()))
     saved = summary.epochs_budget - summary.epochs_run

@@ -44,17 +44,20 @@ class PolicyState:
             policy = make_policy(policy, policy_options or {})
         elif policy_options:
             raise ConfigError("`policy_options` only apply when `policy` is a name")
+        pred: LearningCurvePredictor | None
         if isinstance(predictor, str):
             from nas.registry import create
 
-            predictor = create("predictor", predictor)
+            pred = create("predictor", predictor)
+        else:
+            pred = predictor
         self.policy: StoppingPolicy = policy
         self.policy_name = getattr(policy, "name", type(policy).__name__)
         self.horizon = horizon
         self.direction = direction
         self.lo, self.hi = lo, hi
         self.mirror = StudyMirror()
-        self._predictor = predictor
+        self._predictor = pred
         self._fitted_at = -1
 
     def normalise(self, value: float) -> float:
