@@ -236,3 +236,23 @@ def test_easy_to_hard_takes_the_easiest_examples_in_the_first_epoch() -> None:
     seen_difficulty = bits - first_one
     assert len(seen) == 100
     assert float(seen_difficulty.max()) <= float(difficulty.sort().values[99])
+
+
+def test_pruned_weights_stay_zero_through_optimiser_steps() -> None:
+    from nas.training import _Pruner
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 2))
+    pruner = _Pruner(model)
+    pruner.update(0.5)
+    zero_before = [(p == 0) for p in pruner.params]
+    assert pruner.sparsity() == pytest.approx(0.5, abs=0.01)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(5):
+        opt.zero_grad()
+        model(torch.randn(32, 8)).pow(2).mean().backward()
+        opt.step()
+        pruner.apply()
+    for p, z in zip(pruner.params, zero_before):
+        assert torch.all(p[z] == 0)
+    assert model[0].bias.abs().sum() > 0  # biases (1-D) are not pruned
