@@ -4,7 +4,7 @@
     unshare -n bash .ci/in-netns.sh .venv/bin/python benchmarks/import_bench.py \
         ../shared/data/taskset_dev.npz --postgres                              # both back ends
 
-For each back end: import FILE (one transaction), then time the queries that users run, each as
+For each back end: first the latency of the runner's per-epoch writes; then import FILE (one transaction), then time the queries that users run, each as
 a fresh ``nas`` process (cold start included, as a user sees it): ``nas studies``, ``nas trials
 STUDY`` (json and table), ``nas trials STUDY --top 10``, plus ``open_study(...).trials`` (every
 curve) and ``nas export --format npz``.  Then a synthetic 10,000-trial study for the "nas
@@ -42,12 +42,38 @@ def _best_of(n: int, fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
+def _hook_writes(st, label: str, n: int = 300) -> None:  # type: ignore[no-untyped-def]
+    """Latency of the runner's per-epoch writes (DESIGN.md: the hook has 20 ms in all)."""
+    import statistics
+
+    sid = st.create_study(f"hook-{label}", space="s", task="t", objectives=[{"name": "v"}],
+                          config={})
+    tid = st.create_trial(sid, 0, config={}, distributions={})
+    fc = {"predictor": "pfn", "horizon": 50, "mean": 0.5, "q05": 0.1, "q50": 0.5, "q95": 0.9,
+          "p_improve": 0.2}
+    dec = {"policy": "predictive", "action": "CONTINUE", "reason": "p=0.2 >= 0.05"}
+    for what, call in (
+        ("add_points (1 point)", lambda s: st.add_points(tid, [(s, 0.5, 1.0)])),
+        ("record_step + forecast + decision", lambda s: st.record_step(
+            tid, n + s, 0.5, 1.0, forecast=fc, decision=dec)),
+    ):
+        times = []
+        for s in range(1, n + 1):
+            t = time.perf_counter()
+            call(s)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        print(f"{label:10s} hook    {what:34s} p50 {statistics.median(times):5.2f} ms, "
+              f"p99 {times[int(0.99 * len(times)) - 1]:5.2f} ms ({n} calls)")
+
+
 def bench(url: str, label: str, file: Path | None, tmp: Path, repeat: int) -> None:
     from nas.curvefile import save_curves
     from nas.storage import Storage, export_curves, import_curves, open_study
     from nas.testing.storage import synthetic_curveset
 
     st = Storage(url)
+    _hook_writes(st, label)
     jobs: list[tuple[str, Path]] = []
     if file is not None:
         jobs.append(("real", file))

@@ -421,6 +421,39 @@ class Storage:
         with self.transaction(f"adding a decision to trial {trial_id}") as conn:
             conn.execute(insert(_D).values(**row))
 
+    def record_step(
+        self,
+        trial_id: int,
+        step: int,
+        value: float | None,
+        wall_time: float | None = None,
+        *,
+        forecast: Mapping[str, Any] | None = None,
+        decision: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One result of the runner's per-epoch hook in one transaction: the point (ignored if
+        the step is stored), and optionally a forecast (the keyword arguments of
+        :meth:`add_forecast`) and a decision (those of :meth:`add_decision`)."""
+        now = utcnow()
+        with self.transaction(f"recording step {step} of trial {trial_id}") as conn:
+            self._insert_ignore_points(conn, [{"trial_id": trial_id, "step": int(step),
+                                               "value": _finite(value),
+                                               "wall_time": _finite(wall_time)}])
+            if forecast is not None:
+                f = dict(forecast)
+                conn.execute(insert(_F).values(
+                    trial_id=trial_id, step=int(step), predictor=str(f["predictor"]),
+                    horizon=int(f["horizon"]), mean=_finite(f.get("mean")),
+                    q05=_finite(f.get("q05")), q50=_finite(f.get("q50")),
+                    q95=_finite(f.get("q95")), p_improve=_finite(f.get("p_improve")),
+                    created=now))
+            if decision is not None:
+                d = dict(decision)
+                conn.execute(insert(_D).values(
+                    trial_id=trial_id, step=int(step), policy=str(d["policy"]),
+                    action=str(d["action"]).upper(), reason=str(d.get("reason", "")),
+                    created=now))
+
     def finish_trial(
         self,
         trial_id: int,

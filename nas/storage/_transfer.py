@@ -132,19 +132,19 @@ def import_curves(
 def _insert_points(storage: Storage, conn: Any, ids: dict[int, int], stored: Any, lengths: Any) -> int:
     """Bulk-insert every point; PostgreSQL uses COPY, the others executemany in batches."""
     n = 0
-    if storage.dialect == "postgresql":
-        raw = conn.connection.driver_connection
-        if raw is not None and hasattr(raw, "cursor") and hasattr(raw.cursor(), "copy"):
-            with raw.cursor() as cur, cur.copy(
-                "COPY curve_points (trial_id, step, value, wall_time) FROM STDIN"
-            ) as copy:
-                for i in range(stored.shape[0]):
-                    tid = ids[i]
-                    for s in range(int(lengths[i])):
-                        v = stored[i, s]
-                        copy.write_row((tid, s + 1, None if v != v else float(v), None))
-                        n += 1
-            return n
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        raw = conn.connection.driver_connection  # same transaction as the trial inserts
+        with raw.cursor() as cur, cur.copy(
+            "COPY curve_points (trial_id, step, value, wall_time) FROM STDIN"
+        ) as copy:
+            for i in range(stored.shape[0]):
+                tid = ids[i]
+                row = stored[i].tolist()
+                for s in range(int(lengths[i])):
+                    v = row[s]
+                    copy.write_row((tid, s + 1, None if v != v else v, None))
+                    n += 1
+        return n
     batch: list[dict[str, Any]] = []
     for i in range(stored.shape[0]):
         tid = ids[i]

@@ -172,12 +172,23 @@ def check_storage(url: str) -> None:
     _expect(a.curve == [0.1, None, 0.3, None], "trials(with_curves=True) carries the curve")
     _expect(a.started is not None and a.finished is not None, "start and end times set")
     _expect(st.next_number(sid) == 2, "next_number is one more than the highest number")
+    t9 = st.create_trial(sid, 9, config={}, distributions={})
+    st.record_step(t9, 1, 0.5, 0.1, forecast={"predictor": "p", "horizon": 5, "mean": 0.6,
+                                              "q05": 0.4, "q50": 0.6, "q95": 0.8,
+                                              "p_improve": 0.3},
+                   decision={"policy": "predictive", "action": "continue", "reason": "ok"})
+    st.record_step(t9, 1, 0.9)  # the stored step wins
+    _expect(st.curve_points(t9) == [(1, 0.5, 0.1)], "record_step stores the point once")
+    _expect([(f.step, f.q95) for f in st.forecasts(t9)] == [(1, 0.8)], "record_step forecast")
+    _expect([d.action for d in st.decisions(t9)] == ["CONTINUE"], "record_step decision")
+    st.finish_trial(t9, state="FAILED", error="boom")
+    _expect(st.trials(sid, states=["FAILED"])[0].error == "boom", "error text stored")
     t2 = st.create_trial(sid, 2, config={"lr": 0.5}, distributions={})
     st.add_points(t2, [(1, 0.6, None), (2, 0.7, None)])
     st.finish_trial(t2, state="COMPLETE", value=0.7)
     h = open_study(name, url)
     _expect(h.best_trial is not None and h.best_trial.number == 2, "best trial: best COMPLETE one")
-    _expect(sorted(h.curves) == [0, 1, 2] and len(h.curves[0]) == 4, "curves by trial number")
+    _expect(sorted(h.curves) == [0, 1, 2, 9] and len(h.curves[0]) == 4, "curves by trial number")
     try:
         st.create_trial(sid, 2, config={}, distributions={})
     except Exception as exc:
