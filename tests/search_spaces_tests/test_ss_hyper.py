@@ -138,3 +138,23 @@ def test_universal_halts_at_different_steps_per_position() -> None:
     assert cell.aux_loss.requires_grad and float(cell.aux_loss.detach()) > 0
     cell.aux_loss.backward()
     assert cell.halt.weight.grad is not None and cell.halt.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("hypernet,mip", [("static", False), ("static", True),
+                                          ("dynamic", False), ("dynamic", True),
+                                          ("rnn_chunks", False), ("rnn_chunks", True)])
+def test_models_with_hypernetworks_stay_causal(hypernet: str, mip: bool) -> None:
+    from nas.interfaces import TaskSpec
+
+    cells = ["slstm", "rhn"] if hypernet == "dynamic" else ["ssm", "retention"]
+    cfg = config([layer(c, hypernet, mip) for c in cells], hidden=16, loops=2)
+    spec = TaskSpec("seq", input_size=3, output_size=4, seq_len=9, output_mode="sequence")
+    torch.manual_seed(0)
+    model = SeqCellsSpace().build(cfg, spec).double().eval()
+    x = torch.randn(2, 9, 3, dtype=torch.float64)
+    y = model(x)
+    x2 = x.clone()
+    x2[:, 5:] += 1.0
+    y2 = model(x2)
+    assert torch.allclose(y[:, :5], y2[:, :5], atol=1e-12)
+    assert not torch.allclose(y[:, 5:], y2[:, 5:])
