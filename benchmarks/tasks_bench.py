@@ -44,8 +44,12 @@ def main() -> None:
         t_data = time.perf_counter() - t0
         values: list[float] = []
         t0 = time.perf_counter()
+        def record(epoch: int, metrics: dict[str, float], values: list[float] = values,
+                   key: str = spec.objective) -> None:
+            values.append(metrics[key])
+
         train(ToySpace(), config, task, TrainingOptions(max_epochs=args.epochs, seed=0),
-              lambda e, m: values.append(m[spec.objective]), data=data)
+              record, data=data)
         per_epoch = (time.perf_counter() - t0) / args.epochs
         print(f"| {name} | {spec.seq_len} | {len(data[0])} | {t_data:.3f} | {per_epoch:.3f} | "
               f"{spec.objective} {values[0]:.3f} -> {values[-1]:.3f} |")

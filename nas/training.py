@@ -74,17 +74,17 @@ if TYPE_CHECKING:
     from nas.interfaces import SearchSpace, Task, TaskSpec
 
 __all__ = [
-    "TrainingOptions",
-    "HyperParams",
-    "TrialFailed",
     "FinalResult",
-    "train",
-    "train_final",
+    "HyperParams",
+    "TrainingOptions",
+    "TrialFailed",
+    "curriculum_fraction",
     "evaluate",
     "evaluate_test",
-    "resolve_device",
-    "curriculum_fraction",
     "prune_schedule",
+    "resolve_device",
+    "train",
+    "train_final",
 ]
 
 logger = logging.getLogger(__name__)
@@ -495,7 +495,7 @@ def _fit(
     model.train()
     for epoch in range(1, options.max_epochs + 1):
         frac = curriculum_fraction(hp.curriculum, epoch, options.max_epochs)
-        m = max(1, int(round(frac * n)))
+        m = max(1, round(frac * n))
         subset = order_t[:m]
         perm = subset[torch.randperm(m, generator=gen).to(device)]
         loss_sum = torch.zeros((), device=device)
@@ -603,7 +603,7 @@ def train_final(
     merged = TensorDataset(torch.cat([xt, xv]), torch.cat([yt, yv]))
     dt, dv = _difficulty(train_ds), _difficulty(val_ds)
     if dt is not None and dv is not None:
-        setattr(merged, "difficulty", np.concatenate([dt, dv]))
+        setattr(merged, "difficulty", np.concatenate([dt, dv]))  # noqa: B010
     _seed_everything(options.seed)
     with _out_of_memory_fails():
         model = space.build(config, spec).to(device)
@@ -622,7 +622,7 @@ def evaluate_test(model: torch.nn.Module, spec: TaskSpec, test: Dataset, *,
     ``test_accuracy``).  Called by :func:`train_final` and by ``nas evaluate``.
     """
     ev = evaluate(model, test, spec, batch_size=batch_size)
-    name = spec.objective[4:] if spec.objective.startswith("val_") else spec.objective
+    name = spec.objective.removeprefix("val_")
     return {f"test_{name}": ev["objective"], "test_loss": ev["loss"]}
 
 

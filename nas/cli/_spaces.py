@@ -39,7 +39,7 @@ def _listing() -> list[dict[str, Any]]:
                                    "description": "", "details": None}
             try:
                 obj = registry.load(kind, ep.name)
-            except Exception as exc:  # a broken plug-in is listed, not fatal
+            except Exception as exc:  # noqa: BLE001  (a broken plug-in is listed, not fatal)
                 row["description"] = f"(cannot load: {exc})"
                 rows.append(row)
                 continue
@@ -47,7 +47,7 @@ def _listing() -> list[dict[str, Any]]:
             if kind == "task":
                 try:  # the spec of the default options (a task may require options)
                     spec = obj().spec()
-                except Exception:
+                except Exception:  # noqa: BLE001
                     spec = None
                 if spec is not None:
                     row["details"] = {

@@ -26,15 +26,15 @@ from nas.tasks._lorenz import Lorenz96Task
 from nas.tasks._regular import RegularLanguageTask
 
 __all__ = [
-    "BaseTask",
-    "ParityTask",
-    "DelayedMatchTask",
-    "CopyTask",
-    "AssociativeRecallTask",
-    "RegularLanguageTask",
-    "Lorenz96Task",
-    "DigitsTask",
     "BUILTIN_TASKS",
+    "AssociativeRecallTask",
+    "BaseTask",
+    "CopyTask",
+    "DelayedMatchTask",
+    "DigitsTask",
+    "Lorenz96Task",
+    "ParityTask",
+    "RegularLanguageTask",
 ]
 
 BUILTIN_TASKS = {

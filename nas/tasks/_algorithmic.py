@@ -11,7 +11,7 @@ import numpy as np
 from nas.interfaces import TaskSpec
 from nas.tasks._base import BaseTask, check_float, check_int
 
-__all__ = ["ParityTask", "DelayedMatchTask", "CopyTask", "AssociativeRecallTask"]
+__all__ = ["AssociativeRecallTask", "CopyTask", "DelayedMatchTask", "ParityTask"]
 
 IGNORE = -100
 

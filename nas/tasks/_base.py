@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from nas.interfaces import TaskSpec
 
-__all__ = ["BaseTask", "check_int", "check_float", "make_dataset", "SPLITS"]
+__all__ = ["SPLITS", "BaseTask", "check_float", "check_int", "make_dataset"]
 
 SPLITS = ("train", "val", "test")
 

@@ -50,14 +50,14 @@ if TYPE_CHECKING:
     from nas.interfaces import SearchSpace, Task, TaskSpec
 
 __all__ = [
+    "COVERAGE_KEYS",
     "SampleCheck",
     "SpaceCheck",
     "TaskCheck",
-    "check_space",
-    "check_sample",
-    "check_task",
     "ToySpace",
-    "COVERAGE_KEYS",
+    "check_sample",
+    "check_space",
+    "check_task",
 ]
 
 logger = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def check_sample(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
                 times.append(time.perf_counter() - t0)
         result.ms_per_step = float(np.median(times) * 1000.0)
         result.ok = True
-    except Exception as exc:  # a check reports, it does not raise
+    except Exception as exc:  # noqa: BLE001  (a check reports, it does not raise)
         result.ok = False
         result.error = f"{type(exc).__name__}: {exc}"
         logger.debug("sample failed: %s", traceback.format_exc())
@@ -299,7 +299,7 @@ def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0,
         trial = study.ask()
         try:
             config = space.sample(trial)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             report.samples.append(SampleCheck(config=dict(trial.params), ok=False,
                                               error=f"sample() raised {type(exc).__name__}: "
                                                     f"{exc}"))
@@ -424,7 +424,6 @@ class _ToyModel:  # namespace for the lazily created torch module class
 def _toy_model_class() -> Any:
     if _ToyModel.cls is not None:
         return _ToyModel.cls
-    import torch
     from torch import nn
 
     class ToyModel(nn.Module):

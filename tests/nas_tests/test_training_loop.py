@@ -144,7 +144,8 @@ def test_curricula_use_growing_or_cycling_fractions_of_the_data() -> None:
     assert easy[0] == 0.25 and easy[-1] == 1.0 and easy == sorted(easy)
     cyc = [curriculum_fraction("cyclical", e, 12) for e in range(1, 13)]
     assert max(cyc) == 1.0 and min(cyc) == 0.25
-    assert any(b < a for a, b in zip(cyc, cyc[1:])) and any(b > a for a, b in zip(cyc, cyc[1:]))
+    steps = list(zip(cyc, cyc[1:]))  # noqa: RUF007
+    assert any(b < a for a, b in steps) and any(b > a for a, b in steps)
     assert cyc[:4] == cyc[4:8]
     assert curriculum_fraction("none", 1, 5) == 1.0
     assert prune_schedule(0.5, 10, 20) == pytest.approx(0.5)
