@@ -89,7 +89,8 @@ class SeqCellsSpace:
     Options (all optional; each restricts the choices): ``cells``, ``min_layers``,
     ``max_layers``, ``hypernets``, ``mip`` (allowed flag values), ``activations``,
     ``hidden``, ``hyper_sizes``, ``norms``, ``residual``, ``max_loops``, ``optimizers``,
-    ``lr`` ([low, high], log scale), ``weight_decay`` ([low, high], log scale),
+    ``lr`` ([low, high], log scale), ``weight_decay`` ([low, high], log scale; ``[0, 0]``
+    turns it off),
     ``dropout`` ([low, high]), ``grad_clips``, ``curricula``, ``prune_sparsities``.
     """
 
@@ -130,7 +131,10 @@ class SeqCellsSpace:
         self.max_loops = _int("max_loops", max_loops, 1, 8)
         self.optimizers = _choices("optimizers", optimizers, OPTIMIZERS)
         self.lr = _range("lr", lr, 0.0, 10.0, positive=True)
-        self.weight_decay = _range("weight_decay", weight_decay, 0.0, 1.0, positive=True)
+        no_decay = (isinstance(weight_decay, Sequence) and len(weight_decay) == 2
+                    and all(v == 0 for v in weight_decay))
+        self.weight_decay = ((0.0, 0.0) if no_decay else  # [0, 0] turns weight decay off
+                             _range("weight_decay", weight_decay, 0.0, 1.0, positive=True))
         self.dropout = _range("dropout", dropout, 0.0, 0.9, positive=False)
         self.grad_clips = _choices("grad_clips", grad_clips, kind=(int, float))
         if min(self.grad_clips) < 0:
@@ -186,7 +190,11 @@ class SeqCellsSpace:
                                                                     self.hyper_sizes))
         cfg["optimizer"] = trial.suggest_categorical("optimizer", self.optimizers)
         cfg["lr"] = trial.suggest_float("lr", *self.lr, log=True)
-        cfg["weight_decay"] = trial.suggest_float("weight_decay", *self.weight_decay, log=True)
+        if self.weight_decay == (0.0, 0.0):
+            cfg["weight_decay"] = 0.0
+        else:
+            cfg["weight_decay"] = trial.suggest_float("weight_decay", *self.weight_decay,
+                                                      log=True)
         cfg["dropout"] = trial.suggest_float("dropout", *self.dropout)
         cfg["grad_clip"] = float(trial.suggest_categorical("grad_clip", self.grad_clips))
         cfg["curriculum"] = trial.suggest_categorical("curriculum", self.curricula)

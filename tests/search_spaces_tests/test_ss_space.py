@@ -122,6 +122,7 @@ def test_options_restrict_the_choices() -> None:
     assert {ly["hypernet"] for ly in layers} == {"none"}
     assert {ly["activation"] for ly in layers if "activation" in ly} == {"selu"}
     assert {c["hidden"] for c in cfgs} == {16} and {c["optimizer"] for c in cfgs} == {"sgd"}
+    assert {c["weight_decay"] for c in _samples(SeqCellsSpace(weight_decay=[0, 0]), 5)} == {0.0}
 
 
 def test_sample_json_build_round_trip_and_shapes() -> None:
