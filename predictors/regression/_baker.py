@@ -252,10 +252,14 @@ class BakerPredictor:
                         self.bins_[(b, flag)] = (np.array([]), [pooled])
                     continue
                 nb = int(min(4, r.shape[0] // (2 * min_bin))) or 1
-                edges = np.quantile(m, np.arange(1, nb) / nb) if nb > 1 else np.array([])
+                edges = np.unique(np.quantile(m, np.arange(1, nb) / nb)) if nb > 1 \
+                    else np.array([])
                 which = np.searchsorted(edges, m, side="right")
-                self.bins_[(b, flag)] = (edges, [self._summarise(r[which == j], ids[which == j])
-                                                 for j in range(nb)])
+                whole = self._summarise(r, ids)
+                self.bins_[(b, flag)] = (edges, [
+                    self._summarise(r[which == j], ids[which == j])
+                    if (which == j).sum() >= min_bin else whole
+                    for j in range(edges.shape[0] + 1)])
 
     def _summarise(self, r: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, float, float]:
         """K residual quantiles, a kernel bandwidth (Silverman's rule, floored at 0.01) and the
