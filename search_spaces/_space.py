@@ -145,6 +145,7 @@ class SeqCellsSpace:
         if not all(0 <= s < 1 for s in self.prune_sparsities):
             raise ConfigError(f"space seq_cells: option prune_sparsities is "
                               f"{prune_sparsities!r}, but values must lie in [0, 1)")
+        self._n_params: dict[str, float] = {}
         self.hyper_rec = self.hypernets
         self.hyper_other = tuple(h for h in self.hypernets if h != "dynamic")
         if not self.hyper_other and any(not CELL_SPECS[c].recurrent for c in self.cells):
@@ -239,10 +240,16 @@ class SeqCellsSpace:
         from nas.interfaces import TaskSpec
 
         layers = validate_config(config)
-        spec = TaskSpec("features", _FEATURE_IO, _FEATURE_IO, 16)
-        with torch.device("meta"):
-            model = self.build(config, spec)
-        n_params = float(sum(p.numel() for p in model.parameters()))
+        key = json.dumps(config, sort_keys=True)
+        n_params = self._n_params.get(key)
+        if n_params is None:  # ~25 ms per build on the meta device: cache per config
+            spec = TaskSpec("features", _FEATURE_IO, _FEATURE_IO, 16)
+            with torch.device("meta"):
+                model = self.build(config, spec)
+            n_params = float(sum(p.numel() for p in model.parameters()))
+            if len(self._n_params) >= 1024:
+                self._n_params.clear()
+            self._n_params[key] = n_params
         depth = len(layers)
         f = dict.fromkeys(self.feature_names(), 0.0)
         hidden = float(config["hidden"])
