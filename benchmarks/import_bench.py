@@ -89,13 +89,13 @@ def bench(url: str, label: str, file: Path | None, tmp: Path, repeat: int) -> No
         print(f"{label:10s} {name:7s} import {res.trials} curves / {res.points} points: "
               f"{t_import:6.2f} s wall, {c_import:6.2f} s CPU (this process; the server's not counted)")
         rows = [
-            ("nas studies", lambda: _cli(url, "studies")),
-            ("nas trials --json", lambda: _cli(url, "trials", study, "--json")),
-            ("nas trials (table)", lambda: _cli(url, "trials", study)),
-            ("nas trials --top 10", lambda: _cli(url, "trials", study, "--top", "10")),
+            ("nas studies", ["studies"]),
+            ("nas trials --json", ["trials", study, "--json"]),
+            ("nas trials (table)", ["trials", study]),
+            ("nas trials --top 10", ["trials", study, "--top", "10"]),
         ]
-        for what, fn in rows:
-            wall, cpu = _best_of(repeat, fn)
+        for what, cli_args in rows:
+            wall, cpu = _best_of(repeat, lambda a=cli_args: _cli(url, *a))
             print(f"{label:10s} {name:7s} {what:28s} {wall:6.3f} s wall, {cpu:6.3f} s CPU "
                   f"(best of {repeat}, process start included)")
         t = time.perf_counter()

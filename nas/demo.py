@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-__all__ = ["main", "DEMO_STUDY"]
+__all__ = ["DEMO_STUDY", "main"]
 
 DEMO_STUDY = "demo-curves"
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ fast; matplotlib loads only for ``nas curve --plot``.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any

@@ -11,6 +11,7 @@ the query CLI loads this.
 
 from __future__ import annotations
 
+from nas.storage._read import StudyHandle, best_of, open_study
 from nas.storage._records import (
     FINISHED_STATES,
     STATES,
@@ -19,7 +20,6 @@ from nas.storage._records import (
     StudyRecord,
     TrialRecord,
 )
-from nas.storage._read import StudyHandle, best_of, open_study
 from nas.storage._schema import HEAD, REVISIONS
 from nas.storage._storage import DIRECTIONS, Storage
 from nas.storage._transfer import ImportResult, export_curves, import_curves, study_curveset
@@ -27,25 +27,25 @@ from nas.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url, valida
 
 __all__ = [
     "DEFAULT_URL",
-    "ENV_VAR",
     "DIRECTIONS",
-    "STATES",
+    "ENV_VAR",
     "FINISHED_STATES",
     "HEAD",
     "REVISIONS",
-    "resolve_url",
-    "mask_url",
-    "validate_url",
+    "STATES",
+    "DecisionRecord",
+    "ForecastRecord",
+    "ImportResult",
     "Storage",
+    "StudyHandle",
     "StudyRecord",
     "TrialRecord",
-    "ForecastRecord",
-    "DecisionRecord",
-    "StudyHandle",
-    "open_study",
     "best_of",
-    "ImportResult",
-    "import_curves",
     "export_curves",
+    "import_curves",
+    "mask_url",
+    "open_study",
+    "resolve_url",
     "study_curveset",
+    "validate_url",
 ]

@@ -27,12 +27,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
+    "CurvePointModel",
+    "DecisionModel",
+    "ForecastModel",
     "StudyModel",
     "TrialModel",
     "TrialValueModel",
-    "CurvePointModel",
-    "ForecastModel",
-    "DecisionModel",
     "utcnow",
 ]
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["StudyHandle", "open_study", "best_of"]
+__all__ = ["StudyHandle", "best_of", "open_study"]
 
 
 def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
-    "STATES",
     "FINISHED_STATES",
+    "STATES",
+    "DecisionRecord",
+    "ForecastRecord",
     "StudyRecord",
     "TrialRecord",
-    "ForecastRecord",
-    "DecisionRecord",
 ]
 
 #: Trial states, upper case as stored.  STOPPED = stopped early by the policy (Optuna: PRUNED).

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from nas.errors import StorageError
 from nas.storage._models import Base
 
-__all__ = ["REVISIONS", "HEAD", "SchemaState", "schema_state", "ensure_schema", "upgrade"]
+__all__ = ["HEAD", "REVISIONS", "SchemaState", "ensure_schema", "schema_state", "upgrade"]
 
 log = logging.getLogger(__name__)
 

@@ -11,17 +11,16 @@ a :class:`~nas.errors.StorageError` naming the masked URL and the cause.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
 
 from nas.errors import ConfigError, NasError, StorageError, StudyNotFoundError
+from nas.storage._engine import cause, finite, jsonable, make_engine
 from nas.storage._models import (
     CurvePointModel,
     DecisionModel,
@@ -39,9 +38,9 @@ from nas.storage._records import (
     TrialRecord,
 )
 from nas.storage._schema import ensure_schema
-from nas.storage._url import mask_url, validate_url
+from nas.storage._url import mask_url
 
-__all__ = ["Storage", "DIRECTIONS"]
+__all__ = ["DIRECTIONS", "Storage"]
 
 log = logging.getLogger(__name__)
 
@@ -55,81 +54,13 @@ _P = cast(Table, CurvePointModel.__table__)
 _F = cast(Table, ForecastModel.__table__)
 _D = cast(Table, DecisionModel.__table__)
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 POINT_BATCH = 10_000
-
-
-def _finite(x: float | None) -> float | None:
-    """None for None/NaN/inf, else the float (NaN and inf are stored as missing)."""
-    if x is None:
-        return None
-    f = float(x)
-    return f if math.isfinite(f) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    """JSON-safe copy: non-finite floats -> None, numpy scalars -> Python, tuples -> lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return _jsonable(item())
-    return obj
 
 
 def _check_state(state: str) -> str:
     if state not in STATES:
         raise ConfigError(f"trial state {state!r} is not one of {', '.join(STATES)}")
     return state
-
-
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA journal_mode = WAL")  # in-memory databases answer 'memory': fine
-        cur.execute("PRAGMA synchronous = NORMAL")
-    finally:
-        cur.close()
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``: SQLite in WAL mode with a busy timeout; others as SQLAlchemy makes
-    them, with pre-ping so that a restarted server does not break a long study."""
-    masked = mask_url(url)
-    validate_url(url)
-    try:
-        if url.startswith("sqlite"):
-            memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
-            kwargs: dict[str, Any] = {
-                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                 "check_same_thread": False},
-            }
-            if memory:
-                kwargs["poolclass"] = StaticPool
-            engine = create_engine(url, **kwargs)
-            event.listen(engine, "connect", _on_sqlite_connect)
-        else:
-            connect_args: dict[str, Any] = {}
-            if url.startswith("postgresql"):
-                connect_args["connect_timeout"] = 10
-            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-    except (SQLAlchemyError, ImportError) as exc:
-        raise StorageError(f"cannot use storage {masked}: {_cause(exc)}") from exc
-    return engine
-
-
-def _cause(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 class Storage:
@@ -176,7 +107,7 @@ class Storage:
         except NasError:
             raise
         except (SQLAlchemyError, OSError, ImportError) as exc:
-            raise StorageError(f"{action} failed on {self.masked_url}: {_cause(exc)}") from exc
+            raise StorageError(f"{action} failed on {self.masked_url}: {cause(exc)}") from exc
 
     @contextmanager
     def transaction(self, action: str) -> Iterator[Connection]:
@@ -221,7 +152,7 @@ class Storage:
             raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
         return {
             "name": name, "space": space, "task": task,
-            "objectives": self._check_objectives(objectives), "config": _jsonable(config),
+            "objectives": self._check_objectives(objectives), "config": jsonable(config),
             "created": utcnow(), "status": status,
         }
 
@@ -247,7 +178,7 @@ class Storage:
             d = o.get("direction", "maximize")
             if d not in DIRECTIONS:
                 raise ConfigError(f"objectives[{i}].direction is {d!r}; must be maximize or minimize")
-            out.append(_jsonable({**o, "direction": d}))
+            out.append(jsonable({**o, "direction": d}))
         return out
 
     @staticmethod
@@ -343,8 +274,8 @@ class Storage:
         _check_state(state)
         row = {
             "study_id": study_id, "number": int(number), "state": state,
-            "config": _jsonable(config), "distributions": _jsonable(distributions),
-            "features": _jsonable(features) if features is not None else None,
+            "config": jsonable(config), "distributions": jsonable(distributions),
+            "features": jsonable(features) if features is not None else None,
             "group_name": group, "node": node, "started": utcnow(),
         }
         with self.transaction(f"creating trial {number} of study {study_id}") as conn:
@@ -361,8 +292,8 @@ class Storage:
             step, value, wall = (tuple(p) + (None,))[:3]
             s = int(cast(int, step))
             if s not in rows:
-                rows[s] = {"trial_id": trial_id, "step": s, "value": _finite(value),
-                           "wall_time": _finite(wall)}
+                rows[s] = {"trial_id": trial_id, "step": s, "value": finite(value),
+                           "wall_time": finite(wall)}
         if not rows:
             return
         with self.transaction(f"adding {len(rows)} points to trial {trial_id}") as conn:
@@ -407,8 +338,8 @@ class Storage:
         """Store a predictor's forecast made after ``step`` of the value at ``horizon``."""
         row = {
             "trial_id": trial_id, "step": int(step), "predictor": predictor,
-            "horizon": int(horizon), "mean": _finite(mean), "q05": _finite(q05),
-            "q50": _finite(q50), "q95": _finite(q95), "p_improve": _finite(p_improve),
+            "horizon": int(horizon), "mean": finite(mean), "q05": finite(q05),
+            "q50": finite(q50), "q95": finite(q95), "p_improve": finite(p_improve),
             "created": utcnow(),
         }
         with self.transaction(f"adding a forecast to trial {trial_id}") as conn:
@@ -437,15 +368,15 @@ class Storage:
         now = utcnow()
         with self.transaction(f"recording step {step} of trial {trial_id}") as conn:
             self._insert_ignore_points(conn, [{"trial_id": trial_id, "step": int(step),
-                                               "value": _finite(value),
-                                               "wall_time": _finite(wall_time)}])
+                                               "value": finite(value),
+                                               "wall_time": finite(wall_time)}])
             if forecast is not None:
                 f = dict(forecast)
                 conn.execute(insert(_F).values(
                     trial_id=trial_id, step=int(step), predictor=str(f["predictor"]),
-                    horizon=int(f["horizon"]), mean=_finite(f.get("mean")),
-                    q05=_finite(f.get("q05")), q50=_finite(f.get("q50")),
-                    q95=_finite(f.get("q95")), p_improve=_finite(f.get("p_improve")),
+                    horizon=int(f["horizon"]), mean=finite(f.get("mean")),
+                    q05=finite(f.get("q05")), q50=finite(f.get("q50")),
+                    q95=finite(f.get("q95")), p_improve=finite(f.get("p_improve")),
                     created=now))
             if decision is not None:
                 d = dict(decision)
@@ -479,7 +410,7 @@ class Storage:
                 ).scalar()
             n = conn.execute(
                 update(_T).where(_T.c.id == trial_id).values(
-                    state=state, value=_finite(value), epochs=epochs, error=error,
+                    state=state, value=finite(value), epochs=epochs, error=error,
                     finished=utcnow(),
                 )
             ).rowcount
@@ -489,7 +420,7 @@ class Storage:
                 conn.execute(delete(_V).where(_V.c.trial_id == trial_id))
                 if values:
                     conn.execute(insert(_V), [
-                        {"trial_id": trial_id, "objective": i, "value": _finite(v)}
+                        {"trial_id": trial_id, "objective": i, "value": finite(v)}
                         for i, v in enumerate(values)
                     ])
 

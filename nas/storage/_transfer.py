@@ -18,11 +18,12 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 
 from nas.errors import ConfigError
+from nas.storage._engine import jsonable
 from nas.storage._models import CurvePointModel, TrialModel
 from nas.storage._records import TrialRecord
-from nas.storage._storage import DIRECTIONS, Storage, _jsonable
+from nas.storage._storage import DIRECTIONS, Storage
 
-__all__ = ["ImportResult", "import_curves", "export_curves", "export_rows", "study_curveset"]
+__all__ = ["ImportResult", "export_curves", "export_rows", "import_curves", "study_curveset"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def import_curves(
         trial_rows.append({
             "number": i, "state": "COMPLETE",
             "group_name": groups[i] if groups else None,
-            "config": _jsonable(cs.configs[i]) if cs.configs is not None else {},
+            "config": jsonable(cs.configs[i]) if cs.configs is not None else {},
             "distributions": {}, "features": feats,
             "value": last if math.isfinite(last) else None, "epochs": L,
         })
@@ -142,7 +143,7 @@ def _insert_points(storage: Storage, conn: Any, ids: dict[int, int], stored: Any
                 row = stored[i].tolist()
                 for s in range(int(lengths[i])):
                     v = row[s]
-                    copy.write_row((tid, s + 1, None if v != v else v, None))
+                    copy.write_row((tid, s + 1, None if math.isnan(v) else v, None))
                     n += 1
         return n
     batch: list[dict[str, Any]] = []
@@ -151,7 +152,7 @@ def _insert_points(storage: Storage, conn: Any, ids: dict[int, int], stored: Any
         row = stored[i].tolist()
         for s in range(int(lengths[i])):
             v = row[s]
-            batch.append({"trial_id": tid, "step": s + 1, "value": None if v != v else v,
+            batch.append({"trial_id": tid, "step": s + 1, "value": None if math.isnan(v) else v,
                           "wall_time": None})
         if len(batch) >= _ROW_BATCH:
             conn.execute(insert(_P), batch)

@@ -11,7 +11,7 @@ import re
 
 from nas.errors import StorageError
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "resolve_url", "mask_url", "validate_url"]
+__all__ = ["DEFAULT_URL", "ENV_VAR", "mask_url", "resolve_url", "validate_url"]
 
 DEFAULT_URL = "sqlite:///nas.db"
 ENV_VAR = "NAS_STORAGE"

@@ -29,7 +29,11 @@ def make_url(backend: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=BACKENDS)
-def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def _storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty database, on each back end."""
     yield from make_url(request.param, tmp_path)
+
+
+#: Test modules bind it at module level (``storage_url = storage_url_fixture``) so that pytest
+#: finds the fixture ``storage_url``.
+storage_url_fixture = pytest.fixture(params=BACKENDS, name="storage_url")(_storage_url)

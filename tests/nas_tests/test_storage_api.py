@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from _storage_helpers import storage_url  # noqa: F401  (fixture)
+from _storage_helpers import storage_url_fixture
 
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
 from nas.storage import Storage, mask_url, open_study, resolve_url
 from nas.testing.storage import check_storage
+
+storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
 
 def test_conformance(storage_url: str) -> None:

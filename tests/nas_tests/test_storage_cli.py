@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _storage_helpers import storage_url  # noqa: F401  (fixture)
+from _storage_helpers import storage_url_fixture
 
 from nas.cli import main
 from nas.curvefile import load_curves, save_curves
 from nas.storage import Storage
 from nas.testing.storage import synthetic_curveset
+
+storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def test_trials_all_formats_and_options(db: str, capsys: pytest.CaptureFixture[s
 def test_curve_with_forecasts_and_plot(db: str, capsys: pytest.CaptureFixture[str],
                                        tmp_path: Path) -> None:
     png = tmp_path / "c.png"
-    code, out, err = _run(capsys, "curve", "live", "0", "--storage", db, "--json", "--plot", str(png))
+    code, out, _ = _run(capsys, "curve", "live", "0", "--storage", db, "--json", "--plot", str(png))
     assert code == 0
     rows = json.loads(out)
     assert [r["step"] for r in rows] == [1, 2, 3] and rows[2]["value"] == 0.6
@@ -191,12 +193,12 @@ def test_subprocess_exit_codes_and_no_heavy_imports(tmp_path: Path) -> None:
     env = {**os.environ, "NAS_STORAGE": db}
     bad = subprocess.run([sys.executable, "-c", "from nas.cli import _console_main; _console_main()",
                           "trials", "nope"], env=env,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("nas: error: no study 'nope'")
     probe = ("import sys; from nas.cli import main; code = main(['trials', 'syn', '--json']); "
              "heavy = [m for m in ('torch', 'ray', 'alembic') if m in sys.modules]; "
              "print(heavy, file=sys.stderr); sys.exit(code)")
     ok = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                        timeout=120)
+                        timeout=120, check=False)
     assert ok.returncode == 0 and len(json.loads(ok.stdout)) == 30
     assert ok.stderr.strip().endswith("[]"), ok.stderr

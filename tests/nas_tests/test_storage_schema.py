@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from _storage_helpers import storage_url  # noqa: F401  (fixture)
+from _storage_helpers import storage_url_fixture
 from sqlalchemy import create_engine, inspect, text
 
 from nas.errors import StorageError
 from nas.storage import HEAD, REVISIONS, Storage
 from nas.storage._models import Base
 from nas.storage._schema import migrate_to, upgrade
+
+storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
 
 def test_new_database_is_created_at_head(storage_url: str) -> None:

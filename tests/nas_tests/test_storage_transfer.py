@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _storage_helpers import storage_url  # noqa: F401  (fixture)
+from _storage_helpers import storage_url_fixture
 
 from nas.curvefile import load_curves, save_curves
 from nas.errors import ConfigError, CurveFileError
 from nas.storage import Storage, export_curves, import_curves, open_study
 from nas.testing.storage import synthetic_curveset
+
+storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
 
 def test_import_export_round_trip(storage_url: str, tmp_path: Path) -> None:

@@ -1,0 +1,91 @@
+"""Engines and value conversion for the study database.
+
+:func:`make_engine` is called once per :class:`~nas.storage.Storage`: SQLite gets WAL mode, a
+busy timeout and foreign keys on every new connection; other back ends get pre-ping (a
+restarted server does not break a long study) and, for PostgreSQL, a connect timeout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from nas.errors import StorageError
+from nas.storage._url import mask_url, validate_url
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "cause", "finite", "jsonable", "make_engine"]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def finite(x: float | None) -> float | None:
+    """None for None/NaN/inf, else the float (NaN and inf are stored as missing)."""
+    if x is None:
+        return None
+    f = float(x)
+    return f if math.isfinite(f) else None
+
+
+def jsonable(obj: Any) -> Any:
+    """JSON-safe copy: non-finite floats -> None, numpy scalars -> Python, tuples -> lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return jsonable(item())
+    return obj
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")  # in-memory databases answer 'memory': fine
+        cur.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode with a busy timeout; others as SQLAlchemy makes
+    them, with pre-ping so that a restarted server does not break a long study."""
+    masked = mask_url(url)
+    validate_url(url)
+    try:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+            kwargs: dict[str, Any] = {
+                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                 "check_same_thread": False},
+            }
+            if memory:
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _on_sqlite_connect)
+        else:
+            connect_args: dict[str, Any] = {}
+            if url.startswith("postgresql"):
+                connect_args["connect_timeout"] = 10
+            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(f"cannot use storage {masked}: {cause(exc)}") from exc
+    return engine
+
+
+def cause(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
