@@ -28,7 +28,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "attention": {"heads": 4, "pos": "rotary"},
     "universal": {"heads": 4, "max_steps": 4, "ponder": 0.01, "pos": "rotary"},
     "rhn": {"recurrence_depth": 2}, "slstm": {"forget": "sigmoid"},
-    "ssm": {"state": 32, "disc": "zoh"}, "tcn": {"kernel": 3, "growth": 2, "levels": 2},
+    "ssm": {"state": 32, "disc": "zoh", "diag": "complex"}, "tcn": {"kernel": 3, "growth": 2, "levels": 2},
     "retention": {"heads": 4},
 }
 

@@ -50,7 +50,8 @@ CELL_SPECS: dict[str, CellSpec] = {
     "universal": CellSpec(False, True, {"heads": (1, 2, 4), "max_steps": (2, 4, 6),
                                         "ponder": (0.001, 0.01),
                                         "pos": ("none", "sinusoidal", "rotary", "alibi")}),
-    "ssm": CellSpec(False, True, {"state": (16, 32, 64), "disc": ("zoh", "bilinear")}),
+    "ssm": CellSpec(False, True, {"state": (16, 32, 64), "disc": ("zoh", "bilinear"),
+                                  "diag": ("complex", "real")}),
     "tcn": CellSpec(False, True, {"kernel": (2, 3, 5), "growth": (1, 2, 4), "levels": (2, 3)}),
     "retention": CellSpec(False, True, {"heads": (1, 2, 4)}),
 }

@@ -2,8 +2,10 @@
 and Initialization of Diagonal State Space Models", NeurIPS 2022).
 
 Each of the H channels is a linear SSM  x' = A x + B u,  y = C x + D u  with a learned diagonal
-complex A (N/2 conjugate pairs: A = -exp(a_re) + i a_im, S4D-Lin init), B = 1, learned complex
-C and step size dt.  Discretisation (``disc``):
+A, B = 1, learned C and step size dt.  ``diag="complex"``: N/2 conjugate pairs,
+A = -exp(a_re) + i a_im with the S4D-Lin init (a_re = log 1/2, a_im = pi n), complex C, and
+y = 2 Re(C x); ``diag="real"``: N real modes, A = -exp(a_re) with the S4D-Real init
+(A_n = -(n+1)), real C, y = C x.  Discretisation (``disc``):
 
 * ``zoh``:      dA = exp(dt A),                dB = (exp(dt A) - 1) / A
 * ``bilinear``: dA = (1 + dt A/2)/(1 - dt A/2), dB = dt / (1 - dt A/2)
@@ -29,22 +31,40 @@ __all__ = ["SSMCell"]
 class SSMCell(nn.Module):
     """(B, T, d_in) -> (B, T, d_out) diagonal SSM layer (``state`` = N, real dimension)."""
 
+    a_im: torch.Tensor
+    c_im: torch.Tensor
+
     def __init__(self, d_in: int, d_out: int, *, state: int = 32, disc: str = "zoh",
-                 activation: str = "gelu", dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+                 diag: str = "complex", activation: str = "gelu", dt_min: float = 1e-3,
+                 dt_max: float = 1e-1) -> None:
         super().__init__()
         if disc not in ("zoh", "bilinear"):
             raise ValueError(f"disc is {disc!r}, but must be 'zoh' or 'bilinear'")
+        if diag not in ("complex", "real"):
+            raise ValueError(f"diag is {diag!r}, but must be 'complex' or 'real'")
         if state < 2 or state % 2:
             raise ValueError(f"state is {state}, but must be an even number >= 2")
         self.disc = disc
-        H, n = d_out, state // 2
+        self.diag = diag
+        H = d_out
         self.inp = nn.Linear(d_in, H) if d_in != H else None
         self.log_dt = nn.Parameter(
             torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
-        self.a_re = nn.Parameter(torch.full((H, n), math.log(0.5)))
-        self.a_im = nn.Parameter(math.pi * torch.arange(n, dtype=torch.float32).repeat(H, 1))
-        self.c_re = nn.Parameter(torch.randn(H, n) * math.sqrt(0.5))
-        self.c_im = nn.Parameter(torch.randn(H, n) * math.sqrt(0.5))
+        if diag == "complex":
+            n = state // 2
+            self.a_re = nn.Parameter(torch.full((H, n), math.log(0.5)))
+            self.a_im = nn.Parameter(math.pi * torch.arange(n, dtype=torch.float32).repeat(H, 1))
+            self.c_re = nn.Parameter(torch.randn(H, n) * math.sqrt(0.5))
+            self.c_im = nn.Parameter(torch.randn(H, n) * math.sqrt(0.5))
+            self.factor = 2.0  # conjugate pairs: y = 2 Re(C x)
+        else:
+            n = state
+            self.a_re = nn.Parameter(
+                torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(H, 1))
+            self.register_buffer("a_im", torch.zeros(H, n), persistent=False)
+            self.c_re = nn.Parameter(torch.randn(H, n) / math.sqrt(n))
+            self.register_buffer("c_im", torch.zeros(H, n), persistent=False)
+            self.factor = 1.0
         self.skip = nn.Parameter(torch.randn(H))
         self.act = make_activation(activation)
         self.out = nn.Linear(H, d_out)
@@ -68,7 +88,7 @@ class SSMCell(nn.Module):
         dA, dB, C = self.discrete()
         steps = torch.arange(T, device=dA.device, dtype=self.a_re.dtype)
         powers = torch.exp(torch.log(dA).unsqueeze(-1) * steps)  # (H, n, T) Vandermonde
-        return 2.0 * torch.einsum("hn,hnt->ht", C * dB, powers).real
+        return self.factor * torch.einsum("hn,hnt->ht", C * dB, powers).real
 
     def ssm(self, u: torch.Tensor, mode: str = "conv") -> torch.Tensor:
         """Apply the SSM to (B, T, H) channel inputs, without activation or mixing."""
@@ -85,7 +105,7 @@ class SSMCell(nn.Module):
             ys = []
             for t in range(T):
                 x = dA * x + dB * u[:, t].unsqueeze(-1)
-                ys.append(2.0 * (x * C).sum(-1).real)
+                ys.append(self.factor * (x * C).sum(-1).real)
             y = torch.stack(ys, dim=1)
         else:
             raise ValueError(f"mode is {mode!r}, but must be 'conv' or 'recurrent'")

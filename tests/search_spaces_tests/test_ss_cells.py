@@ -17,7 +17,7 @@ from search_spaces.cells import RetentionCell, SSMCell
 VARIANTS: list[tuple[str, dict[str, Any]]] = [(c, {}) for c in CELLS] + [
     ("attention", {"pos": p}) for p in POSITIONAL] + [
     ("universal", {"pos": p}) for p in ("none", "rotary", "alibi")] + [
-    ("ssm", {"disc": "bilinear"}), ("slstm", {"forget": "exp"}), ("rhn", {"recurrence_depth": 3}),
+    ("ssm", {"disc": "bilinear"}), ("ssm", {"diag": "real", "disc": "zoh"}), ("slstm", {"forget": "exp"}), ("rhn", {"recurrence_depth": 3}),
     ("tcn", {"kernel": 5, "growth": 4, "levels": 3})]
 
 
@@ -96,9 +96,10 @@ def test_retention_parallel_equals_recurrent(heads: int) -> None:
 
 
 @pytest.mark.parametrize("disc", ["zoh", "bilinear"])
-def test_ssm_convolution_equals_recurrence(disc: str) -> None:
+@pytest.mark.parametrize("diag", ["complex", "real"])
+def test_ssm_convolution_equals_recurrence(disc: str, diag: str) -> None:
     torch.manual_seed(0)
-    cell = SSMCell(5, 16, state=32, disc=disc).double()
+    cell = SSMCell(5, 16, state=32, disc=disc, diag=diag).double()
     with torch.no_grad():  # a wide range of step sizes, as after training
         cell.log_dt.uniform_(-6.0, 0.0)
     x = torch.randn(2, 64, 5, dtype=torch.float64)
