@@ -85,6 +85,22 @@ class SeqModel(nn.Module):
             ChunkRNNHypernet(chunked, chunk_hyper_size) if chunked else None)
         self.aux_loss: torch.Tensor = torch.zeros(())
 
+    def prunable_parameters(self) -> list[nn.Parameter]:
+        """The weight matrices/kernels magnitude pruning should act on (``prune_sparsity``).
+
+        Every >= 2-D parameter whose name ends in ``weight``/``weight_*`` (linear, recurrent,
+        conv and generator weights), but not SSM state parameters (``a_re``, ``a_im``,
+        ``c_re``, ``c_im``), hypernetwork chunk embeddings or positional tables, whose zeroing
+        would change the model's dynamics rather than sparsify it.  The training loop uses this
+        when a model has it.
+        """
+        out = []
+        for name, p in self.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if p.dim() >= 2 and (leaf == "weight" or leaf.startswith("weight_")):
+                out.append(p)
+        return out
+
     def block_list(self) -> list[Block]:
         """The layers, typed."""
         return [b for b in self.blocks if isinstance(b, Block)]

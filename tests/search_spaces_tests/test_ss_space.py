@@ -202,3 +202,12 @@ def test_conformance_checks_of_nas_testing() -> None:
     for i, cfg in enumerate(_samples(space, 4, seed=11)):
         result = spaces_mod.check_sample(space, cfg, PARITY_SPEC, xy, seed=i, timing_steps=1)
         assert result.ok, result.error
+
+
+def test_prunable_parameters_skip_ssm_state_and_embeddings() -> None:
+    cfg = config([layer("ssm"), layer("gru", "static")], hidden=16)
+    model = SeqCellsSpace().build(cfg, PARITY_SPEC)
+    names = {id(p): n for n, p in model.named_parameters()}
+    pruned = {names[id(p)] for p in model.prunable_parameters()}
+    assert "blocks.0.cell.out.weight" in pruned and "blocks.1.static.gen.weight" in pruned
+    assert not any(n.endswith(("a_re", "c_re", "embed")) for n in pruned)
