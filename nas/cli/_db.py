@@ -222,7 +222,8 @@ def trials_cmd(
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List a study's trials: number, state, value, epochs, group, params (the config)."""
+    """List a study's trials: number, state, value, epochs, group, params (the config); and
+    values (every objective) for multi-objective studies."""
     out = resolve_format(fmt, as_json)
     if top is not None and top < 0:
         raise ConfigError(f"--top is {top}, but must be >= 0")
@@ -231,10 +232,14 @@ def trials_cmd(
     states = _parse_states(state)
     st = _storage(storage)
     rec = st.get_study(study)
+    multi = len(rec.objectives) > 1
     rows = st.trial_rows(rec.id, states=states, sort=sort or ("value" if top is not None else "number"),
-                         direction=rec.direction, limit=top)
+                         direction=rec.direction, limit=top, with_values=multi)
     title = f"{rec.name} ({rec.direction}): {len(rows)} trials"
-    _emit_listing(rows, out, columns=_TRIAL_COLUMNS, title=title)
+    columns = list(_TRIAL_COLUMNS)
+    if multi:  # every objective, after the primary one
+        columns.insert(3, "values")
+    _emit_listing(rows, out, columns=columns, title=title)
 
 
 def _compact(v: Any) -> str:

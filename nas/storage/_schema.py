@@ -85,12 +85,21 @@ def create_at_head(conn: Connection) -> None:
 
 def ensure_schema(engine: Engine, masked_url: str) -> None:
     """Create a new (empty) database at head; accept one at head; refuse anything else."""
-    with engine.begin() as conn:
-        state = schema_state(conn)
-        if state.empty:
-            log.info("creating the nas schema (revision %s) in %s", HEAD, masked_url)
-            create_at_head(conn)
-            return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.begin() as conn:
+            state = schema_state(conn)
+            if state.empty:
+                log.info("creating the nas schema (revision %s) in %s", HEAD, masked_url)
+                create_at_head(conn)
+                return
+    except SQLAlchemyError:
+        # Another process may have created the schema at the same moment: look again.
+        with engine.connect() as conn:
+            state = schema_state(conn)
+        if state.revision is None:
+            raise
     _check(state, masked_url)
 
 

@@ -487,10 +487,11 @@ class Storage:
         sort: str = "number",
         direction: str = "maximize",
         limit: int | None = None,
+        with_values: bool = False,
     ) -> list[dict[str, Any]]:
         """The listing of ``nas trials``: number, state, value, epochs, group, params (config),
         sorted and limited in SQL.  ``sort="value"`` puts the best first for ``direction``
-        and trials without a value last."""
+        and trials without a value last.  ``with_values`` adds ``values`` (every objective)."""
         for s in states or []:
             _check_state(s)
         if sort not in ("number", "value"):
@@ -509,8 +510,18 @@ class Storage:
         if limit is not None:
             q = q.limit(limit)
         with self._read("listing trials") as conn:
-            return [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c}
+            rows = [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c}
                     for n, st, v, e, g, c in conn.execute(q)]
+            if with_values:
+                vals: dict[int, dict[int, float | None]] = {}
+                vq = select(_T.c.number, _V.c.objective, _V.c.value).join(
+                    _T, _T.c.id == _V.c.trial_id).where(_T.c.study_id == study_id)
+                for num, obj, v in conn.execute(vq):
+                    vals.setdefault(num, {})[obj] = v
+                for r in rows:
+                    tv = vals.get(r["number"])
+                    r["values"] = [tv[k] for k in sorted(tv)] if tv else None
+        return rows
 
     def next_number(self, study_id: int) -> int:
         """The number for the study's next trial: one more than the highest stored (0 if none).

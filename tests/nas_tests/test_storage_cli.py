@@ -100,6 +100,20 @@ def test_trials_all_formats_and_options(db: str, capsys: pytest.CaptureFixture[s
     assert code == 0 and json.loads(out) == []
 
 
+def test_trials_multi_objective_lists_values(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    st = Storage(db)
+    sid = st.create_study("mo", space="s", task="t", config={},
+                          objectives=[{"name": "acc", "direction": "maximize"},
+                                      {"name": "params", "direction": "minimize"}])
+    for k, (acc, size) in enumerate([(0.5, 100.0), (0.9, 300.0)]):
+        tid = st.create_trial(sid, k, config={}, distributions={})
+        st.finish_trial(tid, state="COMPLETE", values=[acc, size])
+    code, out, _ = _run(capsys, "trials", "mo", "--storage", db, "--top", "1", "--json")
+    assert code == 0 and json.loads(out) == [
+        {"number": 1, "state": "COMPLETE", "value": 0.9, "values": [0.9, 300.0], "epochs": None,
+         "group": None, "params": {}}]
+
+
 def test_curve_with_forecasts_and_plot(db: str, capsys: pytest.CaptureFixture[str],
                                        tmp_path: Path) -> None:
     png = tmp_path / "c.png"
