@@ -316,9 +316,10 @@ class Storage:
                 conn.execute(stmt, rows[i : i + POINT_BATCH])
             return
         # Other back ends: skip the steps that are there (one writer per trial, DESIGN.md).
-        tid = rows[0]["trial_id"]
-        have = set(conn.execute(select(_P.c.step).where(_P.c.trial_id == tid)).scalars())
-        new = [r for r in rows if r["step"] not in have]
+        tids = sorted({r["trial_id"] for r in rows})
+        have = set(conn.execute(select(_P.c.trial_id, _P.c.step)
+                                .where(_P.c.trial_id.in_(tids))).tuples())
+        new = [r for r in rows if (r["trial_id"], r["step"]) not in have]
         if new:
             conn.execute(insert(_P), new)
 
@@ -365,25 +366,47 @@ class Storage:
         """One result of the runner's per-epoch hook in one transaction: the point (ignored if
         the step is stored), and optionally a forecast (the keyword arguments of
         :meth:`add_forecast`) and a decision (those of :meth:`add_decision`)."""
+        self.record_steps([(trial_id, step, value, wall_time, forecast, decision)])
+
+    def record_steps(
+        self,
+        steps: Sequence[tuple[int, int, float | None, float | None,
+                              Mapping[str, Any] | None, Mapping[str, Any] | None]],
+    ) -> None:
+        """Many :meth:`record_step` calls (any trials) in one transaction with batched inserts:
+        each item is ``(trial_id, step, value, wall_time, forecast, decision)``.  For a writer
+        thread that drains a queue of results."""
         now = utcnow()
-        with self.transaction(f"recording step {step} of trial {trial_id}") as conn:
-            self._insert_ignore_points(conn, [{"trial_id": trial_id, "step": int(step),
-                                               "value": finite(value),
-                                               "wall_time": finite(wall_time)}])
+        points: dict[tuple[int, int], dict[str, Any]] = {}
+        forecasts: list[dict[str, Any]] = []
+        decisions: list[dict[str, Any]] = []
+        for trial_id, step, value, wall_time, forecast, decision in steps:
+            key = (int(trial_id), int(step))
+            if key not in points:
+                points[key] = {"trial_id": key[0], "step": key[1], "value": finite(value),
+                               "wall_time": finite(wall_time)}
             if forecast is not None:
                 f = dict(forecast)
-                conn.execute(insert(_F).values(
-                    trial_id=trial_id, step=int(step), predictor=str(f["predictor"]),
-                    horizon=int(f["horizon"]), mean=finite(f.get("mean")),
-                    q05=finite(f.get("q05")), q50=finite(f.get("q50")),
-                    q95=finite(f.get("q95")), p_improve=finite(f.get("p_improve")),
-                    created=now))
+                forecasts.append({
+                    "trial_id": key[0], "step": key[1], "predictor": str(f["predictor"]),
+                    "horizon": int(f["horizon"]), "mean": finite(f.get("mean")),
+                    "q05": finite(f.get("q05")), "q50": finite(f.get("q50")),
+                    "q95": finite(f.get("q95")), "p_improve": finite(f.get("p_improve")),
+                    "created": now})
             if decision is not None:
                 d = dict(decision)
-                conn.execute(insert(_D).values(
-                    trial_id=trial_id, step=int(step), policy=str(d["policy"]),
-                    action=str(d["action"]).upper(), reason=str(d.get("reason", "")),
-                    created=now))
+                decisions.append({
+                    "trial_id": key[0], "step": key[1], "policy": str(d["policy"]),
+                    "action": str(d["action"]).upper(), "reason": str(d.get("reason", "")),
+                    "created": now})
+        if not points:
+            return
+        with self.transaction(f"recording {len(points)} results") as conn:
+            self._insert_ignore_points(conn, list(points.values()))
+            if forecasts:
+                conn.execute(insert(_F), forecasts)
+            if decisions:
+                conn.execute(insert(_D), decisions)
 
     def finish_trial(
         self,

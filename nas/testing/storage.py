@@ -181,6 +181,14 @@ def check_storage(url: str) -> None:
     _expect(st.curve_points(t9) == [(1, 0.5, 0.1)], "record_step stores the point once")
     _expect([(f.step, f.q95) for f in st.forecasts(t9)] == [(1, 0.8)], "record_step forecast")
     _expect([d.action for d in st.decisions(t9)] == ["CONTINUE"], "record_step decision")
+    t10 = st.create_trial(sid, 10, config={}, distributions={})
+    st.record_steps([(t9, 2, 0.6, None, None, None),
+                     (t10, 1, 0.1, 0.5, None, {"policy": "asha", "action": "STOP", "reason": "r"}),
+                     (t10, 1, 0.7, 0.5, None, None)])
+    _expect(st.curve(t9) == [(1, 0.5), (2, 0.6)] and st.curve(t10) == [(1, 0.1)],
+            "record_steps: points of several trials, each once")
+    _expect([d.action for d in st.decisions(t10)] == ["STOP"], "record_steps decision")
+    st.finish_trial(t10, state="STOPPED")
     st.finish_trial(t9, state="FAILED", error="boom")
     _expect(st.trials(sid, states=["FAILED"])[0].error == "boom", "error text stored")
     t2 = st.create_trial(sid, 2, config={"lr": 0.5}, distributions={})
@@ -188,7 +196,7 @@ def check_storage(url: str) -> None:
     st.finish_trial(t2, state="COMPLETE", value=0.7)
     h = open_study(name, url)
     _expect(h.best_trial is not None and h.best_trial.number == 2, "best trial: best COMPLETE one")
-    _expect(sorted(h.curves) == [0, 1, 2, 9] and len(h.curves[0]) == 4, "curves by trial number")
+    _expect(sorted(h.curves) == [0, 1, 2, 9, 10] and len(h.curves[0]) == 4, "curves by trial number")
     try:
         st.create_trial(sid, 2, config={}, distributions={})
     except StorageError:
