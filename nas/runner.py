@@ -66,8 +66,6 @@ def quiet_ray_env(verbose: bool = False) -> None:
     """Environment for Ray/Tune before Ray starts: no usage stats, no Tune console tables, no
     per-trial result files, our own Ctrl-C handling.  Existing settings win."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if not verbose:
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "1")

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -120,12 +122,19 @@ class StudyMirror:
 
 
 class _Writer:
-    """One background thread that applies storage writes in order (off the hook's path)."""
+    """One background thread that applies storage writes in order (off the hook's path).
+
+    When writes pile up (the database is slower than results arrive) it drains the queue and
+    batches them: the points of a trial in one ``add_points`` call, the decisions and forecasts
+    of the batch in one transaction each.  Order is kept where it matters: everything queued
+    before a ``finish_trial`` is written before it.
+    """
 
     def __init__(self, storage: Any) -> None:
         self.storage = storage
         self.q: queue.Queue[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = queue.Queue()
         self.errors: list[str] = []
+        self.batches = 0
         self.t = threading.Thread(target=self._loop, name="nas-db-writer", daemon=True)
         self.t.start()
 
@@ -133,16 +142,95 @@ class _Writer:
         self.q.put((method, args, kwargs))
 
     def _loop(self) -> None:
-        while True:
+        stop = False
+        while not stop:
             item = self.q.get()
-            if item is None:
-                return
-            method, args, kwargs = item
-            try:
-                getattr(self.storage, method)(*args, **kwargs)
-            except Exception as exc:  # a lost write must not kill the study; it is logged
-                logger.error("storage write %s failed: %s", method, exc)
-                self.errors.append(f"{method}: {exc}")
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= 2000:
+                    break
+                try:
+                    item = self.q.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                stop = True
+            self._apply(batch)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            getattr(self.storage, method)(*args, **kwargs)
+        except Exception as exc:  # a lost write must not kill the study; it is logged
+            logger.error("storage write %s failed: %s", method, exc)
+            self.errors.append(f"{method}: {exc}")
+
+    def _apply(self, batch: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
+        self.batches += 1
+        steps: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+        def flush() -> None:
+            if len(steps) == 1 and hasattr(self.storage, "record_step"):
+                args, kwargs = steps[0]
+                self._call("record_step", *args, **kwargs)
+            elif steps:
+                points: dict[int, list[Any]] = {}
+                rows: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
+                    "add_decision": [], "add_forecast": []}
+                for (tid, step, value, wall), kw in steps:
+                    points.setdefault(tid, []).append((step, value, wall))
+                    if kw.get("forecast") is not None:
+                        rows["add_forecast"].append(((tid, step), dict(kw["forecast"])))
+                    if kw.get("decision") is not None:
+                        rows["add_decision"].append(((tid, step), dict(kw["decision"])))
+                for tid, pts in points.items():
+                    self._call("add_points", tid, pts)
+                for method, items in rows.items():
+                    if items and not (len(items) > 1 and self._insert_many(method, items)):
+                        for args, kwargs in items:
+                            self._call(method, *args, **kwargs)
+            steps.clear()
+
+        for method, args, kwargs in batch:
+            if method == "record_step":
+                steps.append((args, kwargs))
+            else:
+                flush()
+                self._call(method, *args, **kwargs)
+        flush()
+
+    def _insert_many(self, method: str, items: list[tuple[tuple[Any, ...], dict[str, Any]]]
+                     ) -> bool:
+        """Many decision or forecast rows in one transaction (False: use the per-row API)."""
+        try:
+            from sqlalchemy import insert
+
+            from nas.storage._models import DecisionModel, ForecastModel, utcnow
+        except ImportError:
+            return False
+
+        def fin(x: Any) -> float | None:
+            return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+        now = utcnow()
+        if method == "add_decision":
+            table: Any = DecisionModel.__table__
+            data = [{"trial_id": a[0], "step": int(a[1]), "policy": k["policy"],
+                     "action": str(k["action"]).upper(), "reason": k["reason"], "created": now}
+                    for a, k in items]
+        else:
+            table = ForecastModel.__table__
+            data = [{"trial_id": a[0], "step": int(a[1]), "predictor": k["predictor"],
+                     "horizon": int(k["horizon"]), "mean": fin(k["mean"]), "q05": fin(k["q05"]),
+                     "q50": fin(k["q50"]), "q95": fin(k["q95"]),
+                     "p_improve": fin(k["p_improve"]), "created": now} for a, k in items]
+        try:
+            with self.storage.transaction(f"writing {len(data)} rows") as conn:
+                conn.execute(insert(table), data)
+            return True
+        except Exception as exc:
+            logger.error("batched %s failed (%s); writing row by row", method, exc)
+            return False
 
     def close(self) -> None:
         self.q.put(None)
@@ -184,6 +272,7 @@ class Engine:
         self.policy_name = cfg.stopping.policy
         self.mirror = StudyMirror()
         self.hook_ms: list[float] = []
+        self.hook_ms_refit: list[float] = []  # the subset measured while a refit was running
         self.live: dict[str, LiveTrial] = {}
         self.counts: dict[str, int] = {}
         self.epochs_run = 0
@@ -197,6 +286,7 @@ class Engine:
         self._lock = threading.Lock()
         self._refit_thread: threading.Thread | None = None
         self._refit_pending = False
+        self._threads_set = False
         self.refits = 0
         self._rebuild()
         done = sum(self.counts.get(s, 0) for s in DONE_STATES)
@@ -324,7 +414,7 @@ class Engine:
         self.epochs_run += 1
         norm = [self.spec.normalise(v) for v in t.raw]
         self.mirror.curves[t.number] = norm
-        self.writer.put("add_points", t.trial_id, [(epoch, float(value), time.time())])
+        wall = time.time()
         if epoch >= self.horizon:
             decision = Decision("CONTINUE", "last epoch")
         else:
@@ -335,23 +425,27 @@ class Engine:
                     self.mirror)
             finally:
                 self.mirror.current = None
-        if self.policy_name != "none":
-            self._record_decision(t, epoch, decision)
+        self._record(t, epoch, float(value), wall, decision)
         t.stopped = decision.stop
-        self.hook_ms.append((time.perf_counter() - t0) * 1000.0)
+        ms = (time.perf_counter() - t0) * 1000.0
+        self.hook_ms.append(ms)
+        rt = self._refit_thread
+        if rt is not None and rt.is_alive():
+            self.hook_ms_refit.append(ms)
         return decision.stop
 
-    def _record_decision(self, t: LiveTrial, epoch: int, d: Decision) -> None:
-        if d.mean is not None:
-            self.writer.put("add_forecast", t.trial_id, epoch,
-                            predictor=d.predictor or self.cfg.stopping.predictor or "?",
-                            horizon=d.horizon or self.horizon, mean=d.mean,
-                            q05=d.q05 if d.q05 is not None else float("nan"),
-                            q50=d.q50 if d.q50 is not None else float("nan"),
-                            q95=d.q95 if d.q95 is not None else float("nan"),
-                            p_improve=d.p_improve)
-        self.writer.put("add_decision", t.trial_id, epoch, policy=self.policy_name,
-                        action=d.action, reason=d.reason)
+    def _record(self, t: LiveTrial, epoch: int, value: float, wall: float, d: Decision) -> None:
+        """Queue the point, and the forecast and decision (policies other than ``none``)."""
+        forecast = decision = None
+        if self.policy_name != "none":
+            decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason}
+            if d.mean is not None:
+                forecast = {"predictor": d.predictor or self.cfg.stopping.predictor or "?",
+                            "horizon": d.horizon or self.horizon, "mean": d.mean,
+                            "q05": d.q05, "q50": d.q50, "q95": d.q95,
+                            "p_improve": d.p_improve}
+        self.writer.put("record_step", t.trial_id, epoch, value, wall, forecast=forecast,
+                        decision=decision)
 
     def on_complete(self, key: str) -> str | None:
         """Tune finished trial ``key`` (ran out, was stopped, or reported an error)."""
@@ -428,6 +522,13 @@ class Engine:
         from nas.registry import create
 
         name = self.cfg.stopping.predictor
+        if "torch" in sys.modules and not self._threads_set:
+            # The driver's forecasts are single-curve batches: one intra-op thread is fastest
+            # and leaves the cores to the workers (process-wide; NAS_DRIVER_THREADS overrides).
+            import torch
+
+            torch.set_num_threads(int(os.environ.get("NAS_DRIVER_THREADS", "1")))
+            self._threads_set = True
         try:
             p = create("predictor", name or "")
         except Exception as exc:
@@ -437,6 +538,8 @@ class Engine:
         if p is not None:
             try:
                 p = p.fit(curves) or p
+                # warm up (lazy initialisation, first-call costs) here, not in the hook
+                p.predict([Curve(np.array([0.5]))], self.horizon)
                 self.mirror.set_predictor(p)
                 self.refits += 1
             except Exception as exc:  # keep the previous predictor; the policy copes with None

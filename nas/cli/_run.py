@@ -113,14 +113,21 @@ def overhead_cmd(
     trials: int = typer.Option(20, "--trials", help="Trivial trials per engine."),
     epochs: int = typer.Option(20, "--epochs", help="Epochs each trial reports."),
     cpus: int = typer.Option(2, "--cpus", help="CPUs of the embedded Ray."),
+    reps: int = typer.Option(2, "--reps", help="Alternating repetitions (best is reported)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
     from nas.bench.overhead import run_overhead
 
-    res = run_overhead(trials=trials, epochs=epochs, cpus=cpus)
+    _logging(False, True)
+    res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, reps=reps)
     if as_json:
         emit_json(res)
-    else:
-        emit([{"measure": k, "value": v} for k, v in res.items() if not isinstance(v, dict)],
-             "table", title="nas bench overhead")
+        return
+    flat = {k: v for k, v in res.items() if not isinstance(v, dict)}
+    pred = res["predictive"]
+    flat.update({f"predictive.{k}": v for k, v in pred.items() if not isinstance(v, dict)})
+    for key in ("hook_ms", "hook_ms_during_refit"):
+        flat.update({f"predictive.{key}.{k}": v for k, v in pred[key].items()})
+    emit([{"measure": k, "value": v} for k, v in flat.items()], "table",
+         title="nas bench overhead")
