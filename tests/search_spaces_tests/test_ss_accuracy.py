@@ -23,3 +23,23 @@ def test_cell_learns_parity(cell: str) -> None:
     acc, losses = train_parity(config([layer(cell, **OPTIONS.get(cell, {}))]), steps=400,
                                target=0.95)
     assert acc >= 0.9, f"{cell}: validation accuracy {acc:.3f} after {len(losses)} steps"
+
+
+def test_mixed_stack_learns_parity_through_the_engine_training_loop() -> None:
+    """Integration with ``nas.training.train`` and the built-in ``parity`` task."""
+    training = pytest.importorskip("nas.training")
+    tasks = pytest.importorskip("nas.tasks")
+    task = tasks.ParityTask(bits=3, n_train=512, n_val=256, n_test=256)
+    cfg = config([layer("universal", heads=4, pos="rotary"), layer("ssm")], hidden=32, lr=3e-3)
+    opts = training.TrainingOptions(max_epochs=15, batch_size=32, device="cpu", seed=0,
+                                    threads=1)
+    history: list[float] = []
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        history.append(metrics["val_accuracy"])
+        return metrics["val_accuracy"] >= 0.95
+
+    from search_spaces import SeqCellsSpace
+
+    training.train(SeqCellsSpace(), cfg, task, opts, report)
+    assert history and history[-1] >= 0.9, history
