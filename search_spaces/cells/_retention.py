@@ -41,11 +41,29 @@ class RetentionCell(nn.Module):
         gammas = 1.0 - 2.0 ** (-5.0 - torch.arange(heads, dtype=torch.float32))
         self.register_buffer("log_gamma", torch.log(gammas), persistent=False)
 
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _qkv(self, x: torch.Tensor, offset: int = 0
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, T, _ = x.shape
         dh = self.d // self.heads
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, dh).permute(2, 0, 3, 1, 4)
-        return rotate(q), rotate(k) * dh ** -0.5, v
+        return rotate(q, offset), rotate(k, offset) * dh ** -0.5, v
+
+    def init_state(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """The empty recurrent state S_0 (B, heads, dh, dh) for :meth:`step`."""
+        dh = self.d // self.heads
+        return like.new_zeros(batch, self.heads, dh, dh)
+
+    def step(self, x_t: torch.Tensor, state: torch.Tensor, t: int
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the recurrent form for step-by-step use: ``x_t`` (B, d_in) at position
+        ``t`` (0-based) -> (output (B, d_out), new state).  Stepping t = 0..T-1 reproduces
+        ``forward`` on the whole sequence."""
+        B = x_t.shape[0]
+        q, k, v = self._qkv(x_t.unsqueeze(1), offset=t)  # (B, heads, 1, dh)
+        gamma = torch.exp(self.log_gamma.to(x_t.dtype)).view(-1, 1, 1)
+        state = gamma * state + k.transpose(-1, -2) @ v
+        y = self.norm((q @ state).reshape(B, self.d))
+        return self.out(self.act(self.gate(x_t)) * y), state
 
     def retention(self, x: torch.Tensor, mode: str = "parallel") -> torch.Tensor:
         """Raw retention output (B, heads, T, dh) in the ``parallel`` or ``recurrent`` form."""

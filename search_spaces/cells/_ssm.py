@@ -111,6 +111,20 @@ class SSMCell(nn.Module):
             raise ValueError(f"mode is {mode!r}, but must be 'conv' or 'recurrent'")
         return y + self.skip * u
 
+    def init_state(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """The zero SSM state (B, H, modes), complex, for :meth:`step`."""
+        cdtype = torch.complex128 if like.dtype == torch.float64 else torch.complex64
+        return torch.zeros(batch, *self.a_re.shape, dtype=cdtype, device=like.device)
+
+    def step(self, x_t: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One recurrent step for step-by-step use: ``x_t`` (B, d_in) -> (output (B, d_out),
+        new state).  Stepping over a sequence reproduces ``forward``."""
+        u = self.inp(x_t) if self.inp is not None else x_t
+        dA, dB, C = self.discrete()
+        state = dA * state + dB * u.unsqueeze(-1)
+        y = self.factor * (state * C).sum(-1).real + self.skip * u
+        return self.out(self.act(y)), state
+
     def forward(self, x: torch.Tensor, mode: str = "conv") -> torch.Tensor:
         if self.inp is not None:
             x = self.inp(x)

@@ -107,3 +107,21 @@ def test_ssm_convolution_equals_recurrence(disc: str, diag: str) -> None:
         a, b = cell(x, mode="conv"), cell(x, mode="recurrent")
     assert torch.allclose(a, b, atol=1e-5, rtol=0)
     assert float((a - b).abs().max()) < 1e-8
+
+
+def test_step_by_step_use_reproduces_the_sequence_forms() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 20, 5, dtype=torch.float64)
+    ret = RetentionCell(5, 16, heads=2).double()
+    ssm = SSMCell(5, 16, state=16).double()
+    with torch.no_grad():
+        for cell in (ret, ssm):
+            state = cell.init_state(2, x)
+            ys = []
+            for t in range(x.shape[1]):
+                if cell is ret:
+                    y, state = ret.step(x[:, t], state, t)
+                else:
+                    y, state = ssm.step(x[:, t], state)
+                ys.append(y)
+            assert torch.allclose(torch.stack(ys, 1), cell(x), atol=1e-8)
