@@ -61,7 +61,7 @@ def train_cmd(
     if f == "json":
         emit_json(doc)
     else:
-        emit([doc], "table", title="PFN training")
+        emit([{"key": k, "value": v} for k, v in doc.items()], "table", title="PFN training")
 
 
 @pfn_app.command("info")
@@ -89,7 +89,7 @@ def info_cmd(
     if f == "json":
         emit_json({**row, "config": doc})
     else:
-        emit([row], "table", title="PFN checkpoint")
+        emit([{"key": k, "value": v} for k, v in row.items()], "table", title="PFN checkpoint")
 
 
 @pfn_app.command("sample-prior")

@@ -47,6 +47,9 @@ class PFNPredictor:
     """
 
     name = "pfn"
+    #: ``fit`` learns nothing: the engine and ``nas bench replay`` need never refit it, and
+    #: forecasts of a (curve, prefix) can be cached across a whole study.
+    learns_from_curves = False
 
     def __init__(
         self,

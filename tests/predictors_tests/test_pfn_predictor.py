@@ -154,3 +154,10 @@ def test_cli_train_resume_and_info(tmp_path: Path) -> None:
     r = runner.invoke(app, ["pfn", "info", "--weights", str(out), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["d_model"] == 16
+
+
+def test_passes_the_predictor_conformance_checks(tiny_dir: Path) -> None:
+    from nas.testing.predictors import check_predictor, synthetic_curves
+
+    check_predictor(PFNPredictor(weights=tiny_dir), synthetic_curves(n=40, horizon=20, seed=0))
+    assert PFNPredictor.learns_from_curves is False
