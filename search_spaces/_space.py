@@ -153,8 +153,6 @@ class SeqCellsSpace:
             raise ConfigError(f"space seq_cells: option hypernets is {list(hypernets)!r}, but "
                               f"'dynamic' only applies to recurrent cells and cells {bad} are "
                               "not recurrent; add another mode or remove those cells")
-        if self.mip == (True,) and "none" in self.hypernets:
-            pass  # layers without a hypernetwork simply carry mip = false
 
     # ------------------------------------------------------------------ sampling (driver)
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
