@@ -61,7 +61,8 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``: SQLite in WAL mode with a busy timeout; others as SQLAlchemy makes
-    them, with pre-ping so that a restarted server does not break a long study."""
+    them, with pre-ping so that a restarted server does not break a long study.  A plain
+    ``postgresql://`` URL uses psycopg 3 (the driver nas depends on)."""
     masked = mask_url(url)
     validate_url(url)
     try:
@@ -76,6 +77,13 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, **kwargs)
             event.listen(engine, "connect", _on_sqlite_connect)
         else:
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+            if parsed.drivername in ("postgresql", "postgres"):
+                # psycopg (3) is the driver nas installs; SQLAlchemy's default is psycopg2.
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            url = parsed.render_as_string(hide_password=False)
             connect_args: dict[str, Any] = {}
             if url.startswith("postgresql"):
                 connect_args["connect_timeout"] = 10

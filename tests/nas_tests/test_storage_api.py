@@ -51,6 +51,13 @@ def test_unreachable_server_names_masked_url() -> None:
     assert "postgresql+psycopg://nas:***@127.0.0.1:1/nas" in msg and "topsecret" not in msg
 
 
+def test_plain_postgresql_url_uses_psycopg(storage_url: str) -> None:
+    if not storage_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    st = Storage(storage_url.replace("postgresql+psycopg://", "postgresql://"))
+    assert st.engine.dialect.driver == "psycopg" and st.study_names() == []
+
+
 def test_unwritable_sqlite_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(StorageError, match="sqlite:///"):
         Storage(f"sqlite:///{tmp_path}/missing/dir/nas.db")
