@@ -125,9 +125,9 @@ def overhead_cmd(
         emit_json(res)
         return
     flat = {k: v for k, v in res.items() if not isinstance(v, dict)}
-    pred = res["predictive"]
-    flat.update({f"predictive.{k}": v for k, v in pred.items() if not isinstance(v, dict)})
-    for key in ("hook_ms", "hook_ms_during_refit"):
-        flat.update({f"predictive.{key}.{k}": v for k, v in pred[key].items()})
+    for name, pred in res["predictive"].items():
+        flat.update({f"{name}.{k}": v for k, v in pred.items() if not isinstance(v, dict)})
+        for key in ("hook_ms", "hook_ms_during_refit"):
+            flat.update({f"{name}.{key}.{k}": v for k, v in pred[key].items()})
     emit([{"measure": k, "value": v} for k, v in flat.items()], "table",
          title="nas bench overhead")
