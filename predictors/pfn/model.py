@@ -118,10 +118,15 @@ class Attention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, h: torch.Tensor, n_ctx: int, key_mask: torch.Tensor | None) -> torch.Tensor:
-        B, S, D = h.shape
+    def forward(
+        self, h: torch.Tensor, n_ctx: int, key_mask: torch.Tensor | None, first: int = 0
+    ) -> torch.Tensor:
+        """Attention outputs of tokens ``h[:, first:]``; keys/values from ``h[:, :n_ctx]``."""
+        B, _, D = h.shape
         H = self.n_heads
-        q = self.q(h).view(B, S, H, D // H).transpose(1, 2)
+        hq = h[:, first:]
+        S = hq.shape[1]
+        q = self.q(hq).view(B, S, H, D // H).transpose(1, 2)
         k, v = self.kv(h[:, :n_ctx]).split(D, dim=2)
         k = k.view(B, n_ctx, H, D // H).transpose(1, 2)
         v = v.view(B, n_ctx, H, D // H).transpose(1, 2)
@@ -146,8 +151,12 @@ class Block(nn.Module):
             nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model),
         )
 
-    def forward(self, h: torch.Tensor, n_ctx: int, key_mask: torch.Tensor | None) -> torch.Tensor:
-        h = h + self.attn(self.ln1(h), n_ctx, key_mask)
+    def forward(
+        self, h: torch.Tensor, n_ctx: int, key_mask: torch.Tensor | None, first: int = 0
+    ) -> torch.Tensor:
+        """New states of tokens ``h[:, first:]`` (the last block skips the context tokens,
+        whose outputs nothing reads)."""
+        h = h[:, first:] + self.attn(self.ln1(h), n_ctx, key_mask, first)
         return h + self.mlp(self.ln2(h))
 
 
@@ -215,9 +224,10 @@ class PFN(nn.Module):
         )
         qry = torch.stack([x_qry, lh.expand_as(x_qry)], dim=-1)
         h = torch.cat([self.ctx_embed(ctx), self.qry_embed(qry)], dim=1)
-        for block in self.blocks:
-            h = block(h, C, ctx_mask)
-        return self.head(self.ln_f(h[:, C:]))
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            h = block(h, C, ctx_mask, C if i == last else 0)
+        return self.head(self.ln_f(h))
 
     def bucket_of(self, y: torch.Tensor) -> torch.Tensor:
         """Index of the bucket holding each value of ``y`` (values in [0, 1])."""
