@@ -143,7 +143,7 @@ class CensoredMixtureForecast:
         m_hi = np.max(self.loc + 9.0 * self.scale, axis=1)
         a = np.clip(m_lo, self.lower, self.upper)
         b = np.clip(m_hi, self.lower, self.upper)
-        for _ in range(48):
+        for _ in range(30):  # interval <= 1 wide: 2**-30 resolution
             mid = 0.5 * (a + b)
             ok = self.cdf(mid) >= qf
             b = np.where(ok, mid, b)
