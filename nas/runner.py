@@ -208,12 +208,11 @@ def run_study(
     if on_start is not None:
         on_start(engine)
     interrupted = False
-    nodes: dict[str, int] = {}
     owns_ray, made_tmp = False, None
     try:
         if engine.budget > 0:
             owns_ray, made_tmp = _start_ray(address, cpus, verbose, ray_temp_dir)
-            nodes = _fit(engine, cfg, timeout, verbose, ray_storage, on_change)
+            _fit(engine, cfg, timeout, verbose, ray_storage, on_change)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -232,12 +231,12 @@ def run_study(
             import shutil
 
             shutil.rmtree(made_tmp, ignore_errors=True)
-    return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine, nodes=nodes,
-                     interrupted=interrupted)
+    return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine,
+                     nodes=engine.nodes, interrupted=interrupted)
 
 
 def _fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
-         ray_storage: str | None, on_change: Callable[[], None] | None) -> dict[str, int]:
+         ray_storage: str | None, on_change: Callable[[], None] | None) -> None:
     from ray import tune
 
     from nas.runner_tune import (NasCallback, NasScheduler, NasSearcher, nas_trainable, release,
@@ -265,4 +264,3 @@ def _fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
         tuner.fit()
     finally:
         release(engine)
-    return callback.nodes

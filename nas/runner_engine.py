@@ -160,6 +160,9 @@ class _Writer:
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
         try:
+            if method == "set_node":
+                self._set_node(*args)
+                return
             getattr(self.storage, method)(*args, **kwargs)
         except Exception as exc:  # a lost write must not kill the study; it is logged
             logger.error("storage write %s failed: %s", method, exc)
@@ -198,6 +201,17 @@ class _Writer:
                 flush()
                 self._call(method, *args, **kwargs)
         flush()
+
+    def _set_node(self, trial_id: int, node: str) -> None:
+        """Record which Ray node ran the trial (the node is known only after its first epoch;
+        the storage API sets it at creation only, so this updates the column directly)."""
+        from sqlalchemy import update
+
+        from nas.storage._models import TrialModel
+
+        table: Any = TrialModel.__table__
+        with self.storage.transaction("recording the trial's node") as conn:
+            conn.execute(update(table).where(table.c.id == trial_id).values(node=node[:200]))
 
     def _insert_many(self, method: str, items: list[tuple[tuple[Any, ...], dict[str, Any]]]
                      ) -> bool:
@@ -274,6 +288,7 @@ class Engine:
         self.hook_ms: list[float] = []
         self.hook_ms_refit: list[float] = []  # the subset measured while a refit was running
         self.live: dict[str, LiveTrial] = {}
+        self.nodes: dict[str, int] = {}  # trials started per Ray node
         self.counts: dict[str, int] = {}
         self.epochs_run = 0
         self.best: tuple[int, float, dict[str, Any]] | None = None
@@ -410,6 +425,10 @@ class Engine:
                        f"the trainer reported no {self.primary!r} at epoch {epoch}")
             return True
         t.raw.append(float(value))
+        node = result.get("nas_node")
+        if epoch == 1 and isinstance(node, str):
+            self.nodes[node] = self.nodes.get(node, 0) + 1
+            self.writer.put("set_node", t.trial_id, node)
         t.metrics = dict(result)
         self.epochs_run += 1
         norm = [self.spec.normalise(v) for v in t.raw]

@@ -127,7 +127,7 @@ def nas_trainable(config: dict[str, Any]) -> None:
     try:
         import ray
 
-        node = ray.get_runtime_context().get_node_id()[:12]
+        node = f"{os.uname().nodename}:{ray.get_runtime_context().get_node_id()[:8]}"
     except Exception:  # pragma: no cover - outside a Ray worker
         node = os.uname().nodename
 
@@ -191,16 +191,9 @@ class NasCallback(_EngineRef, Callback):
     def __init__(self, engine: Engine, on_change: Any = None) -> None:
         self._bind(engine)
         self.on_change = on_change
-        self.nodes: dict[str, int] = {}
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
                         result: dict[str, Any], **info: Any) -> None:
-        node = result.get("nas_node")
-        if node and result.get("epoch") == 1:
-            self.nodes[str(node)] = self.nodes.get(str(node), 0) + 1
-            t = self.engine.live.get(trial.trial_id)
-            if t is not None:
-                t.metrics["nas_node"] = node
         if self.on_change is not None:
             self.on_change()
 
