@@ -70,7 +70,7 @@ def _hook_writes(st, label: str, n: int = 300) -> None:  # type: ignore[no-untyp
 def bench(url: str, label: str, file: Path | None, tmp: Path, repeat: int) -> None:
     from nas.curvefile import save_curves
     from nas.storage import Storage, export_curves, import_curves, open_study
-    from nas.testing.storage import synthetic_curveset
+    from nas.testing.storage import synthetic_study_curves
 
     st = Storage(url)
     _hook_writes(st, label)
@@ -79,7 +79,7 @@ def bench(url: str, label: str, file: Path | None, tmp: Path, repeat: int) -> No
         jobs.append(("real", file))
     syn = tmp / "synthetic_10k.npz"
     if not syn.exists():
-        save_curves(syn, synthetic_curveset(n=10_000, horizon=51, seed=0, ragged=False))
+        save_curves(syn, synthetic_study_curves(n=10_000, horizon=51, seed=0, ragged=False))
     jobs.append(("syn10k", syn))
     for name, path in jobs:
         study = f"bench-{name}"

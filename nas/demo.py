@@ -36,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     from nas.errors import NasError
     from nas.storage import Storage, import_curves, resolve_url
     from nas.storage._plot import plot_curve
-    from nas.testing.storage import synthetic_curveset
+    from nas.testing.storage import synthetic_study_curves
 
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         curves = out / "curves.npz"
-        save_curves(curves, synthetic_curveset(n=60, horizon=25, seed=7,
+        save_curves(curves, synthetic_study_curves(n=60, horizon=25, seed=7,
                                                tasks=("parity", "copy", "lorenz96")))
         st = Storage(resolve_url(args.storage))
         if DEMO_STUDY in st.study_names():

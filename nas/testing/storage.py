@@ -5,7 +5,7 @@ Third parties (a new back end, a fork of the schema) and our own tests call
 and the read API that users see, and raises :class:`AssertionError` naming the first broken
 promise.  :func:`check_concurrent_writers` starts processes that write points for different
 trials of one study at once.  :func:`postgres_database` gives a test its own throwaway
-PostgreSQL database; :func:`synthetic_curveset` makes small, seeded curve files (tests and
+PostgreSQL database; :func:`synthetic_study_curves` makes small, seeded curve files (tests and
 ``make demo`` must not depend on downloaded data).
 """
 
@@ -24,7 +24,7 @@ __all__ = [
     "check_concurrent_writers",
     "check_storage",
     "postgres_database",
-    "synthetic_curveset",
+    "synthetic_study_curves",
     "write_points_worker",
 ]
 
@@ -34,7 +34,7 @@ def _expect(cond: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-def synthetic_curveset(
+def synthetic_study_curves(
     n: int = 40,
     horizon: int = 20,
     *,

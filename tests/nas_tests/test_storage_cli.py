@@ -17,7 +17,7 @@ from _storage_helpers import storage_url_fixture
 from nas.cli import main
 from nas.curvefile import load_curves, save_curves
 from nas.storage import Storage
-from nas.testing.storage import synthetic_curveset
+from nas.testing.storage import synthetic_study_curves
 
 storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
@@ -26,7 +26,7 @@ storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 def db(storage_url: str, tmp_path: Path) -> str:
     """A database holding study 'syn' (30 imported curves) with one trial that has forecasts."""
     src = tmp_path / "syn.npz"
-    save_curves(src, synthetic_curveset(n=30, horizon=10, seed=4))
+    save_curves(src, synthetic_study_curves(n=30, horizon=10, seed=4))
     assert main(["import", str(src), "--study", "syn", "--storage", storage_url]) == 0
     st = Storage(storage_url)
     sid = st.create_study("live", space="seq_cells", task="parity",
@@ -202,7 +202,7 @@ def test_subprocess_exit_codes_and_no_heavy_imports(tmp_path: Path) -> None:
     """The real console script: exit code 2 on a user error, and queries never load torch/ray."""
     db = f"sqlite:///{tmp_path}/sub.db"
     src = tmp_path / "syn.npz"
-    save_curves(src, synthetic_curveset(n=30, horizon=10, seed=4))
+    save_curves(src, synthetic_study_curves(n=30, horizon=10, seed=4))
     assert main(["import", str(src), "--study", "syn", "--storage", db]) == 0
     env = {**os.environ, "NAS_STORAGE": db}
     bad = subprocess.run([sys.executable, "-c", "from nas.cli import _console_main; _console_main()",

@@ -12,13 +12,13 @@ from _storage_helpers import storage_url_fixture
 from nas.curvefile import load_curves, save_curves
 from nas.errors import ConfigError, CurveFileError
 from nas.storage import Storage, export_curves, import_curves, open_study
-from nas.testing.storage import synthetic_curveset
+from nas.testing.storage import synthetic_study_curves
 
 storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
 
 def test_import_export_round_trip(storage_url: str, tmp_path: Path) -> None:
-    cs = synthetic_curveset(n=30, horizon=12, seed=1, ragged=True, nan_fraction=0.05)
+    cs = synthetic_study_curves(n=30, horizon=12, seed=1, ragged=True, nan_fraction=0.05)
     src = tmp_path / "in.npz"
     save_curves(src, cs)
     st = Storage(storage_url)
@@ -46,7 +46,7 @@ def test_import_export_round_trip(storage_url: str, tmp_path: Path) -> None:
 
 def test_inf_and_nan_stored_as_missing_with_warning(storage_url: str, tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    cs = synthetic_curveset(n=4, horizon=5, seed=2, ragged=False)
+    cs = synthetic_study_curves(n=4, horizon=5, seed=2, ragged=False)
     cs.curves[0, 1] = np.inf
     cs.curves[1, 4] = -np.inf
     cs.curves[2, 0] = np.nan
@@ -65,7 +65,7 @@ def test_inf_and_nan_stored_as_missing_with_warning(storage_url: str, tmp_path: 
 
 def test_existing_study_is_an_error_and_changes_nothing(storage_url: str, tmp_path: Path) -> None:
     src = tmp_path / "c.npz"
-    save_curves(src, synthetic_curveset(n=5, horizon=4, seed=3))
+    save_curves(src, synthetic_study_curves(n=5, horizon=4, seed=3))
     st = Storage(storage_url)
     import_curves(st, src, "dup")
     with pytest.raises(ConfigError, match="already exists"):
@@ -79,7 +79,7 @@ def test_failed_import_leaves_nothing(storage_url: str, tmp_path: Path,
     import nas.storage._transfer as transfer
 
     src = tmp_path / "c.npz"
-    save_curves(src, synthetic_curveset(n=5, horizon=4, seed=3))
+    save_curves(src, synthetic_study_curves(n=5, horizon=4, seed=3))
     st = Storage(storage_url)
 
     def boom(*args: object, **kwargs: object) -> int:
