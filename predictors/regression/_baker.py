@@ -15,7 +15,8 @@ fit yields both the model and its held-out residuals.
 
 Predictive distribution.  Centred on the model's mean; the spread is the empirical distribution
 of *held-out* residuals (cross-validation predictions of the chosen model) of similar prefixes:
-residuals are pooled per prefix-fraction bucket, per "still at 0" flag (most real curves sit at
+residuals are pooled per prefix-fraction bucket (geometric: up to 1/32, 1/16, ... of the
+horizon), per "still at 0" flag (most real curves sit at
 exactly 0 = chance level, and their outcome is either staying there or taking off), and per
 quantile bin of the predicted mean (a Mondrian split, so the spread may depend on the level).
 Each row's forecast is the mixture of Gaussians placed at ``mean + r_j`` for K residual
@@ -59,7 +60,9 @@ __all__ = ["BakerPredictor", "MODELS"]
 logger = logging.getLogger(__name__)
 
 MODELS = ("svr", "forest", "ridge")
-_FRAC_EDGES = np.array([0.1, 0.2, 0.4, 0.7])  # prefix-fraction buckets: <=.1, <=.2, ...
+#: prefix-fraction buckets of the residual spread: geometric, like the training grid of prefix
+#: lengths (what a prefix reveals grows roughly with log c): (0, 1/32], (1/32, 1/16], ... (1/2, 1]
+_FRAC_EDGES = np.array([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2])
 
 
 def _prefix_grid(length: int) -> np.ndarray:
@@ -142,6 +145,7 @@ class BakerPredictor:
         self.bins_: dict[tuple[int, int],
                         tuple[np.ndarray, list[tuple[np.ndarray, float, float]]]] = {}
         self.fit_seconds_ = 0.0
+        self.frac_edges_ = _FRAC_EDGES
 
     def __repr__(self) -> str:
         return (f"BakerPredictor(model={self.model!r}, selected={self.model_name_!r}, "
@@ -238,7 +242,7 @@ class BakerPredictor:
         return self
 
     def _bin_keys(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        frac_b = np.searchsorted(_FRAC_EDGES, x[:, 0], side="left")
+        frac_b = np.searchsorted(self.frac_edges_, x[:, 0], side="left")
         floor = x[:, CURVE_FEATURES.index("at_floor")].astype(np.int64)
         return frac_b, floor
 
@@ -250,7 +254,7 @@ class BakerPredictor:
         fb, fl = self._bin_keys(x)
         self.bins_ = {}
         pooled = self._summarise(res, cid)
-        for b in range(len(_FRAC_EDGES) + 1):
+        for b in range(len(self.frac_edges_) + 1):
             for flag in (0, 1):
                 sel = (fb == b) & (fl == flag)
                 r, m, ids = res[sel], mu[sel], cid[sel]
@@ -282,6 +286,12 @@ class BakerPredictor:
         iqr = float(np.subtract(*np.quantile(r, [0.75, 0.25]))) / 1.349
         spread = min(sd, iqr) if iqr > 0 else sd
         h = max(0.01, 0.9 * spread * r.shape[0] ** -0.2)
+        # variance-corrected kernel estimate (Jones 1991): shrink the quantiles towards their
+        # mean so that quantile spread plus kernel width keeps the residuals' variance
+        var = float(np.var(r))
+        if var > 0:
+            centre = float(np.mean(r))
+            qs = centre + (qs - centre) / np.sqrt(1.0 + h * h / var)
         return qs, h, 1.0 / (np.unique(ids).shape[0] + 1.0)
 
     # ---------------------------------------------------------------- prediction
