@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from typing_extensions import Self
 
 from nas.errors import ConfigError, NasError, StorageError, StudyNotFoundError
 from nas.storage._engine import cause, finite, jsonable, make_engine
@@ -55,6 +56,7 @@ _F = cast(Table, ForecastModel.__table__)
 _D = cast(Table, DecisionModel.__table__)
 
 POINT_BATCH = 10_000
+_StorageT = TypeVar("_StorageT", bound="Storage")
 
 
 def _check_state(state: str) -> str:
@@ -91,7 +93,7 @@ class Storage:
         """Release pooled connections (the object stays usable: the pool reconnects)."""
         self._engine.dispose()
 
-    def __enter__(self) -> Storage:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
