@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -56,7 +56,6 @@ _F = cast(Table, ForecastModel.__table__)
 _D = cast(Table, DecisionModel.__table__)
 
 POINT_BATCH = 10_000
-_StorageT = TypeVar("_StorageT", bound="Storage")
 
 
 def _check_state(state: str) -> str:
