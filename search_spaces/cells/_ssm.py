@@ -11,7 +11,8 @@ y = 2 Re(C x); ``diag="real"``: N real modes, A = -exp(a_re) with the S4D-Real i
 * ``bilinear``: dA = (1 + dt A/2)/(1 - dt A/2), dB = dt / (1 - dt A/2)
 
 Two equivalent forms: ``mode="conv"`` (training) builds the kernel K_l = 2 Re(sum_n C_n dB_n
-dA_n^l) and convolves causally with FFTs (O(T log T)); ``mode="recurrent"`` runs
+dA_n^l) and convolves causally (directly up to :data:`DIRECT_MAX_LEN` steps, with FFTs in
+O(T log T) beyond); ``mode="recurrent"`` runs
 x_t = dA x_{t-1} + dB u_t, y_t = 2 Re(C x_t) + D u_t step by step.  They agree to float
 precision.  The channel outputs go through the sampled activation and a linear mix.
 """
@@ -25,7 +26,12 @@ from torch import nn
 
 from search_spaces._activations import make_activation
 
-__all__ = ["SSMCell"]
+__all__ = ["DIRECT_MAX_LEN", "SSMCell"]
+
+# Up to this length the convolution form runs as a Toeplitz matrix product, whose outputs
+# are exactly causal; longer sequences use FFTs, where float32 round-off (~1e-6 relative) from
+# later inputs can reach earlier outputs.
+DIRECT_MAX_LEN = 128
 
 
 class SSMCell(nn.Module):
@@ -95,9 +101,16 @@ class SSMCell(nn.Module):
         B, T = u.shape[:2]
         if mode == "conv":
             K = self.kernel(T)
-            n_fft = 2 * T
-            uf = torch.fft.rfft(u.transpose(1, 2), n=n_fft)
-            y = torch.fft.irfft(uf * torch.fft.rfft(K, n=n_fft), n=n_fft)[..., :T]
+            ut = u.transpose(1, 2)  # (B, H, T)
+            if T <= DIRECT_MAX_LEN:  # exact: lower-triangular Toeplitz matmul, O(T^2)
+                idx = torch.arange(T, device=u.device)
+                lag = idx.unsqueeze(1) - idx.unsqueeze(0)  # t - s
+                toeplitz = K[:, lag.clamp(min=0)] * (lag >= 0).to(K.dtype)  # (H, T, T)
+                y = torch.einsum("hts,bhs->bht", toeplitz, ut)
+            else:  # FFT, O(T log T); causal up to float round-off
+                n_fft = 2 * T
+                uf = torch.fft.rfft(ut, n=n_fft)
+                y = torch.fft.irfft(uf * torch.fft.rfft(K, n=n_fft), n=n_fft)[..., :T]
             y = y.transpose(1, 2)
         elif mode == "recurrent":
             dA, dB, C = self.discrete()

@@ -102,11 +102,22 @@ def test_ssm_convolution_equals_recurrence(disc: str, diag: str) -> None:
     cell = SSMCell(5, 16, state=32, disc=disc, diag=diag).double()
     with torch.no_grad():  # a wide range of step sizes, as after training
         cell.log_dt.uniform_(-6.0, 0.0)
-    x = torch.randn(2, 64, 5, dtype=torch.float64)
+    for T in (64, 200):  # Toeplitz and FFT paths
+        x = torch.randn(2, T, 5, dtype=torch.float64)
+        with torch.no_grad():
+            a, b = cell(x, mode="conv"), cell(x, mode="recurrent")
+        assert torch.allclose(a, b, atol=1e-5, rtol=0)
+        assert float((a - b).abs().max()) < 1e-8
+
+
+def test_ssm_convolution_is_exactly_causal_in_float32() -> None:
+    torch.manual_seed(0)
+    cell = SSMCell(8, 32, state=16).eval()
+    x = torch.randn(4, 64, 8) * 100
+    x2 = x.clone()
+    x2[:, 20:] = torch.randn(4, 44, 8) * 100
     with torch.no_grad():
-        a, b = cell(x, mode="conv"), cell(x, mode="recurrent")
-    assert torch.allclose(a, b, atol=1e-5, rtol=0)
-    assert float((a - b).abs().max()) < 1e-8
+        assert torch.equal(cell(x)[:, :20], cell(x2)[:, :20])
 
 
 def test_step_by_step_use_reproduces_the_sequence_forms() -> None:
