@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-__all__ = ["CensoredMixtureForecast", "HistogramForecast", "take_rows", "concat_forecasts"]
+__all__ = ["CensoredMixtureForecast", "HistogramForecast", "concat_forecasts", "take_rows"]
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 

@@ -8,5 +8,12 @@ and return the JSON document as a dict.  (``nas.bench.overhead`` belongs to the 
 from nas.bench._predict import LOGLIK_BIN, binned_loglik, cutoff_length, run_predict
 from nas.bench._replay import ReplayStudy, replay_group, run_replay
 
-__all__ = ["run_predict", "run_replay", "ReplayStudy", "replay_group", "binned_loglik",
-           "cutoff_length", "LOGLIK_BIN"]
+__all__ = [
+           "LOGLIK_BIN",
+           "ReplayStudy",
+           "binned_loglik",
+           "cutoff_length",
+           "replay_group",
+           "run_predict",
+           "run_replay",
+]

@@ -31,7 +31,7 @@ from nas.curvefile import CurveSet
 from nas.errors import ConfigError
 from nas.interfaces import Curve
 
-__all__ = ["run_predict", "cutoff_length", "binned_loglik", "LOGLIK_BIN", "set_threads"]
+__all__ = ["LOGLIK_BIN", "binned_loglik", "cutoff_length", "run_predict", "set_threads"]
 
 LOGLIK_BIN = 0.005
 _FLOOR = 1e-9

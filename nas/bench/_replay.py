@@ -32,7 +32,7 @@ from nas.errors import ConfigError
 from nas.interfaces import Curve, Forecast, LearningCurvePredictor, StoppingPolicy, TrialView
 from nas.policies import should_refit
 
-__all__ = ["run_replay", "ReplayStudy", "replay_group"]
+__all__ = ["ReplayStudy", "replay_group", "run_replay"]
 
 Progress = Callable[[str, int, int], None]
 _EARLY = 5  # prefixes 1.._EARLY are batched across upcoming trials

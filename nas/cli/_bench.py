@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -79,7 +79,7 @@ def predict_cmd(
     folds: int = typer.Option(5, "--folds", help="Folds per task group."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fold permutation."),
     threads: int = typer.Option(1, "--threads", help="Threads for prediction (timed)."),
-    option: Optional[list[str]] = typer.Option(None, "--predictor-option", help=_OPTION_HELP),
+    option: list[str] | None = typer.Option(None, "--predictor-option", help=_OPTION_HELP),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -106,14 +106,14 @@ def predict_cmd(
 def replay_cmd(
     curves: Path = typer.Option(..., "--curves", help="Curve file (.npz, values in [0, 1])."),
     policy: str = typer.Option(..., "--policy", help="none | median | asha | predictive | m:a"),
-    predictor: Optional[str] = typer.Option(None, "--predictor", help="For predictive."),
-    delta: Optional[float] = typer.Option(None, "--delta", help="predictive: P threshold."),
-    min_epochs: Optional[int] = typer.Option(None, "--min-epochs", help="predictive (1)."),
-    grace: Optional[int] = typer.Option(None, "--grace", help="asha: grace period (1)."),
-    eta: Optional[float] = typer.Option(None, "--eta", help="asha: reduction factor (3)."),
-    startup: Optional[int] = typer.Option(None, "--startup", help="median: startup trials (5)."),
+    predictor: str | None = typer.Option(None, "--predictor", help="For predictive."),
+    delta: float | None = typer.Option(None, "--delta", help="predictive: P threshold."),
+    min_epochs: int | None = typer.Option(None, "--min-epochs", help="predictive (1)."),
+    grace: int | None = typer.Option(None, "--grace", help="asha: grace period (1)."),
+    eta: float | None = typer.Option(None, "--eta", help="asha: reduction factor (3)."),
+    startup: int | None = typer.Option(None, "--startup", help="median: startup trials (5)."),
     seeds: int = typer.Option(5, "--seeds", help="Seeds (orders) per task group."),
-    option: Optional[list[str]] = typer.Option(None, "--predictor-option", help=_OPTION_HELP),
+    option: list[str] | None = typer.Option(None, "--predictor-option", help=_OPTION_HELP),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -16,12 +16,12 @@ from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
 
 __all__ = [
-    "NoStopping",
-    "MedianPolicy",
-    "ASHAPolicy",
-    "PredictivePolicy",
     "DEFAULT_DELTA",
     "REFIT_FIRST",
-    "should_refit",
+    "ASHAPolicy",
+    "MedianPolicy",
+    "NoStopping",
+    "PredictivePolicy",
     "make_policy",
+    "should_refit",
 ]

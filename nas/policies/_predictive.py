@@ -15,7 +15,7 @@ import numpy as np
 from nas.errors import ConfigError
 from nas.interfaces import CONTINUE, STOP, Decision, StudyView, TrialView
 
-__all__ = ["PredictivePolicy", "DEFAULT_DELTA"]
+__all__ = ["DEFAULT_DELTA", "PredictivePolicy"]
 
 #: Default threshold on P(y_T > y_best), fixed before any measurement.  Why 0.05: it is the
 #: value of the DESIGN.md study example and the conventional 5% error rate; a *calibrated*

@@ -14,7 +14,7 @@ import numpy as np
 from nas.errors import ConfigError
 from nas.interfaces import CONTINUE, STOP, Decision, StudyView, TrialView
 
-__all__ = ["NoStopping", "MedianPolicy", "ASHAPolicy"]
+__all__ = ["ASHAPolicy", "MedianPolicy", "NoStopping"]
 
 
 def _int_option(name: str, value: object, minimum: int) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from nas.errors import ConfigError, PluginError
 from nas.interfaces import StoppingPolicy
 
-__all__ = ["should_refit", "REFIT_FIRST", "make_policy"]
+__all__ = ["REFIT_FIRST", "make_policy", "should_refit"]
 
 #: First refit point; later ones double: 5, 10, 20, 40, 80, ... completed trials.
 REFIT_FIRST = 5

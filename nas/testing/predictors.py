@@ -21,13 +21,13 @@ from nas.curvefile import CurveSet
 from nas.interfaces import Curve, Decision, Forecast, StoppingPolicy, TrialView
 
 __all__ = [
-    "synthetic_curves",
-    "synthetic_curve_set",
     "check_forecast",
-    "check_predictor",
     "check_policy",
     "check_predict_document",
+    "check_predictor",
     "check_replay_document",
+    "synthetic_curve_set",
+    "synthetic_curves",
 ]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -128,7 +128,7 @@ class _View:
 
     @property
     def n_complete(self) -> int:
-        return int(len(self._done))
+        return len(self._done)
 
     def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
         src = self._done if complete_only else np.vstack([self._done, self._others])

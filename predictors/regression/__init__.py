@@ -3,4 +3,4 @@
 from predictors.regression._baker import MODELS, BakerPredictor
 from predictors.regression._features import CURVE_FEATURES, prefix_features
 
-__all__ = ["BakerPredictor", "MODELS", "CURVE_FEATURES", "prefix_features"]
+__all__ = ["CURVE_FEATURES", "MODELS", "BakerPredictor", "prefix_features"]

@@ -55,7 +55,7 @@ from predictors.regression._features import (
     prefix_features,
 )
 
-__all__ = ["BakerPredictor", "MODELS"]
+__all__ = ["MODELS", "BakerPredictor"]
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import numpy as np
 from nas.errors import PredictorError
 from nas.interfaces import Curve
 
-__all__ = ["CURVE_FEATURES", "pad_curves", "prefix_features", "config_matrix"]
+__all__ = ["CURVE_FEATURES", "config_matrix", "pad_curves", "prefix_features"]
 
 CURVE_FEATURES = ("frac", "steps", "last", "v25", "v50", "v75", "first", "mean3", "max", "min3",
                   "d1", "d2", "at_floor")

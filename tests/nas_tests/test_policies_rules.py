@@ -179,7 +179,7 @@ def test_options_are_validated() -> None:
 
 
 def test_refit_schedule() -> None:
-    assert [n for n in range(0, 700) if should_refit(n)] == [5, 10, 20, 40, 80, 160, 320, 640]
+    assert [n for n in range(700) if should_refit(n)] == [5, 10, 20, 40, 80, 160, 320, 640]
 
 
 @pytest.mark.parametrize("name", ["none", "median", "asha", "predictive"])
