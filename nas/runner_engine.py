@@ -289,6 +289,8 @@ class Engine:
         self.hook_ms_refit: list[float] = []  # the subset measured while a refit was running
         self.live: dict[str, LiveTrial] = {}
         self.nodes: dict[str, int] = {}  # trials started per Ray node
+        self.controller: Any = None  # Tune's controller (set by the scheduler adapter)
+        self._last_watch = 0.0
         self.counts: dict[str, int] = {}
         self.epochs_run = 0
         self.best: tuple[int, float, dict[str, Any]] | None = None
@@ -516,6 +518,23 @@ class Engine:
             model = self.space.build(t.config, self.spec)
             return float(sum(p.numel() for p in model.parameters()))
         return float("nan")
+
+    def overdue(self) -> set[str]:
+        """Live trials past ``time_limit_s`` plus a grace (max(10 s, half the limit)) since
+        they were started: marked FAILED with a time-limit error; the caller stops them.
+        Checked at most once a second."""
+        limit = self.cfg.training.time_limit_s
+        now = time.monotonic()
+        if limit is None or now - self._last_watch < 1.0:
+            return set()
+        self._last_watch = now
+        out = set()
+        for key, t in self.live.items():
+            if t.error is None and now - t.started > limit + max(10.0, 0.5 * limit):
+                t.error = (f"time limit of {limit:g} s exceeded (no result for "
+                           f"{now - t.started:.0f} s; stopped by the driver)")
+                out.add(key)
+        return out
 
     def on_error(self, key: str, text: str) -> None:
         """Tune gave up on trial ``key`` (worker deaths beyond ``max_failures``)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,7 +132,12 @@ def nas_trainable(config: dict[str, Any]) -> None:
     except Exception:  # pragma: no cover - outside a Ray worker
         node = os.uname().nodename
 
+    limit = static["training"].get("time_limit_s")
+    t0 = time.monotonic()
+
     def report(epoch: int, metrics: dict[str, float]) -> bool:
+        if limit is not None and time.monotonic() - t0 > float(limit):
+            raise TimeoutError(f"time limit of {float(limit):g} s exceeded at epoch {epoch}")
         tune.report({**{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                      "epoch": int(epoch), "nas_node": node})
         return False
@@ -171,6 +177,9 @@ class NasScheduler(_EngineRef, FIFOScheduler):
         self._bind(engine)
         self._seen: dict[str, int] = {}
 
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        self.engine.controller = tune_controller  # for the time-limit watchdog (callback)
+
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         epoch = result.get("epoch")
         # A duplicate of the last result (the function returned) has the same epoch: skip it.
@@ -196,6 +205,17 @@ class NasCallback(_EngineRef, Callback):
                         result: dict[str, Any], **info: Any) -> None:
         if self.on_change is not None:
             self.on_change()
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        """Watchdog: stop trials that overran their time limit without reporting (hung)."""
+        overdue = self.engine.overdue()
+        controller = getattr(self.engine, "controller", None)
+        if not overdue or controller is None:
+            return
+        for trial in trials:
+            if trial.trial_id in overdue and trial.status == "RUNNING":
+                logger.warning("trial %s overran its time limit; stopping it", trial.trial_id)
+                controller.stop_trial(trial)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
                           **info: Any) -> None:

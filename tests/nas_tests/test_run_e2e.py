@@ -115,3 +115,36 @@ def test_existing_study_is_an_error_and_resume_with_budget_done(tmp_path: Path) 
     # a larger budget on resume runs only the difference
     s = run_study(path, storage=url, resume=True, trials=5, ray_storage=str(tmp_path / "ray"))
     assert s.trials == {"COMPLETE": 5}
+
+
+def test_time_limits_worker_side_and_hung_trials(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    slow = write_study(tmp_path / "slow.toml", toy_sections(
+        "slow", trials=2, policy="none", max_epochs=4, epoch_s=0.6,
+        extra={"training": {"time_limit_s": 1.0}}))
+    s = run_study(slow, storage=url, ray_storage=str(tmp_path / "ray"))
+    assert s.trials == {"FAILED": 2}
+    hang = write_study(tmp_path / "hang.toml", toy_sections(
+        "hang", trials=1, modes=["hang"], policy="none", max_epochs=4,
+        extra={"training": {"time_limit_s": 1.0}}))
+    s = run_study(hang, storage=url, ray_storage=str(tmp_path / "ray"))
+    assert s.trials == {"FAILED": 1}
+    st = Storage(url)
+    errors = [r.error for name in ("slow", "hang") for r in st.trials(st.get_study(name).id)]
+    assert all(e.startswith("TimeoutError: time limit of 1 s exceeded at epoch ")
+               for e in errors[:2]), errors
+    assert errors[2].startswith("time limit of 1 s exceeded (no result for ")
+
+
+def test_python_api_run_and_study(tmp_path: Path) -> None:
+    import nas
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    study = nas.run(toy_sections("api", trials=3, policy="none", max_epochs=3), storage=url,
+                    ray_storage=str(tmp_path / "ray"))
+    assert isinstance(study, nas.Study)
+    assert study.summary.trials == {"COMPLETE": 3}
+    assert len(study.trials) == 3 and study.best_trial is not None
+    again = nas.Study("api", storage=url)
+    assert again.best_trial.number == study.best_trial.number
+    assert len(again.to_pandas()) == 3
