@@ -91,10 +91,34 @@ class _CachedPredictor:
         if cur is not None and len(curves) == 1 and len(curves[0]) == cur[1] \
                 and horizon == self.cache.T:
             fc, row = self.cache.get(cur[0], cur[1], self.upcoming)
-            from predictors._forecast import take_rows
-
-            return take_rows(fc, row)  # type: ignore[no-any-return]
+            if hasattr(fc, "take"):  # the forecasts of package `predictors` slice cheaply
+                return fc.take([row])  # type: ignore[no-any-return]
+            return _Row(fc, row)
         return self.cache.predictor.predict(curves, horizon)
+
+
+class _Row:
+    """One row of a batched forecast that has no ``take`` (evaluates all rows, keeps one)."""
+
+    def __init__(self, base: Forecast, row: int) -> None:
+        self._base, self._row = base, row
+        self._n = int(np.asarray(base.mean).shape[0])
+
+    def _at(self, y: float | np.ndarray) -> np.ndarray:
+        return np.full(self._n, float(np.asarray(y).reshape(-1)[0]))
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.asarray(self._base.mean)[[self._row]]
+
+    def quantile(self, q: float) -> np.ndarray:
+        return np.asarray(self._base.quantile(q))[[self._row]]
+
+    def cdf(self, y: float | np.ndarray) -> np.ndarray:
+        return np.asarray(self._base.cdf(self._at(y)))[[self._row]]
+
+    def logpdf(self, y: float | np.ndarray) -> np.ndarray:
+        return np.asarray(self._base.logpdf(self._at(y)))[[self._row]]
 
 
 class ReplayStudy:
