@@ -15,7 +15,7 @@ from typing import Any
 from nas.config import StudyConfig
 from nas.storage import StudyHandle, open_study
 
-__all__ = ["run", "Study"]
+__all__ = ["Study", "run"]
 
 
 class Study(StudyHandle):

@@ -37,19 +37,19 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
-    "SAMPLERS",
-    "POLICIES",
     "DEVICES",
+    "POLICIES",
+    "SAMPLERS",
     "Objective",
-    "StudySection",
     "SearchSection",
-    "TaskSection",
-    "TrainingSection",
     "StoppingSection",
     "StudyConfig",
-    "load_config",
-    "config_from_dict",
+    "StudySection",
+    "TaskSection",
+    "TrainingSection",
     "check_plugins",
+    "config_from_dict",
+    "load_config",
 ]
 
 SAMPLERS = ("random", "tpe", "cmaes", "gp", "nsga2")

@@ -30,7 +30,7 @@ from nas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunSummary", "run_study", "open_run_storage", "quiet_ray_env"]
+__all__ = ["RunSummary", "open_run_storage", "quiet_ray_env", "run_study"]
 
 
 @dataclass(frozen=True)
@@ -238,8 +238,14 @@ def _fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
          ray_storage: str | None, on_change: Callable[[], None] | None) -> None:
     from ray import tune
 
-    from nas.runner_tune import (NasCallback, NasScheduler, NasSearcher, nas_trainable, release,
-                                 static_payload)
+    from nas.runner_tune import (
+        NasCallback,
+        NasScheduler,
+        NasSearcher,
+        nas_trainable,
+        release,
+        static_payload,
+    )
 
     callback = NasCallback(engine, on_change)
     trainable = tune.with_resources(nas_trainable,

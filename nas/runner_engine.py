@@ -39,7 +39,7 @@ from nas.interfaces import Curve, Decision, LearningCurvePredictor, TaskSpec, Tr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Engine", "StudyMirror", "LiveTrial", "make_sampler", "make_policy", "DONE_STATES"]
+__all__ = ["DONE_STATES", "Engine", "LiveTrial", "StudyMirror", "make_policy", "make_sampler"]
 
 #: States that count against the trial budget.
 DONE_STATES = ("COMPLETE", "STOPPED", "FAILED")
@@ -276,9 +276,9 @@ class Engine:
 
         self.cfg, self.storage, self.study_id = cfg, storage, study_id
         self.space, self.spec = space, spec
-        self.objectives: list[dict[str, Any]] = [dict(name=o.name, direction=o.direction)
+        self.objectives: list[dict[str, Any]] = [{"name": o.name, "direction": o.direction}
                            for o in cfg.search.objectives] or \
-            [dict(name=spec.objective, direction=spec.direction)]
+            [{"name": spec.objective, "direction": spec.direction}]
         self.primary = self.objectives[0]["name"]
         self.direction = self.objectives[0]["direction"]
         self.horizon = cfg.training.max_epochs
@@ -331,7 +331,8 @@ class Engine:
             try:
                 dists = {k: json_to_distribution(v)
                          for k, v in payload.get("distributions", {}).items()}
-            except Exception:  # not written by this runner (e.g. imported curves)
+            except Exception as exc:  # not written by this runner (e.g. imported curves)
+                logger.debug("trial %d has no Optuna distributions (%s)", r.number, exc)
                 continue
             curve = [v for v in (r.curve or []) if v is not None]
             if r.state == "INTERRUPTED":
@@ -520,7 +521,7 @@ class Engine:
         return float("nan")
 
     def overdue(self) -> set[str]:
-        """Live trials past ``time_limit_s`` plus a grace (max(10 s, half the limit)) since
+        """Live trials past ``time_limit_s`` plus a grace (max(5 s, half the limit)) since
         they were started: marked FAILED with a time-limit error; the caller stops them.
         Checked at most once a second."""
         limit = self.cfg.training.time_limit_s
@@ -530,7 +531,7 @@ class Engine:
         self._last_watch = now
         out = set()
         for key, t in self.live.items():
-            if t.error is None and now - t.started > limit + max(10.0, 0.5 * limit):
+            if t.error is None and now - t.started > limit + max(5.0, 0.5 * limit):
                 t.error = (f"time limit of {limit:g} s exceeded (no result for "
                            f"{now - t.started:.0f} s; stopped by the driver)")
                 out.add(key)

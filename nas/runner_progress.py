@@ -8,6 +8,7 @@ Everything goes to stderr so that ``--json`` keeps stdout for the one JSON docum
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ __all__ = ["ProgressView", "render_leaderboard", "short_config"]
 
 
 def _fmt_s(s: float | None) -> str:
-    if s is None or s != s or s == float("inf"):
+    if s is None or not math.isfinite(s):
         return "?"
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

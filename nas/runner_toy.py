@@ -29,7 +29,7 @@ import numpy as np
 from nas.errors import ConfigError
 from nas.interfaces import TaskSpec
 
-__all__ = ["ToySpace", "ToyTask", "toy_train", "MODES"]
+__all__ = ["MODES", "ToySpace", "ToyTask", "toy_train"]
 
 MODES = ("ok", "raise", "nan", "hang")
 

@@ -33,8 +33,14 @@ from nas.runner_engine import Engine
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["nas_trainable", "NasSearcher", "NasScheduler", "NasCallback", "static_payload",
-           "release"]
+__all__ = [
+    "NasCallback",
+    "NasScheduler",
+    "NasSearcher",
+    "nas_trainable",
+    "release",
+    "static_payload",
+]
 
 _CACHE: dict[str, Any] = {}
 # Tune pickles its searcher, scheduler and callbacks (for its own restore); the engine holds a

@@ -8,8 +8,9 @@ leaderboard and logs go to stderr.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
@@ -17,6 +18,19 @@ from nas.cli._app import app, bench_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
 
 __all__: list[str] = []
+
+
+def _drop_ray_exit_noise() -> None:
+    """Ray Tune's placement-group manager runs its cleanup in ``__del__`` and, when that is
+    left to interpreter exit, prints an ignored TypeError: drop that one message."""
+    previous = sys.unraisablehook
+
+    def hook(u: Any) -> None:
+        if "PlacementGroupResourceManager.__del__" in repr(getattr(u, "object", None)):
+            return
+        previous(u)
+
+    sys.unraisablehook = hook
 
 
 def _logging(verbose: bool, quiet: bool) -> None:
@@ -28,14 +42,14 @@ def _logging(verbose: bool, quiet: bool) -> None:
 @app.command("run")
 def run_cmd(
     file: Path = typer.Argument(..., help="Study file (.toml, or .py defining `study`)."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Database URL (wins over "
+    storage: str | None = typer.Option(None, "--storage", help="Database URL (wins over "
                                           "NAS_STORAGE and the file's `storage`)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Join a running Ray cluster: "
+    address: str | None = typer.Option(None, "--address", help="Join a running Ray cluster: "
                                           "auto or HOST:PORT (default: an embedded local Ray)."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="Override search.trials."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop after S seconds; "
+    trials: int | None = typer.Option(None, "--trials", help="Override search.trials."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop after S seconds; "
                                             "running trials become INTERRUPTED."),
-    cpus: Optional[int] = typer.Option(None, "--cpus", help="CPUs of the embedded Ray "
+    cpus: int | None = typer.Option(None, "--cpus", help="CPUs of the embedded Ray "
                                        "(default: all)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study of this name."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
@@ -48,6 +62,8 @@ def run_cmd(
     from nas.runner_progress import ProgressView, render_leaderboard
 
     _logging(verbose, quiet)
+    if not verbose:
+        _drop_ray_exit_noise()
     cfg = load_config(file)
     view = None if (quiet or as_json) else ProgressView()
     try:
@@ -84,11 +100,11 @@ def validate_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     study: str = typer.Argument(..., help="Study name."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Database URL."),
+    storage: str | None = typer.Option(None, "--storage", help="Database URL."),
     top: int = typer.Option(3, "--top", help="How many of the best configurations."),
     seeds: int = typer.Option(3, "--seeds", help="Retraining seeds per configuration."),
     out: Path = typer.Option(Path("nas-models"), "--out", help="Where weights are saved."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the study's "
+    epochs: int | None = typer.Option(None, "--epochs", help="Override the study's "
                                          "max_epochs for retraining."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,8 @@ from nas.interfaces import Curve, Decision, LearningCurvePredictor, StoppingPoli
 from nas.runner_engine import StudyMirror
 
 __all__ = ["PolicyState"]
+
+logger = logging.getLogger(__name__)
 
 
 class PolicyState:
@@ -89,8 +92,8 @@ class PolicyState:
             try:
                 self._predictor = self._predictor.fit(curves) or self._predictor
                 self.mirror.set_predictor(self._predictor)
-            except Exception:  # too few curves for this predictor yet: the policy waits
-                pass
+            except Exception as exc:  # too few curves for this predictor yet: the policy waits
+                logger.debug("predictor fit on %d curves failed: %s", len(curves), exc)
             self._fitted_at = n
 
     def decide(self, key: Any, values: Sequence[float]) -> Decision:

@@ -51,8 +51,8 @@ class PolicyPruner(optuna.pruners.BasePruner):
                  value_range: Sequence[float] = (0.0, 1.0),
                  policy_options: dict[str, Any] | None = None,
                  predictor: str | LearningCurvePredictor | None = None) -> None:
-        self._args = dict(policy=policy, horizon=horizon, value_range=value_range,
-                          policy_options=policy_options, predictor=predictor)
+        self._args = {"policy": policy, "horizon": horizon, "value_range": value_range,
+                      "policy_options": policy_options, "predictor": predictor}
         self._state: PolicyState | None = None
         self._direction: str | None = None
         # validate now (a bad option is an error at construction, not at the first report)

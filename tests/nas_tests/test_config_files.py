@@ -52,17 +52,17 @@ BAD = [
     (_edit('trials = 40', 'trials = "40"'),
      "search.trials = '40': must be an integer in [1, 1000000]"),
     (_edit('trials = 40', 'trails = 40'),
-     "search.trails: unknown key (known: space, space_options, sampler, sampler_options, trials,"
-     " concurrency, objectives)"),
+     ("search.trails: unknown key (known: space, space_options, sampler, sampler_options, "
+      "trials, concurrency, objectives)")),
     (_edit('sampler = "tpe"', 'sampler = "bayes"'),
      "search.sampler = 'bayes': must be one of random, tpe, cmaes, gp, nsga2"),
     (_edit('space = "seq_cells"', 'space = "no_such_space"'),
-     "search.space = 'no_such_space': unknown space; installed: seq_cells (or give "
-     "\"module:attr\")"),
+     ("search.space = 'no_such_space': unknown space; installed: seq_cells (or give "
+      "\"module:attr\")")),
     (_edit('name = "parity"\n', 'name = "parity_x"\n'), None),  # message lists the tasks
     (_edit('name = "parity-quick"', 'name = "has space"'),
-     "study.name = 'has space': must be 1-100 letters, digits, '_', '.' or '-', starting with a "
-     "letter or digit"),
+     ("study.name = 'has space': must be 1-100 letters, digits, '_', '.' or '-', starting "
+      "with a letter or digit")),
     (_edit('[study]\nname = "parity-quick"\n', '[study]\n'), "study.name: required key is missing"),
     (_edit('delta = 0.05', 'delta = 1.5'), "stopping.delta = 1.5: must be a number > 0 and < 1"),
     (_edit('min_epochs = 2', 'min_epochs = 30'),

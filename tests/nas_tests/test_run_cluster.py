@@ -98,7 +98,8 @@ def test_two_node_cluster_with_postgresql(tmp_path: Path) -> None:
                 [sys.executable, "-c", "import sys; from nas.cli import main; sys.exit(main())",
                  "run", str(path), "--address", f"127.0.0.1:{port}", "--storage", url,
                  "--json"],
-                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
+                timeout=300)
             assert run.returncode == 0, run.stderr[-3000:]
             doc = json.loads(run.stdout)
             assert doc["trials"] == {"COMPLETE": 6}
