@@ -136,3 +136,22 @@ def test_step_by_step_use_reproduces_the_sequence_forms() -> None:
                     y, state = ssm.step(x[:, t], state)
                 ys.append(y)
             assert torch.allclose(torch.stack(ys, 1), cell(x), atol=1e-8)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_causal_attention_matches_torch_multihead_attention(heads: int) -> None:
+    from search_spaces.cells._attention import CausalSelfAttention
+
+    torch.manual_seed(0)
+    ours = CausalSelfAttention(16, heads, "none").double()
+    ref = torch.nn.MultiheadAttention(16, heads, batch_first=True).double()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(ours.qkv.weight)
+        ref.in_proj_bias.copy_(ours.qkv.bias)
+        ref.out_proj.weight.copy_(ours.proj.weight)
+        ref.out_proj.bias.copy_(ours.proj.bias)
+    x = torch.randn(2, 9, 16, dtype=torch.float64)
+    mask = torch.ones(9, 9, dtype=torch.bool).triu(1)  # True = not allowed
+    want, _ = ref(x, x, x, attn_mask=mask, need_weights=False)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), want, atol=1e-10)
