@@ -35,7 +35,8 @@ taking examples in order of the training dataset's ``difficulty`` attribute when
 in a fixed random order otherwise; with ``cyclical`` it follows a triangle wave between 25 %
 and 100 % with a period of 4 epochs (random order), so it grows and shrinks in cycles.
 
-Pruning.  Global magnitude pruning of every parameter with two or more dimensions, ramped
+Pruning.  Global magnitude pruning of the model's ``prunable_parameters()`` when it has that
+method, else of every parameter with two or more dimensions, ramped
 with the cubic schedule of Zhu & Gupta (2017), s_e = s_f (1 - (1 - e/E_r)^3), over the first
 half of the epochs (E_r); masks are recomputed after each epoch and re-applied after every
 optimiser step, so pruned weights stay zero.
@@ -342,7 +343,9 @@ class _Pruner:
     """Global magnitude pruning with masks re-applied after every optimiser step."""
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.params = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+        chooser = getattr(model, "prunable_parameters", None)
+        candidates = list(chooser()) if callable(chooser) else list(model.parameters())
+        self.params = [p for p in candidates if p.requires_grad and p.dim() >= 2]
         self.masks: list[torch.Tensor] | None = None
 
     def update(self, sparsity: float) -> None:
