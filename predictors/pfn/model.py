@@ -7,7 +7,9 @@ Reads top to bottom: the config, the bucket ("bar") output, the blocks, the mode
 
 Tokens: every observed point ``(x = t / T, y)`` is a *context* token; every step whose value is
 wanted is a *query* token ``x``.  ``T`` is the horizon (the budget the fraction is of); its log
-is a feature of every token.  Every token attends only to the context tokens (keys and values
+and the fraction observed so far (the last context ``x``) are features of every token, and a
+query also gets its distance to the last observation (without these explicit features a
+small model learns the dependence on the query position slowly).  Every token attends only to the context tokens (keys and values
 come from the context alone), so queries never see each other and the prediction at a query
 does not depend on which other queries are in the batch.  No positional embedding is needed:
 a point's position *is* its ``x``.
@@ -172,10 +174,10 @@ class PFN(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        # context token features: x, y, [y == 0], [y == 1], log-horizon
-        self.ctx_embed = nn.Sequential(nn.Linear(5, d), nn.GELU(), nn.Linear(d, d))
-        # query token features: x, log-horizon
-        self.qry_embed = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
+        # context token features: x, y, [y == 0], [y == 1], log-horizon, x of the last observation
+        self.ctx_embed = nn.Sequential(nn.Linear(6, d), nn.GELU(), nn.Linear(d, d))
+        # query token features: x, log-horizon, x of the last observation, distance to it
+        self.qry_embed = nn.Sequential(nn.Linear(4, d), nn.GELU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.n_buckets)
@@ -219,10 +221,15 @@ class PFN(nn.Module):
         """
         B, C = x_ctx.shape
         lh = self._log_horizon(horizon)[:, None]
+        # how far the curve has been observed: the query's distance to it is what matters most
+        x_last = (x_ctx if ctx_mask is None else x_ctx.masked_fill(~ctx_mask, 0.0)).amax(1, keepdim=True)
         ctx = torch.stack(
-            [x_ctx, y_ctx, (y_ctx <= 0).float(), (y_ctx >= 1).float(), lh.expand(B, C)], dim=-1
+            [x_ctx, y_ctx, (y_ctx <= 0).float(), (y_ctx >= 1).float(), lh.expand(B, C),
+             x_last.expand(B, C)], dim=-1
         )
-        qry = torch.stack([x_qry, lh.expand_as(x_qry)], dim=-1)
+        qry = torch.stack(
+            [x_qry, lh.expand_as(x_qry), x_last.expand_as(x_qry), x_qry - x_last], dim=-1
+        )
         h = torch.cat([self.ctx_embed(ctx), self.qry_embed(qry)], dim=1)
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):

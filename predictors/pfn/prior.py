@@ -15,7 +15,8 @@ A curve is built in three layers (all per curve, all batched):
    the eleven coincide after that re-parameterisation, e.g. hill3 = mmf).  The clean curve is
    ``y = y_chance + (y_final - y_chance) * g``.
 2. **Effects real runs show** that the parametric families lack: runs that stay flat at chance
-   level from the start, runs that take off late, divergence to chance level at a random time,
+   level from the start, a first value recorded at initialisation (before any training), runs
+   that take off late, divergence to chance level at a random time,
    a plateau followed by a drop (over-fitting), and a step up at a learning-rate decay.
 3. **Observation noise** whose size depends on the value (binomial-like, largest mid-range),
    auto-correlated (AR(1)), with rare outliers; then the curve is **clipped to [0, 1]**, which
@@ -64,6 +65,7 @@ class PriorConfig:
     max_horizon: int = 100
     p_flat: float = 0.4
     p_late: float = 0.1
+    p_init_eval: float = 0.3
     p_diverge: float = 0.1
     p_drop: float = 0.15
     p_step: float = 0.1
@@ -79,7 +81,7 @@ class PriorConfig:
                 f"prior horizons [{self.min_horizon}, {self.max_horizon}] must satisfy "
                 "2 <= min_horizon <= max_horizon"
             )
-        for name in ("p_flat", "p_late", "p_diverge", "p_drop", "p_step", "p_outlier"):
+        for name in ("p_flat", "p_late", "p_init_eval", "p_diverge", "p_drop", "p_step", "p_outlier"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"prior {name} is {v}, but must be in [0, 1]")
@@ -206,6 +208,7 @@ def sample_prior(
         else:
             raise ConfigError(f"family is {family}, but must be -1 or in [0, {len(FAMILIES)})")
     late = (_u(n, g, dev) < cfg.p_late) & ~flat
+    init_eval = _u(n, g, dev) < cfg.p_init_eval
     diverge = (_u(n, g, dev) < cfg.p_diverge) & ~flat
     drop = (_u(n, g, dev) < cfg.p_drop) & ~flat
     step = (_u(n, g, dev) < cfg.p_step) & ~flat
@@ -226,6 +229,8 @@ def sample_prior(
     # --- shape -------------------------------------------------------------------------------
     k = _log_u(n, g, dev, cfg.speed_min, cfg.speed_max)
     start = torch.where(late, _u(n, g, dev, 0.05, 0.5), torch.zeros_like(k))
+    # the first value recorded before any training (an evaluation at initialisation)
+    start = torch.maximum(start, init_eval.float() / T)
     u = k * (x - start).clamp_min(0.0)
     prog = _progress(fam, u, k, g)
     y = chance + (final - chance) * prog
