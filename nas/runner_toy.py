@@ -13,15 +13,20 @@ see the engine work in seconds.  Study-file usage::
 
 The curve of a configuration is ``ceiling * (1 - exp(-rate * epoch))`` (plus a little seeded
 noise): deterministic, saturating, so stopping policies have something to decide about.
-``mode`` makes a trial raise at epoch 2 (``raise``), report NaN at epoch 2 (``nan``) or sleep
-forever after epoch 1 (``hang``, for time limits and interruption tests).
+``mode`` makes a trial raise at epoch 2 (``raise``), report NaN at epoch 2 (``nan``), sleep
+forever after epoch 1 (``hang``, for time limits and interruption tests) or kill its worker
+process at epoch 2 the first time it runs (``die``: a worker death that a retry survives; the
+marker file lives in the space option ``marker_dir``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +36,7 @@ from nas.interfaces import TaskSpec
 
 __all__ = ["MODES", "ToySpace", "ToyTask", "toy_train"]
 
-MODES = ("ok", "raise", "nan", "hang")
+MODES = ("ok", "raise", "nan", "hang", "die")
 
 
 class ToySpace:
@@ -39,7 +44,8 @@ class ToySpace:
 
     name = "toy"
 
-    def __init__(self, modes: Sequence[str] = ("ok",), epoch_s: float = 0.0) -> None:
+    def __init__(self, modes: Sequence[str] = ("ok",), epoch_s: float = 0.0,
+                 marker_dir: str | None = None) -> None:
         bad = [m for m in modes if m not in MODES]
         if not modes or bad:
             raise ConfigError(f"toy space: modes = {list(modes)!r}: must be a non-empty list of "
@@ -48,6 +54,7 @@ class ToySpace:
             raise ConfigError(f"toy space: epoch_s = {epoch_s!r}: must be a number >= 0")
         self.modes = tuple(modes)
         self.epoch_s = float(epoch_s)
+        self.marker_dir = marker_dir
 
     def sample(self, trial: Any) -> dict[str, Any]:
         cfg: dict[str, Any] = {
@@ -56,6 +63,8 @@ class ToySpace:
             "mode": trial.suggest_categorical("mode", list(self.modes)),
             "epoch_s": self.epoch_s,
         }
+        if self.marker_dir is not None:
+            cfg["marker_dir"] = self.marker_dir
         return cfg
 
     def build(self, config: Mapping[str, Any], task: TaskSpec) -> Any:
@@ -114,6 +123,12 @@ def toy_train(space: Any, config: Mapping[str, Any], task: Any, options: Any,
             raise RuntimeError("toy trial raised on purpose at epoch 2")
         value = float("nan") if mode == "nan" and epoch == 2 else \
             toy_curve(config, epoch, options.seed)
+        if mode == "die" and epoch == 2:
+            marker = Path(config.get("marker_dir") or tempfile.gettempdir()) / \
+                f"nas-toy-died-{options.seed}-{float(config['ceiling']):.12f}"
+            if not marker.exists():
+                marker.write_text("died once\n")
+                os._exit(1)  # the worker process dies (no exception, no result)
         if mode == "hang" and epoch == 2:
             while True:
                 time.sleep(1.0)

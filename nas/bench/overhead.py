@@ -11,7 +11,7 @@ here):
    TPE, the same concurrency, policy ``none``).
    Steps 1 and 2 alternate ``reps`` times; the best time of each is compared (the CI machine
    is shared, so single timings are noisy; all are reported).
-3. *hook latency*: one more engine run per predictor (``pfn`` when a checkpoint is installed,
+3. *hook latency*: one more engine run (at least 30 trials) per predictor (``pfn`` when a checkpoint is installed,
    and ``baker``, whose refits on the ``should_refit`` schedule take real time in the
    background) with the *predictive* policy and ``delta`` = 1e-9, so that every hook computes
    the full forecast but no trial is stopped.
@@ -102,13 +102,13 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2,
 
         runs = 0
 
-        def engine(policy: dict[str, Any]) -> tuple[float, Any, Any]:
+        def engine(policy: dict[str, Any], n: int) -> tuple[float, Any, Any]:
             nonlocal runs
             runs += 1
             study = {
                 "study": {"name": f"overhead-{runs}", "seed": 0},
                 "search": {"space": "nas.runner_toy:ToySpace", "sampler": "tpe",
-                           "trials": trials, "concurrency": cpus},
+                           "trials": n, "concurrency": cpus},
                 "task": {"name": "nas.runner_toy:ToyTask"},
                 "training": {"max_epochs": epochs, "trainer": "nas.runner_toy:toy_train"},
                 "stopping": policy,
@@ -125,13 +125,16 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2,
         for _ in range(reps):  # alternate, keep the best of each (the machine is shared)
             s, plain_epochs = plain()
             plain_s.append(s)
-            s, summary, _ = engine({"policy": "none"})
+            s, summary, _ = engine({"policy": "none"}, trials)
             engine_s.append(s)
             engine_epochs = summary.epochs_run
         predictive = {}
         for predictor in _predictors():
+            # >= 30 trials: the refit after the 20th completion (Baker's first real fit) then
+            # runs while later trials report, so hooks during a refit are measured
             pred_s, pred_summary, eng = engine({"policy": "predictive", "predictor": predictor,
-                                                "delta": 1e-9, "min_epochs": 1})
+                                                "delta": 1e-9, "min_epochs": 1},
+                                               max(trials, 30))
             predictive[predictor] = {
                 "delta": 1e-9, "wall_s": round(pred_s, 3), "epochs": pred_summary.epochs_run,
                 "trials": pred_summary.trials, "refits": eng.refits,

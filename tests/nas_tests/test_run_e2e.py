@@ -148,3 +148,27 @@ def test_python_api_run_and_study(tmp_path: Path) -> None:
     again = nas.Study("api", storage=url)
     assert again.best_trial.number == study.best_trial.number
     assert len(again.to_pandas()) == 3
+
+
+def test_worker_death_is_retried_up_to_max_failures(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    sections = toy_sections("die", trials=1, modes=["die"], policy="none", max_epochs=4,
+                            extra={"training": {"max_failures": 1}})
+    sections["search"]["space_options"]["marker_dir"] = str(tmp_path)
+    s = run_study(write_study(tmp_path / "die.toml", sections), storage=url,
+                  ray_storage=str(tmp_path / "ray"))
+    assert s.trials == {"COMPLETE": 1}  # died once at epoch 2, the retry ran to the end
+    st = Storage(url)
+    (t,) = st.trials(st.get_study("die").id)
+    assert [p[0] for p in st.curve_points(t.id)] == [1, 2, 3, 4]  # epoch 1 not stored twice
+    assert t.epochs == 4
+
+    sections = toy_sections("die0", trials=1, modes=["die"], policy="none", max_epochs=4,
+                            extra={"training": {"max_failures": 0}})
+    sections["search"]["space_options"]["marker_dir"] = str(tmp_path / "fresh")
+    (tmp_path / "fresh").mkdir()
+    s = run_study(write_study(tmp_path / "die0.toml", sections), storage=url,
+                  ray_storage=str(tmp_path / "ray"))
+    assert s.trials == {"FAILED": 1}
+    (t,) = st.trials(st.get_study("die0").id)
+    assert t.error.startswith("worker died 1 time(s); last error: ")
