@@ -136,6 +136,9 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2,
                                                 "delta": 1e-9, "min_epochs": 1},
                                                max(trials, 30))
             predictive[predictor] = {
+                # False when the predictor could not be created or fitted (the hook then
+                # measures a policy without forecasts)
+                "predictor_loaded": eng.refits > 0,
                 "delta": 1e-9, "wall_s": round(pred_s, 3), "epochs": pred_summary.epochs_run,
                 "trials": pred_summary.trials, "refits": eng.refits,
                 "hook_ms": _stats(eng.hook_ms),

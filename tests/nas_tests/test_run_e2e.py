@@ -172,3 +172,22 @@ def test_worker_death_is_retried_up_to_max_failures(tmp_path: Path) -> None:
     assert s.trials == {"FAILED": 1}
     (t,) = st.trials(st.get_study("die0").id)
     assert t.error.startswith("worker died 1 time(s); last error: ")
+
+
+def test_two_objectives_are_stored_per_trial(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    sections = toy_sections("mo", trials=5, policy="asha", sampler="nsga2",
+                            extra={"stopping": {"options": {"grace_period": 2}}})
+    sections["search"]["objectives"] = [{"name": "val_accuracy", "direction": "maximize"},
+                                        {"name": "params", "direction": "minimize"}]
+    s = run_study(write_study(tmp_path / "mo.toml", sections), storage=url,
+                  ray_storage=str(tmp_path / "ray"))
+    assert sum(s.trials.values()) == 5 and s.trials.get("COMPLETE", 0) >= 1
+    st = Storage(url)
+    rec = st.get_study("mo")
+    assert [o["direction"] for o in rec.objectives] == ["maximize", "minimize"]
+    for t in st.trials(rec.id):
+        if t.state == "COMPLETE":
+            acc, params = t.values
+            assert acc == t.value
+            assert params == pytest.approx(10.0 + 100.0 * t.config["ceiling"])
