@@ -63,6 +63,9 @@ MODELS = ("svr", "forest", "ridge")
 #: prefix-fraction buckets of the residual spread: geometric, like the training grid of prefix
 #: lengths (what a prefix reveals grows roughly with log c): (0, 1/32], (1/32, 1/16], ... (1/2, 1]
 _FRAC_EDGES = np.array([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2])
+#: narrowest kernel: the resolution of the benchmark's binned likelihood (h = 0.005); a sharper
+#: component earns nothing there and only makes coverage brittle
+_MIN_BANDWIDTH = 0.005
 
 
 def _prefix_grid(length: int) -> np.ndarray:
@@ -266,7 +269,7 @@ class BakerPredictor:
                     else:
                         self.bins_[(b, flag)] = (np.array([]), [pooled])
                     continue
-                nb = int(min(4, r.shape[0] // (2 * min_bin))) or 1
+                nb = int(min(8, r.shape[0] // min_bin)) or 1
                 edges = np.unique(np.quantile(m, np.arange(1, nb) / nb)) if nb > 1 \
                     else np.array([])
                 which = np.searchsorted(edges, m, side="right")
@@ -277,7 +280,7 @@ class BakerPredictor:
                     for j in range(edges.shape[0] + 1)])
 
     def _summarise(self, r: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """K residual quantiles, a kernel bandwidth (Silverman's rule, floored at 0.01) and the
+        """K residual quantiles, a kernel bandwidth (Silverman's rule, floored at 0.005) and the
         weight of the uninformed component: 1/(m+1) for residuals from m distinct curves (Laplace's
         rule of succession: what m curves never showed still has a 1/(m+1) chance)."""
         k = self.components
@@ -285,7 +288,7 @@ class BakerPredictor:
         sd = float(np.std(r))
         iqr = float(np.subtract(*np.quantile(r, [0.75, 0.25]))) / 1.349
         spread = min(sd, iqr) if iqr > 0 else sd
-        h = max(0.01, 0.9 * spread * r.shape[0] ** -0.2)
+        h = max(_MIN_BANDWIDTH, 0.9 * spread * r.shape[0] ** -0.2)
         # variance-corrected kernel estimate (Jones 1991): shrink the quantiles towards their
         # mean so that quantile spread plus kernel width keeps the residuals' variance
         var = float(np.var(r))
