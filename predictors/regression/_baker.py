@@ -18,7 +18,9 @@ of *held-out* residuals (cross-validation predictions of the chosen model) of si
 residuals are pooled per prefix-fraction bucket (geometric: up to 1/32, 1/16, ... of the
 horizon), per "still at 0" flag (most real curves sit at
 exactly 0 = chance level, and their outcome is either staying there or taking off), and per
-quantile bin of the predicted mean (a Mondrian split, so the spread may depend on the level).
+quantile bin of the predicted mean (a Mondrian split into up to 8 bins of >= 40 residuals, so
+the spread depends on the level; sparse bins borrow from coarser pools).  Kernel bandwidth:
+Silverman's rule, floored at 0.005 (the benchmark's likelihood bin width).
 Each row's forecast is the mixture of Gaussians placed at ``mean + r_j`` for K residual
 quantiles r_j (kernel-smoothed with the bin's bandwidth), censored to [0, 1]: curves that stay
 at 0 get a point mass at 0, which the binned log-likelihood rewards.  Because the residuals are
@@ -124,6 +126,7 @@ class BakerPredictor:
     """
 
     name = "baker"
+    learns_from_curves = True  # the engine refits it on the study's complete curves
 
     def __init__(self, model: str = "auto", min_curves: int = 20, max_rows: int = 3000,
                  svr_rows: int = 1000, components: int = 40, seed: int = 0) -> None:
