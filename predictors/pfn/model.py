@@ -189,6 +189,13 @@ class PFN(nn.Module):
             )
         self.register_buffer("borders", borders.float().clone())
         self.apply(self._init)
+        # the embeddings map a handful of O(1) features: PyTorch's default (fan-in) init keeps the
+        # tokens O(1); with GPT's 0.02 they would be ~1e-4 and drowned by the first block's
+        # attention output (a query would then forget its own position)
+        for emb in (self.ctx_embed, self.qry_embed):
+            for layer in emb:
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
         for block in self.blocks:  # scaled init of residual projections (GPT-2)
             blk = cast(Block, block)
             out_proj = cast(nn.Linear, blk.mlp[2])
