@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _run_helpers import toy_sections, write_study
-from conftest import descendants, kill_pids
+from _run_helpers import descendants, kill_pids, toy_sections, write_study
 
 from nas.storage import Storage
 

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _run_helpers import toy_sections, write_study
-from conftest import descendants, kill_pids
+from _run_helpers import descendants, kill_pids, toy_sections, write_study
 
 from nas.runner import run_study
 from nas.storage import Storage
