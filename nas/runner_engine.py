@@ -561,6 +561,12 @@ class Engine:
         from nas.registry import create
 
         name = self.cfg.stopping.predictor
+        try:
+            p = create("predictor", name or "")
+        except Exception as exc:
+            logger.warning("predictor %s cannot be created (%s); the policy runs without one",
+                           name, exc)
+            p = None
         if "torch" in sys.modules and not self._threads_set:
             # The driver's forecasts are single-curve batches: one intra-op thread is fastest
             # and leaves the cores to the workers (process-wide; NAS_DRIVER_THREADS overrides).
@@ -568,12 +574,6 @@ class Engine:
 
             torch.set_num_threads(int(os.environ.get("NAS_DRIVER_THREADS", "1")))
             self._threads_set = True
-        try:
-            p = create("predictor", name or "")
-        except Exception as exc:
-            logger.warning("predictor %s cannot be created (%s); the policy runs without one",
-                           name, exc)
-            p = None
         if p is not None:
             try:
                 p = p.fit(curves) or p
