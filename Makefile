@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 NETNS  ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-only typecheck lint clean
+.PHONY: install demo demo-curves test test-only typecheck lint clean
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $@
 
+# The quick-start study (Ray stays on loopback: in a private network namespace when root).
+DEMO_DB ?= demo.db
 demo: install
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	@if unshare -n true 2>/dev/null; then \
+	  NAS_NO_POSTGRES=1 unshare -n bash .ci/in-netns.sh $(BIN)/nas run studies/quickstart.toml --storage sqlite:///$(DEMO_DB); \
+	else \
+	  $(BIN)/nas run studies/quickstart.toml --storage sqlite:///$(DEMO_DB); \
+	fi
+	$(BIN)/nas trials quickstart --storage sqlite:///$(DEMO_DB) --top 5
+
+# The curve-database tour without Ray: generate curves, import, list, plot.
+demo-curves: install
 	$(BIN)/python -m nas.demo
 
 test: install

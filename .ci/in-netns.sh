@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs "$@" inside the current (private) network namespace with loopback up and, when the
 # PostgreSQL server binaries are here and we are root, a throwaway PostgreSQL server whose URL
-# is exported as NAS_TEST_POSTGRES_URL.  The server is stopped by its PID whatever happens.
+# is exported as NAS_TEST_POSTGRES_URL (NAS_NO_POSTGRES=1 skips the server).  The server is stopped by its PID whatever happens.
 set -euo pipefail
 ip link set lo up
 
@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "$pgbin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+if [ -z "${NAS_NO_POSTGRES:-}" ] && [ -n "$pgbin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
   pgdir=$(mktemp -d /tmp/nas-pg.XXXXXX)
   chown postgres "$pgdir"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
