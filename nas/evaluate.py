@@ -31,20 +31,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["evaluate_study"]
 
 
-def _store(st: Any, study_id: int, doc: dict[str, Any]) -> None:
-    """Put ``doc`` under the study's ``config["evaluation"]`` (one transaction)."""
-    from sqlalchemy import select, update
-
-    from nas.storage._models import StudyModel
-
-    table: Any = StudyModel.__table__
-    with st.transaction("storing the evaluation") as conn:
-        cfg = conn.execute(select(table.c.config).where(table.c.id == study_id)).scalar_one()
-        new = dict(cfg or {})
-        new["evaluation"] = doc
-        conn.execute(update(table).where(table.c.id == study_id).values(config=new))
-
-
 def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seeds: int = 3,
                    out_dir: str | Path = "nas-models",
                    max_epochs: int | None = None) -> dict[str, Any]:
@@ -115,5 +101,5 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
                         "dir": str(tdir)})
     doc = {"study": study, "metric": metric_name, "seeds": seeds, "top": top,
            "results": results, "wall_s": round(time.monotonic() - t0, 3)}
-    _store(st, rec.id, doc)
+    st.set_study_evaluation(rec.id, doc)
     return doc

@@ -160,9 +160,6 @@ class _Writer:
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
         try:
-            if method == "set_node":
-                self._set_node(*args)
-                return
             getattr(self.storage, method)(*args, **kwargs)
         except Exception as exc:  # a lost write must not kill the study; it is logged
             logger.error("storage write %s failed: %s", method, exc)
@@ -173,25 +170,10 @@ class _Writer:
         steps: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
         def flush() -> None:
-            if len(steps) == 1 and hasattr(self.storage, "record_step"):
-                args, kwargs = steps[0]
-                self._call("record_step", *args, **kwargs)
-            elif steps:
-                points: dict[int, list[Any]] = {}
-                rows: dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {
-                    "add_decision": [], "add_forecast": []}
-                for (tid, step, value, wall), kw in steps:
-                    points.setdefault(tid, []).append((step, value, wall))
-                    if kw.get("forecast") is not None:
-                        rows["add_forecast"].append(((tid, step), dict(kw["forecast"])))
-                    if kw.get("decision") is not None:
-                        rows["add_decision"].append(((tid, step), dict(kw["decision"])))
-                for tid, pts in points.items():
-                    self._call("add_points", tid, pts)
-                for method, items in rows.items():
-                    if items and not (len(items) > 1 and self._insert_many(method, items)):
-                        for args, kwargs in items:
-                            self._call(method, *args, **kwargs)
+            if steps:
+                self._call("record_steps", [
+                    (tid, step, value, wall, kw.get("forecast"), kw.get("decision"))
+                    for (tid, step, value, wall), kw in steps])
             steps.clear()
 
         for method, args, kwargs in batch:
@@ -201,50 +183,6 @@ class _Writer:
                 flush()
                 self._call(method, *args, **kwargs)
         flush()
-
-    def _set_node(self, trial_id: int, node: str) -> None:
-        """Record which Ray node ran the trial (the node is known only after its first epoch;
-        the storage API sets it at creation only, so this updates the column directly)."""
-        from sqlalchemy import update
-
-        from nas.storage._models import TrialModel
-
-        table: Any = TrialModel.__table__
-        with self.storage.transaction("recording the trial's node") as conn:
-            conn.execute(update(table).where(table.c.id == trial_id).values(node=node[:200]))
-
-    def _insert_many(self, method: str, items: list[tuple[tuple[Any, ...], dict[str, Any]]]
-                     ) -> bool:
-        """Many decision or forecast rows in one transaction (False: use the per-row API)."""
-        try:
-            from sqlalchemy import insert
-
-            from nas.storage._models import DecisionModel, ForecastModel, utcnow
-        except ImportError:
-            return False
-
-        def fin(x: Any) -> float | None:
-            return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
-
-        now = utcnow()
-        if method == "add_decision":
-            table: Any = DecisionModel.__table__
-            data = [{"trial_id": a[0], "step": int(a[1]), "policy": k["policy"],
-                     "action": str(k["action"]).upper(), "reason": k["reason"], "created": now}
-                    for a, k in items]
-        else:
-            table = ForecastModel.__table__
-            data = [{"trial_id": a[0], "step": int(a[1]), "predictor": k["predictor"],
-                     "horizon": int(k["horizon"]), "mean": fin(k["mean"]), "q05": fin(k["q05"]),
-                     "q50": fin(k["q50"]), "q95": fin(k["q95"]),
-                     "p_improve": fin(k["p_improve"]), "created": now} for a, k in items]
-        try:
-            with self.storage.transaction(f"writing {len(data)} rows") as conn:
-                conn.execute(insert(table), data)
-            return True
-        except Exception as exc:
-            logger.error("batched %s failed (%s); writing row by row", method, exc)
-            return False
 
     def close(self) -> None:
         self.q.put(None)
@@ -265,6 +203,7 @@ class LiveTrial:
     stopped: bool = False
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    reported: bool = False  # ``started`` was corrected from the worker's own clock
 
 
 class Engine:
@@ -428,10 +367,15 @@ class Engine:
                        f"the trainer reported no {self.primary!r} at epoch {epoch}")
             return True
         t.raw.append(float(value))
+        elapsed = result.get("nas_elapsed_s")
+        if isinstance(elapsed, (int, float)) and math.isfinite(elapsed):
+            # the worker's clock starts after the actor's start-up, which can take seconds on a
+            # loaded machine: the watchdog measures the trial's own time from here on
+            t.started, t.reported = time.monotonic() - float(elapsed), True
         node = result.get("nas_node")
         if epoch == 1 and isinstance(node, str):
             self.nodes[node] = self.nodes.get(node, 0) + 1
-            self.writer.put("set_node", t.trial_id, node)
+            self.writer.put("set_trial_node", t.trial_id, node)
         t.metrics = dict(result)
         self.epochs_run += 1
         norm = [self.spec.normalise(v) for v in t.raw]
@@ -521,8 +465,9 @@ class Engine:
         return float("nan")
 
     def overdue(self) -> set[str]:
-        """Live trials past ``time_limit_s`` plus a grace (max(5 s, half the limit)) since
-        they were started: marked FAILED with a time-limit error; the caller stops them.
+        """Live trials past ``time_limit_s`` plus a grace (max(5 s, half the limit)) since the
+        worker started them (max(60 s, the limit) before a first result, which must also cover
+        the worker's start-up): marked FAILED with a time-limit error; the caller stops them.
         Checked at most once a second."""
         limit = self.cfg.training.time_limit_s
         now = time.monotonic()
@@ -531,7 +476,8 @@ class Engine:
         self._last_watch = now
         out = set()
         for key, t in self.live.items():
-            if t.error is None and now - t.started > limit + max(5.0, 0.5 * limit):
+            grace = max(5.0, 0.5 * limit) if t.reported else max(60.0, limit)
+            if t.error is None and now - t.started > limit + grace:
                 t.error = (f"time limit of {limit:g} s exceeded (no result for "
                            f"{now - t.started:.0f} s; stopped by the driver)")
                 out.add(key)

@@ -145,7 +145,8 @@ def nas_trainable(config: dict[str, Any]) -> None:
         if limit is not None and time.monotonic() - t0 > float(limit):
             raise TimeoutError(f"time limit of {float(limit):g} s exceeded at epoch {epoch}")
         tune.report({**{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                     "epoch": int(epoch), "nas_node": node})
+                     "epoch": int(epoch), "nas_node": node,
+                     "nas_elapsed_s": time.monotonic() - t0})
         return False
 
     try:

@@ -58,6 +58,20 @@ _D = cast(Table, DecisionModel.__table__)
 POINT_BATCH = 10_000
 
 
+def _forecast_row(trial_id: int, step: int, f: Mapping[str, Any], now: Any) -> dict[str, Any]:
+    return {"trial_id": int(trial_id), "step": int(step), "predictor": str(f["predictor"]),
+            "horizon": int(f["horizon"]), "mean": finite(f.get("mean")),
+            "q05": finite(f.get("q05")), "q50": finite(f.get("q50")),
+            "q95": finite(f.get("q95")), "p_improve": finite(f.get("p_improve")),
+            "created": now}
+
+
+def _decision_row(trial_id: int, step: int, d: Mapping[str, Any], now: Any) -> dict[str, Any]:
+    return {"trial_id": int(trial_id), "step": int(step), "policy": str(d["policy"]),
+            "action": str(d["action"]).upper(), "reason": str(d.get("reason", "")),
+            "created": now}
+
+
 def _check_state(state: str) -> str:
     if state not in STATES:
         raise ConfigError(f"trial state {state!r} is not one of {', '.join(STATES)}")
@@ -338,19 +352,16 @@ class Storage:
         p_improve: float | None,
     ) -> None:
         """Store a predictor's forecast made after ``step`` of the value at ``horizon``."""
-        row = {
-            "trial_id": trial_id, "step": int(step), "predictor": predictor,
-            "horizon": int(horizon), "mean": finite(mean), "q05": finite(q05),
-            "q50": finite(q50), "q95": finite(q95), "p_improve": finite(p_improve),
-            "created": utcnow(),
-        }
+        row = _forecast_row(trial_id, step, {
+            "predictor": predictor, "horizon": horizon, "mean": mean, "q05": q05, "q50": q50,
+            "q95": q95, "p_improve": p_improve}, utcnow())
         with self.transaction(f"adding a forecast to trial {trial_id}") as conn:
             conn.execute(insert(_F).values(**row))
 
     def add_decision(self, trial_id: int, step: int, *, policy: str, action: str, reason: str) -> None:
         """Store a stopping policy's decision (``CONTINUE`` or ``STOP``) after ``step``."""
-        row = {"trial_id": trial_id, "step": int(step), "policy": policy,
-               "action": str(action).upper(), "reason": reason, "created": utcnow()}
+        row = _decision_row(trial_id, step, {"policy": policy, "action": action,
+                                             "reason": reason}, utcnow())
         with self.transaction(f"adding a decision to trial {trial_id}") as conn:
             conn.execute(insert(_D).values(**row))
 
@@ -387,19 +398,9 @@ class Storage:
                 points[key] = {"trial_id": key[0], "step": key[1], "value": finite(value),
                                "wall_time": finite(wall_time)}
             if forecast is not None:
-                f = dict(forecast)
-                forecasts.append({
-                    "trial_id": key[0], "step": key[1], "predictor": str(f["predictor"]),
-                    "horizon": int(f["horizon"]), "mean": finite(f.get("mean")),
-                    "q05": finite(f.get("q05")), "q50": finite(f.get("q50")),
-                    "q95": finite(f.get("q95")), "p_improve": finite(f.get("p_improve")),
-                    "created": now})
+                forecasts.append(_forecast_row(key[0], key[1], forecast, now))
             if decision is not None:
-                d = dict(decision)
-                decisions.append({
-                    "trial_id": key[0], "step": key[1], "policy": str(d["policy"]),
-                    "action": str(d["action"]).upper(), "reason": str(d.get("reason", "")),
-                    "created": now})
+                decisions.append(_decision_row(key[0], key[1], decision, now))
         if not points:
             return
         with self.transaction(f"recording {len(points)} results") as conn:
@@ -408,6 +409,40 @@ class Storage:
                 conn.execute(insert(_F), forecasts)
             if decisions:
                 conn.execute(insert(_D), decisions)
+
+    def add_forecasts_and_decisions(
+        self,
+        forecasts: Sequence[tuple[int, int, Mapping[str, Any]]] = (),
+        decisions: Sequence[tuple[int, int, Mapping[str, Any]]] = (),
+    ) -> None:
+        """Many forecasts and decisions in one transaction with batched inserts; each item is
+        ``(trial_id, step, kwargs)`` with the keyword arguments of :meth:`add_forecast` or
+        :meth:`add_decision`.  For a writer thread that has fallen behind."""
+        now = utcnow()
+        frows = [_forecast_row(t, s, f, now) for t, s, f in forecasts]
+        drows = [_decision_row(t, s, d, now) for t, s, d in decisions]
+        if not frows and not drows:
+            return
+        with self.transaction(f"writing {len(frows)} forecasts and {len(drows)} decisions") as conn:
+            if frows:
+                conn.execute(insert(_F), frows)
+            if drows:
+                conn.execute(insert(_D), drows)
+
+    def set_trial_node(self, trial_id: int, node: str) -> None:
+        """Record which machine ran the trial (known to the runner after its first result)."""
+        with self.transaction(f"recording the node of trial {trial_id}") as conn:
+            conn.execute(update(_T).where(_T.c.id == trial_id).values(node=str(node)[:200]))
+
+    def set_study_evaluation(self, study_id: int, doc: Mapping[str, Any]) -> None:
+        """Store the final evaluation (``nas evaluate``) under the study's ``config["evaluation"]``."""
+        with self.transaction("storing the evaluation") as conn:
+            cfg = conn.execute(select(_S.c.config).where(_S.c.id == study_id)).scalar_one_or_none()
+            if cfg is None and not conn.execute(select(_S.c.id).where(_S.c.id == study_id)).first():
+                raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
+            new = dict(cfg or {})
+            new["evaluation"] = jsonable(dict(doc))
+            conn.execute(update(_S).where(_S.c.id == study_id).values(config=new))
 
     def finish_trial(
         self,
