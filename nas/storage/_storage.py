@@ -410,25 +410,6 @@ class Storage:
             if decisions:
                 conn.execute(insert(_D), decisions)
 
-    def add_forecasts_and_decisions(
-        self,
-        forecasts: Sequence[tuple[int, int, Mapping[str, Any]]] = (),
-        decisions: Sequence[tuple[int, int, Mapping[str, Any]]] = (),
-    ) -> None:
-        """Many forecasts and decisions in one transaction with batched inserts; each item is
-        ``(trial_id, step, kwargs)`` with the keyword arguments of :meth:`add_forecast` or
-        :meth:`add_decision`.  For a writer thread that has fallen behind."""
-        now = utcnow()
-        frows = [_forecast_row(t, s, f, now) for t, s, f in forecasts]
-        drows = [_decision_row(t, s, d, now) for t, s, d in decisions]
-        if not frows and not drows:
-            return
-        with self.transaction(f"writing {len(frows)} forecasts and {len(drows)} decisions") as conn:
-            if frows:
-                conn.execute(insert(_F), frows)
-            if drows:
-                conn.execute(insert(_D), drows)
-
     def set_trial_node(self, trial_id: int, node: str) -> None:
         """Record which machine ran the trial (known to the runner after its first result)."""
         with self.transaction(f"recording the node of trial {trial_id}") as conn:
