@@ -14,7 +14,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  [ -n "$pgdir" ] && rm -rf "$pgdir"
+  if [ -n "$pgdir" ]; then rm -rf "$pgdir"; fi
 }
 trap cleanup EXIT
 
@@ -27,7 +27,7 @@ if [ -z "${NAS_NO_POSTGRES:-}" ] && [ -n "$pgbin" ] && [ "$(id -u)" = 0 ] && id 
     -o "-h 127.0.0.1 -p $port -k $pgdir -c fsync=off -c max_connections=200" start >/dev/null
   export NAS_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
   echo "in-netns: PostgreSQL on 127.0.0.1:$port" >&2
-else
+elif [ -z "${NAS_NO_POSTGRES:-}" ]; then
   echo "in-netns: no PostgreSQL server binaries (or not root); PostgreSQL tests will be skipped" >&2
 fi
 "$@"
