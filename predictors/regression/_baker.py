@@ -65,6 +65,12 @@ MODELS = ("svr", "forest", "ridge")
 #: prefix-fraction buckets of the residual spread: geometric, like the training grid of prefix
 #: lengths (what a prefix reveals grows roughly with log c): (0, 1/32], (1/32, 1/16], ... (1/2, 1]
 _FRAC_EDGES = np.array([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2])
+#: "left chance level": a final value above this is *active* (twice the benchmark's likelihood bin
+#: width; below it a run is indistinguishable from the atom at 0 at that resolution)
+_ACTIVE_LEVEL = 0.01
+#: strength (in curves) of the prior that shrinks the classifier's leaf frequencies towards the
+#: base rate: a forest leaf holds about two curves (``min_samples_leaf``), one pseudo-curve on top
+_LEAF_CURVES = 2
 #: narrowest kernel: the resolution of the benchmark's binned likelihood (h = 0.005); a sharper
 #: component earns nothing there and only makes coverage brittle
 _MIN_BANDWIDTH = 0.005
@@ -115,6 +121,46 @@ class _FoldEnsemble:
         return np.mean([m.predict(x) for m in self.models], axis=0)
 
 
+class _Hurdle:
+    """Forecast of curves still at 0 (chance level): P(active | x) times the active finals' spread.
+
+    Fitted by :meth:`BakerPredictor._fit_hurdle` on the training rows whose prefix is all 0.
+    ``trees`` is a forest classifier's trees (leaf frequencies of "final > _ACTIVE_LEVEL"), shrunk
+    towards ``base`` (the Laplace-smoothed share of active curves) with the strength of one
+    pseudo-curve per ``_LEAF_CURVES`` curves in a leaf; ``active`` predicts the final value of an
+    active curve from the features (None: the mean ``active_mean``), ``active_parts`` and
+    ``inactive_parts`` are :meth:`BakerPredictor._summarise` summaries (residual quantiles,
+    bandwidth, uninformed weight) of active residuals and of inactive final values.
+    """
+
+    def __init__(self, trees: list[Any], base: float, active: _FoldEnsemble | None,
+                 active_mean: float, active_parts: tuple[np.ndarray, float, float] | None,
+                 inactive_parts: tuple[np.ndarray, float, float] | None) -> None:
+        self.trees = trees
+        self.base = base
+        self.active = active
+        self.active_mean = active_mean
+        self.active_parts = active_parts
+        self.inactive_parts = inactive_parts
+
+    def p_active(self, x: np.ndarray) -> np.ndarray:
+        """P(final > _ACTIVE_LEVEL | features), never exactly 0 or 1."""
+        if not self.trees:
+            return np.full(x.shape[0], self.base)
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        total = np.zeros(x.shape[0])
+        for tree in self.trees:
+            v = tree.predict(x32).reshape(x.shape[0], -1)  # (n, 2): one output, 2 classes
+            total += v[:, 1] / np.maximum(v.sum(axis=1), 1e-12)
+        p_hat = total / len(self.trees)
+        return (_LEAF_CURVES * p_hat + self.base) / (_LEAF_CURVES + 1.0)
+
+    def mean_active(self, x: np.ndarray) -> np.ndarray:
+        if self.active is None:
+            return np.full(x.shape[0], self.active_mean)
+        return np.clip(self.active.predict(x), 0.0, 1.0)
+
+
 class BakerPredictor:
     """Regression from prefix features to the final value, with a held-out-residual spread.
 
@@ -152,6 +198,7 @@ class BakerPredictor:
                         tuple[np.ndarray, list[tuple[np.ndarray, float, float]]]] = {}
         self.fit_seconds_ = 0.0
         self.frac_edges_ = _FRAC_EDGES
+        self.hurdle_: _Hurdle | None = None
 
     def __repr__(self) -> str:
         return (f"BakerPredictor(model={self.model!r}, selected={self.model_name_!r}, "
@@ -244,8 +291,50 @@ class BakerPredictor:
         self.model_name_ = chosen
         self.model_ = ensemble
         self._fit_residuals(x, y, np.clip(held, 0.0, 1.0), cid)
+        self.hurdle_ = self._fit_hurdle(x, y, cid)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _fit_hurdle(self, x: np.ndarray, y: np.ndarray, cid: np.ndarray) -> _Hurdle | None:
+        """The two-part forecast of prefixes still at 0 (see :class:`_Hurdle`).
+
+        Why: at chance level the prefix carries nothing but its length, so the tail
+        P(y_T > y_best) there is P(the run leaves 0) x P(it ends above y_best | it does); the
+        first factor is what the config features decide (on TaskSet the optimiser settings),
+        and a residual-spread Gaussian around a mean near 0 cannot express it.
+        """
+        from sklearn.ensemble import RandomForestClassifier
+
+        fl = x[:, CURVE_FEATURES.index("at_floor")] == 1.0
+        if not fl.any():
+            return None
+        xf, yf, cf = x[fl], y[fl], cid[fl]
+        z = yf > _ACTIVE_LEVEL
+        ids = np.unique(cf)
+        act_ids = np.unique(cf[z])
+        base = (act_ids.shape[0] + 0.5) / (ids.shape[0] + 1.0)  # Jeffreys-like: never 0 or 1
+        trees: list[Any] = []
+        if 0 < act_ids.shape[0] < ids.shape[0]:
+            rows_per_curve = xf.shape[0] / ids.shape[0]
+            clf = RandomForestClassifier(
+                n_estimators=32, max_features=0.5, random_state=self.seed, n_jobs=1,
+                min_samples_leaf=max(2, int(round(_LEAF_CURVES * rows_per_curve))))
+            clf.fit(xf, z)
+            trees = [t.tree_ for t in clf.estimators_]
+        active: _FoldEnsemble | None = None
+        active_mean = 0.5
+        active_parts = None
+        if act_ids.shape[0] > 0:
+            xa, ya, ca = xf[z], yf[z], cf[z]
+            active_mean = float(np.mean(ya))
+            if act_ids.shape[0] >= 6:  # 3 folds of >= 2 curves
+                held, active = self._cv_predict("forest", xa, ya, ca)
+                res = ya - np.clip(held, 0.0, 1.0)
+            else:
+                res = ya - active_mean
+            active_parts = self._summarise(res, ca)
+        inactive_parts = self._summarise(yf[~z], cf[~z]) if (~z).any() else None
+        return _Hurdle(trees, base, active, active_mean, active_parts, inactive_parts)
 
     def _bin_keys(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frac_b = np.searchsorted(self.frac_edges_, x[:, 0], side="left")
@@ -349,6 +438,8 @@ class BakerPredictor:
                 weight[sel, :k] = ((1.0 - w0) / k)[:, None]
             loc[:, k], scale[:, k] = 0.5, 0.5  # the uninformed component (see _summarise)
             weight[:, k] = 1.0 - weight[:, :k].sum(axis=1)
+            if self.hurdle_ is not None and bool(np.any(fl == 1)):
+                loc, scale, weight = self._hurdle_rows(x, fl == 1, loc, scale, weight)
             fc = CensoredMixtureForecast(loc, scale, weight)
         done = c >= horizon  # the value at the horizon is observed: (almost) a point mass
         if done.any():
@@ -358,3 +449,42 @@ class BakerPredictor:
             scale2[done] = 1e-4
             fc = CensoredMixtureForecast(loc2, scale2, fc.weights)
         return fc
+
+    def _hurdle_rows(self, x: np.ndarray, floor: np.ndarray, loc: np.ndarray, scale: np.ndarray,
+                     weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Replace the forecast of rows still at 0 by the two-part mixture of :class:`_Hurdle`:
+        (1 - p) x inactive finals (kernel mixture of their quantiles) + p x (active mean +
+        active residual quantiles, plus the uninformed component with its Laplace weight).
+        Other rows keep their K + 1 components, padded with zero-weight ones."""
+        h = self.hurdle_
+        assert h is not None
+        k = self.components
+        n = x.shape[0]
+        pad = 2 * k + 1 - loc.shape[1]
+        loc = np.pad(loc, ((0, 0), (0, pad)), constant_values=0.5)
+        scale = np.pad(scale, ((0, 0), (0, pad)), constant_values=1.0)
+        weight = np.pad(weight, ((0, 0), (0, pad)), constant_values=0.0)
+        xs = x[floor]
+        m = xs.shape[0]
+        p = h.p_active(xs)
+        if h.inactive_parts is None:
+            li, si = np.zeros(k), np.full(k, _MIN_BANDWIDTH)
+        else:
+            li, si = h.inactive_parts[0], np.full(k, h.inactive_parts[1])
+        mu = h.mean_active(xs)
+        if h.active_parts is None:  # no active curve seen: the uninformed component only
+            qa, ha, w0 = np.zeros(k), 1.0, 1.0
+        else:
+            qa, ha, w0 = h.active_parts
+        new_loc = np.empty((m, 2 * k + 1))
+        new_scale = np.empty((m, 2 * k + 1))
+        new_w = np.empty((m, 2 * k + 1))
+        new_loc[:, :k], new_scale[:, :k] = li[None, :], si[None, :]
+        new_w[:, :k] = ((1.0 - p) / k)[:, None]
+        new_loc[:, k:2 * k] = mu[:, None] + qa[None, :]
+        new_scale[:, k:2 * k] = ha
+        new_w[:, k:2 * k] = (p * (1.0 - w0) / k)[:, None]
+        new_loc[:, 2 * k], new_scale[:, 2 * k], new_w[:, 2 * k] = 0.5, 0.5, p * w0
+        loc[floor], scale[floor], weight[floor] = new_loc, new_scale, new_w
+        assert n == loc.shape[0]
+        return loc, scale, weight

@@ -48,6 +48,21 @@ def test_predict_document(curve_file: Path, capsys: pytest.CaptureFixture[str]) 
     c = cutoff_length(0.2, 12)
     expect = float(np.mean((cs.curves[:, c - 1] - cs.curves[:, -1]) ** 2))
     assert doc["cutoffs"]["0.2"]["mse_last_value"] == pytest.approx(expect)
+    tail = doc["tail_calibration"]["0.2"]
+    assert tail["n"] == 72 and sum(b["n"] for b in tail["bins"]) == 72
+    assert 0 <= tail["lost_at_0.01"] <= tail["lost_at_0.05"] <= 1
+
+
+def test_tail_calibration_bins() -> None:
+    from nas.bench._predict import tail_calibration
+
+    p = np.array([0.0005, 0.0005, 0.2, 0.2, 0.2, 0.5])
+    hit = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    doc = tail_calibration(p, hit)
+    first, sixth = doc["bins"][0], doc["bins"][5]
+    assert first["n"] == 2 and first["freq"] == 0.0
+    assert sixth["n"] == 3 and sixth["freq"] == pytest.approx(1 / 3)
+    assert doc["stopped_at_0.05"] == pytest.approx(1 / 3) and doc["lost_at_0.05"] == 0.0
 
 
 def test_replay_none_median_asha(curve_file: Path) -> None:
