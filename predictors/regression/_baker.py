@@ -68,8 +68,8 @@ _FRAC_EDGES = np.array([1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2])
 #: "left chance level": a final value above this is *active* (twice the benchmark's likelihood bin
 #: width; below it a run is indistinguishable from the atom at 0 at that resolution)
 _ACTIVE_LEVEL = 0.01
-#: strength (in curves) of the prior that shrinks the classifier's leaf frequencies towards the
-#: base rate: a forest leaf holds about two curves (``min_samples_leaf``), one pseudo-curve on top
+#: smallest forest leaf of the P(active) classifier, in curves (``min_samples_leaf`` in rows);
+#: each leaf's frequency is then shrunk by one pseudo-curve (see :meth:`_Hurdle.shrink_leaves`)
 _LEAF_CURVES = 2
 #: narrowest kernel: the resolution of the benchmark's binned likelihood (h = 0.005); a sharper
 #: component earns nothing there and only makes coverage brittle
@@ -127,7 +127,7 @@ class _Hurdle:
     Fitted by :meth:`BakerPredictor._fit_hurdle` on the training rows whose prefix is all 0.
     ``trees`` is a forest classifier's trees (leaf frequencies of "final > _ACTIVE_LEVEL"), shrunk
     towards ``base`` (the Laplace-smoothed share of active curves) with the strength of one
-    pseudo-curve per ``_LEAF_CURVES`` curves in a leaf; ``active`` predicts the final value of an
+    pseudo-curve against the curves in each leaf; ``active`` predicts the final value of an
     active curve from the features (None: the mean ``active_mean``), ``active_parts`` and
     ``inactive_parts`` are :meth:`BakerPredictor._summarise` summaries (residual quantiles,
     bandwidth, uninformed weight) of active residuals and of inactive final values.
@@ -138,10 +138,23 @@ class _Hurdle:
                  inactive_parts: tuple[np.ndarray, float, float] | None) -> None:
         self.trees = trees
         self.base = base
+        self.leaf_p: list[np.ndarray] = []
         self.active = active
         self.active_mean = active_mean
         self.active_parts = active_parts
         self.inactive_parts = inactive_parts
+
+    def shrink_leaves(self, rows_per_curve: float) -> None:
+        """Per tree, each leaf's P(active): its (bootstrap-weighted) share of active rows,
+        shrunk towards ``base`` with the weight of one pseudo-curve against the leaf's
+        ``n_rows / rows_per_curve`` curves (a Beta prior of strength 1 with mean ``base``):
+        a leaf of 2 inactive curves says p = base/3, one of 50 says base/51."""
+        self.leaf_p = []
+        for tree in self.trees:
+            v = tree.value.reshape(tree.value.shape[0], -1)
+            frac = v[:, 1] / np.maximum(v.sum(axis=1), 1e-12)
+            n_c = tree.weighted_n_node_samples / max(rows_per_curve, 1e-12)
+            self.leaf_p.append((frac * n_c + self.base) / (n_c + 1.0))
 
     def p_active(self, x: np.ndarray) -> np.ndarray:
         """P(final > _ACTIVE_LEVEL | features), never exactly 0 or 1."""
@@ -149,11 +162,9 @@ class _Hurdle:
             return np.full(x.shape[0], self.base)
         x32 = np.ascontiguousarray(x, dtype=np.float32)
         total = np.zeros(x.shape[0])
-        for tree in self.trees:
-            v = tree.predict(x32).reshape(x.shape[0], -1)  # (n, 2): one output, 2 classes
-            total += v[:, 1] / np.maximum(v.sum(axis=1), 1e-12)
-        p_hat = total / len(self.trees)
-        return (_LEAF_CURVES * p_hat + self.base) / (_LEAF_CURVES + 1.0)
+        for tree, table in zip(self.trees, self.leaf_p):
+            total += table[tree.apply(x32)]
+        return total / len(self.trees)
 
     def mean_active(self, x: np.ndarray) -> np.ndarray:
         if self.active is None:
@@ -334,7 +345,9 @@ class BakerPredictor:
                 res = ya - active_mean
             active_parts = self._summarise(res, ca)
         inactive_parts = self._summarise(yf[~z], cf[~z]) if (~z).any() else None
-        return _Hurdle(trees, base, active, active_mean, active_parts, inactive_parts)
+        hurdle = _Hurdle(trees, base, active, active_mean, active_parts, inactive_parts)
+        hurdle.shrink_leaves(xf.shape[0] / ids.shape[0])
+        return hurdle
 
     def _bin_keys(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frac_b = np.searchsorted(self.frac_edges_, x[:, 0], side="left")
