@@ -130,13 +130,16 @@ class _Hurdle:
     pseudo-curve against the curves in each leaf; ``active`` predicts the final value of an
     active curve from the features (None: the mean ``active_mean``), ``active_parts`` and
     ``inactive_parts`` are :meth:`BakerPredictor._summarise` summaries (residual quantiles,
-    bandwidth, uninformed weight) of active residuals and of inactive final values.
+    bandwidth, uninformed weight) of active residuals and of the inactive final values above 0;
+    ``zero_share`` is the share of inactive finals exactly at 0 (an atom).
     """
 
     def __init__(self, trees: list[Any], base: float, active: _FoldEnsemble | None,
                  active_mean: float, active_parts: tuple[np.ndarray, float, float] | None,
-                 inactive_parts: tuple[np.ndarray, float, float] | None) -> None:
+                 inactive_parts: tuple[np.ndarray, float, float] | None,
+                 zero_share: float) -> None:
         self.trees = trees
+        self.zero_share = zero_share
         self.base = base
         self.leaf_p: list[np.ndarray] = []
         self.active = active
@@ -344,8 +347,14 @@ class BakerPredictor:
             else:
                 res = ya - active_mean
             active_parts = self._summarise(res, ca)
-        inactive_parts = self._summarise(yf[~z], cf[~z]) if (~z).any() else None
-        hurdle = _Hurdle(trees, base, active, active_mean, active_parts, inactive_parts)
+        # inactive finals: exactly 0 (chance level, diverged) is an atom, not a kernel at 0 (a
+        # kernel puts half its mass above 0 and overstates P(y_T > 0)); the rest is smoothed
+        yi, ci = yf[~z], cf[~z]
+        zero_share = float(np.mean(yi <= 0.0)) if yi.shape[0] else 1.0
+        pos = yi > 0.0
+        inactive_parts = self._summarise(yi[pos], ci[pos]) if pos.any() else None
+        hurdle = _Hurdle(trees, base, active, active_mean, active_parts, inactive_parts,
+                         zero_share)
         hurdle.shrink_leaves(xf.shape[0] / ids.shape[0])
         return hurdle
 
@@ -466,14 +475,15 @@ class BakerPredictor:
     def _hurdle_rows(self, x: np.ndarray, floor: np.ndarray, loc: np.ndarray, scale: np.ndarray,
                      weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Replace the forecast of rows still at 0 by the two-part mixture of :class:`_Hurdle`:
-        (1 - p) x inactive finals (kernel mixture of their quantiles) + p x (active mean +
+        (1 - p) x inactive finals (an atom at 0, a kernel mixture of the positive ones) + p x (active mean +
         active residual quantiles, plus the uninformed component with its Laplace weight).
         Other rows keep their K + 1 components, padded with zero-weight ones."""
         h = self.hurdle_
         assert h is not None
         k = self.components
         n = x.shape[0]
-        pad = 2 * k + 1 - loc.shape[1]
+        width = 2 * k + 2
+        pad = width - loc.shape[1]
         loc = np.pad(loc, ((0, 0), (0, pad)), constant_values=0.5)
         scale = np.pad(scale, ((0, 0), (0, pad)), constant_values=1.0)
         weight = np.pad(weight, ((0, 0), (0, pad)), constant_values=0.0)
@@ -481,19 +491,22 @@ class BakerPredictor:
         m = xs.shape[0]
         p = h.p_active(xs)
         if h.inactive_parts is None:
-            li, si = np.zeros(k), np.full(k, _MIN_BANDWIDTH)
+            li, si, s0 = np.zeros(k), np.full(k, _MIN_BANDWIDTH), 1.0
         else:
-            li, si = h.inactive_parts[0], np.full(k, h.inactive_parts[1])
+            li, si, s0 = h.inactive_parts[0], np.full(k, h.inactive_parts[1]), h.zero_share
         mu = h.mean_active(xs)
         if h.active_parts is None:  # no active curve seen: the uninformed component only
             qa, ha, w0 = np.zeros(k), 1.0, 1.0
         else:
             qa, ha, w0 = h.active_parts
-        new_loc = np.empty((m, 2 * k + 1))
-        new_scale = np.empty((m, 2 * k + 1))
-        new_w = np.empty((m, 2 * k + 1))
+        new_loc = np.empty((m, width))
+        new_scale = np.empty((m, width))
+        new_w = np.empty((m, width))
         new_loc[:, :k], new_scale[:, :k] = li[None, :], si[None, :]
-        new_w[:, :k] = ((1.0 - p) / k)[:, None]
+        new_w[:, :k] = ((1.0 - p) * (1.0 - s0) / k)[:, None]
+        # the atom at 0: a component 200 sd below 0, censored entirely to the bound
+        new_loc[:, 2 * k + 1], new_scale[:, 2 * k + 1] = -1.0, _MIN_BANDWIDTH
+        new_w[:, 2 * k + 1] = (1.0 - p) * s0
         new_loc[:, k:2 * k] = mu[:, None] + qa[None, :]
         new_scale[:, k:2 * k] = ha
         new_w[:, k:2 * k] = (p * (1.0 - w0) / k)[:, None]

@@ -96,3 +96,33 @@ def test_baker_mixed_lengths_and_horizon() -> None:
 def test_baker_validates_options(opts: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         BakerPredictor(**opts)  # type: ignore[arg-type]
+
+
+def _takeoff_curves(n: int, horizon: int, seed: int) -> list[Curve]:
+    """Every curve sits at exactly 0 for 3 epochs; it then takes off only when its first config
+    feature exceeds 0.7 (the second is noise), like optimiser settings on TaskSet."""
+    rng = np.random.default_rng(seed)
+    feats = rng.uniform(0, 1, (n, 2))
+    t = np.arange(horizon)
+    out = []
+    for f in feats:
+        v = np.zeros(horizon)
+        if f[0] > 0.7:
+            v = np.clip((0.4 + 0.5 * f[0]) * (1 - np.exp(-0.3 * np.maximum(t - 2, 0)))
+                        + rng.normal(0, 0.01, horizon), 0, 1)
+            v[:3] = 0.0
+        out.append(Curve(v, f))
+    return out
+
+
+def test_baker_tail_at_zero_follows_the_config() -> None:
+    p = BakerPredictor(seed=0).fit(_takeoff_curves(300, 20, seed=3))
+    assert p.hurdle_ is not None
+    probe = [Curve(np.zeros(1), np.array([x, 0.5])) for x in (0.05, 0.3, 0.85, 0.95)]
+    fc = p.predict(probe, 20)
+    check_forecast(fc, 4)
+    tail = 1.0 - fc.cdf(np.full(4, 0.5))
+    assert tail[2] > 0.3 and tail[3] > 0.3  # configs that take off: the tail is substantial
+    assert tail[0] < 0.01 and tail[1] < 0.01  # configs that never did: stop at delta 0.01
+    atom = fc.cdf(np.zeros(4))
+    assert atom[0] > 0.9 and atom[3] < 0.5  # exact 0 is an atom, not a kernel around 0
