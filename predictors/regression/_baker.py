@@ -126,7 +126,8 @@ class _Hurdle:
 
     Fitted by :meth:`BakerPredictor._fit_hurdle` on the training rows whose prefix is all 0.
     ``trees`` is a forest classifier's trees (leaf frequencies of "final > _ACTIVE_LEVEL"), shrunk
-    towards ``base`` (the Laplace-smoothed share of active curves) with the strength of one
+    towards ``base`` (per prefix-fraction bucket ``_FRAC_EDGES``: the smoothed share of active
+    curves among those still at 0 at that point; it falls as the prefix grows) with one
     pseudo-curve against the curves in each leaf; ``active`` predicts the final value of an
     active curve from the features (None: the mean ``active_mean``), ``active_parts`` and
     ``inactive_parts`` are :meth:`BakerPredictor._summarise` summaries (residual quantiles,
@@ -134,14 +135,15 @@ class _Hurdle:
     ``zero_share`` is the share of inactive finals exactly at 0 (an atom).
     """
 
-    def __init__(self, trees: list[Any], base: float, active: _FoldEnsemble | None,
+    def __init__(self, trees: list[Any], base: np.ndarray, active: _FoldEnsemble | None,
                  active_mean: float, active_parts: tuple[np.ndarray, float, float] | None,
                  inactive_parts: tuple[np.ndarray, float, float] | None,
                  zero_share: float) -> None:
         self.trees = trees
         self.zero_share = zero_share
         self.base = base
-        self.leaf_p: list[np.ndarray] = []
+        self.leaf_frac: list[np.ndarray] = []
+        self.leaf_curves: list[np.ndarray] = []
         self.active = active
         self.active_mean = active_mean
         self.active_parts = active_parts
@@ -149,24 +151,30 @@ class _Hurdle:
 
     def shrink_leaves(self, rows_per_curve: float) -> None:
         """Per tree, each leaf's P(active): its (bootstrap-weighted) share of active rows,
-        shrunk towards ``base`` with the weight of one pseudo-curve against the leaf's
-        ``n_rows / rows_per_curve`` curves (a Beta prior of strength 1 with mean ``base``):
-        a leaf of 2 inactive curves says p = base/3, one of 50 says base/51."""
-        self.leaf_p = []
+        shrunk towards the row's ``base`` with the weight of one pseudo-curve against the
+        leaf's ``n_rows / rows_per_curve`` curves (a Beta prior of strength 1 with mean
+        ``base``): a leaf of 2 inactive curves says p = base/3, one of 50 says base/51.  This
+        stores each leaf's share and curve count; :meth:`p_active` combines them."""
+        self.leaf_frac, self.leaf_curves = [], []
         for tree in self.trees:
             v = tree.value.reshape(tree.value.shape[0], -1)
-            frac = v[:, 1] / np.maximum(v.sum(axis=1), 1e-12)
-            n_c = tree.weighted_n_node_samples / max(rows_per_curve, 1e-12)
-            self.leaf_p.append((frac * n_c + self.base) / (n_c + 1.0))
+            self.leaf_frac.append(v[:, 1] / np.maximum(v.sum(axis=1), 1e-12))
+            self.leaf_curves.append(tree.weighted_n_node_samples / max(rows_per_curve, 1e-12))
+
+    def row_base(self, x: np.ndarray) -> np.ndarray:
+        """The prior share of active curves for each row's prefix-fraction bucket."""
+        return self.base[np.searchsorted(_FRAC_EDGES, x[:, 0], side="left")]
 
     def p_active(self, x: np.ndarray) -> np.ndarray:
         """P(final > _ACTIVE_LEVEL | features), never exactly 0 or 1."""
+        base = self.row_base(x)
         if not self.trees:
-            return np.full(x.shape[0], self.base)
+            return base
         x32 = np.ascontiguousarray(x, dtype=np.float32)
         total = np.zeros(x.shape[0])
-        for tree, table in zip(self.trees, self.leaf_p):
-            total += table[tree.apply(x32)]
+        for tree, frac, n_c in zip(self.trees, self.leaf_frac, self.leaf_curves):
+            leaf = tree.apply(x32)
+            total += (frac[leaf] * n_c[leaf] + base) / (n_c[leaf] + 1.0)
         return total / len(self.trees)
 
     def mean_active(self, x: np.ndarray) -> np.ndarray:
@@ -326,7 +334,18 @@ class BakerPredictor:
         z = yf > _ACTIVE_LEVEL
         ids = np.unique(cf)
         act_ids = np.unique(cf[z])
-        base = (act_ids.shape[0] + 0.5) / (ids.shape[0] + 1.0)  # Jeffreys-like: never 0 or 1
+        # prior share of active curves per prefix-fraction bucket, (a + 1/2) / (n + 1): never 0
+        # or 1; an empty bucket borrows the next shorter one (else all rows)
+        overall = (act_ids.shape[0] + 0.5) / (ids.shape[0] + 1.0)
+        fb = np.searchsorted(_FRAC_EDGES, xf[:, 0], side="left")
+        base = np.empty(len(_FRAC_EDGES) + 1)
+        for b in range(base.shape[0]):
+            sel = fb == b
+            if sel.any():
+                base[b] = (np.unique(cf[sel & z]).shape[0] + 0.5) / (np.unique(cf[sel]).shape[0]
+                                                                     + 1.0)
+            else:
+                base[b] = base[b - 1] if b > 0 else overall
         trees: list[Any] = []
         if 0 < act_ids.shape[0] < ids.shape[0]:
             rows_per_curve = xf.shape[0] / ids.shape[0]
