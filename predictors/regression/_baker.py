@@ -26,6 +26,15 @@ quantiles r_j (kernel-smoothed with the bin's bandwidth), censored to [0, 1]: cu
 at 0 get a point mass at 0, which the binned log-likelihood rewards.  Because the residuals are
 held out, P(y_T > y_best) is calibrated in the frequency sense across similar prefixes.
 
+Curves still at 0.  A prefix that is all 0 has constant shape features, so its tail
+P(y_T > y) = P(the run leaves 0 | config, prefix length) x P(y_T > y | it does).  Those rows get a
+two-part ("hurdle") forecast instead (:class:`_Hurdle`, fitted on the training rows still at 0):
+a forest classifier of "final > 0.01" whose leaf shares are shrunk to a per-prefix-length base
+rate by one pseudo-curve, an active part (forest regression of active finals with held-out
+residuals and the uninformed component) and an inactive part (an atom at exactly 0 plus the
+positive inactive finals).  ``nas bench predict``'s ``tail_calibration`` block and
+``benchmarks/baker_tail_logo.py`` (leave one task group out) check that this tail is calibrated.
+
 Small samples.  Residuals from m distinct curves cannot show events rarer than about 1/m (a
 curve that leaves chance level late, say), so every bin's mixture also holds an uninformed
 component, censored N(0.5, 0.5^2), with weight 1/(m+1) (Laplace's rule of succession).
@@ -35,7 +44,7 @@ deliberately wide forecast.  Why 20: with n exchangeable trials the chance that 
 them all is 1/(n+1), which falls below a 5% threshold only from n = 20 on; no model learnt from
 fewer curves can justify stopping at that level.  The fallback is: half N(last value, s^2) with s
 shrinking as the curve progresses, half N(0.5, 0.5^2), censored.  Its P(y_T > y) is at least
-0.08 for every y < 1, so the predictive policy (delta 0.05) never stops on it.
+0.08 for every y < 1, so the predictive policy never stops on it (for any delta below 0.08).
 """
 
 from __future__ import annotations
@@ -351,7 +360,7 @@ class BakerPredictor:
             rows_per_curve = xf.shape[0] / ids.shape[0]
             clf = RandomForestClassifier(
                 n_estimators=32, max_features=0.5, random_state=self.seed, n_jobs=1,
-                min_samples_leaf=max(2, int(round(_LEAF_CURVES * rows_per_curve))))
+                min_samples_leaf=max(2, round(_LEAF_CURVES * rows_per_curve)))
             clf.fit(xf, z)
             trees = [t.tree_ for t in clf.estimators_]
         active: _FoldEnsemble | None = None
