@@ -141,13 +141,14 @@ class _Hurdle:
     active curve from the features (None: the mean ``active_mean``), ``active_parts`` and
     ``inactive_parts`` are :meth:`BakerPredictor._summarise` summaries (residual quantiles,
     bandwidth, uninformed weight) of active residuals and of the inactive final values above 0;
-    ``zero_share`` is the share of inactive finals exactly at 0 (an atom).
+    ``zero_share`` is the share of inactive finals exactly at 0 (an atom), per prefix-fraction
+    bucket.
     """
 
     def __init__(self, trees: list[Any], base: np.ndarray, active: _FoldEnsemble | None,
                  active_mean: float, active_parts: tuple[np.ndarray, float, float] | None,
                  inactive_parts: tuple[np.ndarray, float, float] | None,
-                 zero_share: float) -> None:
+                 zero_share: np.ndarray) -> None:
         self.trees = trees
         self.zero_share = zero_share
         self.base = base
@@ -378,7 +379,17 @@ class BakerPredictor:
         # inactive finals: exactly 0 (chance level, diverged) is an atom, not a kernel at 0 (a
         # kernel puts half its mass above 0 and overstates P(y_T > 0)); the rest is smoothed
         yi, ci = yf[~z], cf[~z]
-        zero_share = float(np.mean(yi <= 0.0)) if yi.shape[0] else 1.0
+        # per prefix-fraction bucket (a run flat at 0 for longer is more often exactly 0)
+        zero_share = np.ones(len(_FRAC_EDGES) + 1)
+        fbi = fb[~z]
+        for b in range(zero_share.shape[0]):
+            sel = fbi == b
+            if sel.any():
+                zero_share[b] = float(np.mean(yi[sel] <= 0.0))
+            elif b > 0:
+                zero_share[b] = zero_share[b - 1]
+            elif yi.shape[0]:
+                zero_share[b] = float(np.mean(yi <= 0.0))
         pos = yi > 0.0
         inactive_parts = self._summarise(yi[pos], ci[pos]) if pos.any() else None
         hurdle = _Hurdle(trees, base, active, active_mean, active_parts, inactive_parts,
@@ -519,9 +530,10 @@ class BakerPredictor:
         m = xs.shape[0]
         p = h.p_active(xs)
         if h.inactive_parts is None:
-            li, si, s0 = np.zeros(k), np.full(k, _MIN_BANDWIDTH), 1.0
+            li, si, s0 = np.zeros(k), np.full(k, _MIN_BANDWIDTH), np.ones(m)
         else:
-            li, si, s0 = h.inactive_parts[0], np.full(k, h.inactive_parts[1]), h.zero_share
+            li, si = h.inactive_parts[0], np.full(k, h.inactive_parts[1])
+            s0 = h.zero_share[np.searchsorted(_FRAC_EDGES, xs[:, 0], side="left")]
         mu = h.mean_active(xs)
         if h.active_parts is None:  # no active curve seen: the uninformed component only
             qa, ha, w0 = np.zeros(k), 1.0, 1.0
