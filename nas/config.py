@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.policies import DEFAULT_DELTA
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -109,7 +110,7 @@ class TrainingSection:
 class StoppingSection:
     policy: str = "none"
     predictor: str | None = None
-    delta: float = 0.05
+    delta: float = DEFAULT_DELTA
     min_epochs: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -347,7 +348,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
     stopping = StoppingSection(
         policy=policy,
         predictor=predictor,
-        delta=c.num(st.get("delta", 0.05), "stopping.delta", lo=0.0, hi=1.0, lo_open=True,
+        delta=c.num(st.get("delta", DEFAULT_DELTA), "stopping.delta", lo=0.0, hi=1.0, lo_open=True,
                     hi_open=True),
         min_epochs=c.int_(st.get("min_epochs", 1), "stopping.min_epochs", lo=1,
                           hi=training.max_epochs),
