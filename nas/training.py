@@ -542,6 +542,22 @@ def _fit(
     return metrics
 
 
+def _prepare(
+    config: Mapping[str, Any], task: Task, options: TrainingOptions,
+    data: tuple[Dataset, Dataset, Dataset] | None,
+) -> tuple[_Clock, HyperParams, torch.device, TaskSpec, tuple[Dataset, Dataset, Dataset]]:
+    """What :func:`train` and :func:`train_final` share: clock, checked training keys, device,
+    threads and seeds, the task's spec and its splits (generated from ``options.seed``)."""
+    clock = _Clock(time.monotonic(), options.time_limit_s)
+    hp = HyperParams.from_config(config)
+    device = resolve_device(options.device)
+    _set_threads(options)
+    _seed_everything(options.seed)
+    spec = task.spec()
+    splits = data if data is not None else task.data(options.seed)
+    return clock, hp, device, spec, splits
+
+
 def train(
     space: SearchSpace,
     config: Mapping[str, Any],
@@ -560,13 +576,7 @@ def train(
     when the trial diverges or exceeds ``options.time_limit_s``, :class:`ConfigError` for
     invalid training keys in ``config``.
     """
-    clock = _Clock(time.monotonic(), options.time_limit_s)
-    hp = HyperParams.from_config(config)
-    device = resolve_device(options.device)
-    _set_threads(options)
-    _seed_everything(options.seed)
-    spec = task.spec()
-    train_ds, val_ds, _ = data if data is not None else task.data(options.seed)
+    clock, hp, device, spec, (train_ds, val_ds, _) = _prepare(config, task, options, data)
     _seed_everything(options.seed)  # the model's init does not depend on the data generator
     with _out_of_memory_fails():
         model = space.build(config, spec).to(device)
@@ -592,13 +602,7 @@ def train_final(
     """
     from torch.utils.data import TensorDataset
 
-    clock = _Clock(time.monotonic(), options.time_limit_s)
-    hp = HyperParams.from_config(config)
-    device = resolve_device(options.device)
-    _set_threads(options)
-    _seed_everything(options.seed)
-    spec = task.spec()
-    train_ds, val_ds, test_ds = data if data is not None else task.data(options.seed)
+    clock, hp, device, spec, (train_ds, val_ds, test_ds) = _prepare(config, task, options, data)
     xt, yt = _tensors(train_ds)
     xv, yv = _tensors(val_ds)
     import torch
