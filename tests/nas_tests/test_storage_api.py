@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
-from _storage_helpers import storage_url_fixture
+from _storage_helpers import make_url, storage_url_fixture
 
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
 from nas.storage import Storage, mask_url, open_study, resolve_url
@@ -51,11 +52,15 @@ def test_unreachable_server_names_masked_url() -> None:
     assert "postgresql+psycopg://nas:***@127.0.0.1:1/nas" in msg and "topsecret" not in msg
 
 
-def test_plain_postgresql_url_uses_psycopg(storage_url: str) -> None:
-    if not storage_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
-    st = Storage(storage_url.replace("postgresql+psycopg://", "postgresql://"))
-    assert st.engine.dialect.driver == "psycopg" and st.study_names() == []
+def test_plain_postgresql_url_uses_psycopg(tmp_path: Path) -> None:
+    urls = make_url("postgresql", tmp_path)  # skips when no PostgreSQL server is configured
+    url = next(urls)
+    try:
+        st = Storage(url.replace("postgresql+psycopg://", "postgresql://"))
+        assert st.engine.dialect.driver == "psycopg" and st.study_names() == []
+        st.close()
+    finally:
+        urls.close()  # drops the test's database
 
 
 def test_unwritable_sqlite_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
