@@ -24,7 +24,7 @@ def make_url(backend: str, tmp_path: Path) -> Iterator[str]:
         return
     admin = os.environ.get(PG_ENV)
     if not admin:
-        pytest.skip(f"{PG_ENV} is not set (run under .ci/in-netns.sh for PostgreSQL)")
+        pytest.skip(reason=f"{PG_ENV} is not set (run under .ci/in-netns.sh for PostgreSQL)")
     with postgres_database(admin) as url:
         yield url
 

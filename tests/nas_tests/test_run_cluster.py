@@ -64,9 +64,9 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 def test_two_node_cluster_with_postgresql(tmp_path: Path) -> None:
     admin = os.environ.get("NAS_TEST_POSTGRES_URL")
     if not admin:
-        pytest.skip("NAS_TEST_POSTGRES_URL is not set (run under .ci/in-netns.sh as root)")
+        pytest.skip(reason="NAS_TEST_POSTGRES_URL is not set (run under .ci/in-netns.sh as root)")
     if not _private_netns():
-        pytest.skip("needs a private network namespace (only loopback): unshare -n")
+        pytest.skip(reason="needs a private network namespace (only loopback): unshare -n")
     from nas.testing.storage import postgres_database
 
     env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",

@@ -75,7 +75,7 @@ def test_tiny_study_postgresql_via_cli_json(tmp_path: Path, capsys: pytest.Captu
                                             ) -> None:
     admin = os.environ.get("NAS_TEST_POSTGRES_URL")
     if not admin:
-        pytest.skip("NAS_TEST_POSTGRES_URL is not set (run under .ci/in-netns.sh as root)")
+        pytest.skip(reason="NAS_TEST_POSTGRES_URL is not set (run under .ci/in-netns.sh as root)")
     from nas.cli import main
     from nas.testing.storage import postgres_database
 
