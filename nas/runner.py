@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,7 @@ def run_study(
     ray_temp_dir: str | None = None,
     on_start: Callable[[Any], None] | None = None,
     on_change: Callable[[], None] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> RunSummary:
     """Run (or resume) the study of ``config`` to its trial budget; return its summary.
 
@@ -188,7 +189,8 @@ def run_study(
     ``HOST:PORT``; default: an embedded Ray with ``cpus`` CPUs), ``trials`` overrides the
     budget, ``timeout`` (seconds) ends the run early (trials then running become INTERRUPTED),
     ``ray_storage`` is where Tune keeps its own trial artifacts (default ``~/ray_results``).
-    ``on_start(engine)`` / ``on_change()`` drive a progress view.  A Ray runtime already
+    ``on_start(engine)`` / ``on_change()`` drive a progress view; ``callbacks`` are more Ray
+    Tune callbacks (``ray.tune.Callback``) for the run, e.g. a logger of the user's choice.  A Ray runtime already
     initialised by the caller is used as is and left running.
     """
     cfg = load_config(config).with_overrides(trials=trials)
@@ -211,7 +213,7 @@ def run_study(
     try:
         if engine.budget > 0:
             owns_ray, made_tmp = _start_ray(address, cpus, verbose, ray_temp_dir)
-            _fit(engine, cfg, timeout, verbose, ray_storage, on_change)
+            _fit(engine, cfg, timeout, verbose, ray_storage, on_change, callbacks)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -235,32 +237,33 @@ def run_study(
 
 
 def _fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
-         ray_storage: str | None, on_change: Callable[[], None] | None) -> None:
+         ray_storage: str | None, on_change: Callable[[], None] | None,
+         callbacks: Sequence[Any] = ()) -> None:
     from ray import tune
 
     from nas.runner_tune import (
         NasCallback,
         NasScheduler,
         NasSearcher,
-        nas_trainable,
+        NasSearchGenerator,
+        make_trainable,
         release,
         static_payload,
     )
 
     callback = NasCallback(engine, on_change)
-    trainable = tune.with_resources(nas_trainable,
+    trainable = tune.with_resources(make_trainable(static_payload(engine)),
                                     {"cpu": cfg.training.cpu, "gpu": cfg.training.gpu})
     storage_path = os.path.abspath(os.path.expanduser(ray_storage or "~/ray_results"))
     tuner = tune.Tuner(
         trainable,
-        param_space={"nas": static_payload(engine)},
         tune_config=tune.TuneConfig(
-            search_alg=NasSearcher(engine), scheduler=NasScheduler(engine),
-            num_samples=engine.budget, max_concurrent_trials=cfg.search.concurrency,
+            search_alg=NasSearchGenerator(NasSearcher(engine), cfg.search.concurrency),
+            scheduler=NasScheduler(engine), num_samples=engine.budget,
             reuse_actors=True, time_budget_s=timeout),
         run_config=tune.RunConfig(
             name=f"nas-{cfg.name}-{int(time.time())}", storage_path=storage_path,
-            callbacks=[callback], verbose=1 if verbose else 0,
+            callbacks=[callback, *callbacks], verbose=1 if verbose else 0,
             failure_config=tune.FailureConfig(max_failures=cfg.training.max_failures),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             log_to_file=False),

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from nas.config import StudyConfig
-from nas.errors import ConfigError, NasError
+from nas.errors import ConfigError, NasError, StorageError
 from nas.interfaces import Curve, Decision, LearningCurvePredictor, TaskSpec, TrialView
 
 logger = logging.getLogger(__name__)
@@ -121,20 +121,36 @@ class StudyMirror:
         self._predictor = p
 
 
+class TrialRef:
+    """A trial's database id, known once the writer thread has created its row (writes queued
+    for the trial before then are applied after the creation: the queue keeps order)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self) -> None:
+        self.id: int | None = None
+
+
 class _Writer:
     """One background thread that applies storage writes in order (off the hook's path).
 
     When writes pile up (the database is slower than results arrive) it drains the queue and
     batches them: the points of a trial in one ``add_points`` call, the decisions and forecasts
     of the batch in one transaction each.  Order is kept where it matters: everything queued
-    before a ``finish_trial`` is written before it.
+    before a ``finish_trial`` is written before it.  Writes reach the database at most
+    :attr:`flush_s` after they are queued (what a SIGKILL of the driver can lose: the trials
+    concerned are still RUNNING in the database, so ``resume`` runs them again).
     """
+
+    flush_s = 0.2
 
     def __init__(self, storage: Any) -> None:
         self.storage = storage
         self.q: queue.Queue[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = queue.Queue()
         self.errors: list[str] = []
+        self.create_failures: list[str] = []  # the engine stops the run on the next trial
         self.batches = 0
+        self.cpu_s = 0.0  # the writer thread's own CPU time (it shares the driver's GIL)
         self.t = threading.Thread(target=self._loop, name="nas-db-writer", daemon=True)
         self.t.start()
 
@@ -146,34 +162,77 @@ class _Writer:
         while not stop:
             item = self.q.get()
             batch = []
+            # gather for up to ``flush_s`` after the first write: one transaction per window
+            # instead of one per result (each commit costs the driver's GIL ~0.3 ms, which Tune's
+            # event loop would otherwise wait for)
+            deadline = time.monotonic() + self.flush_s
             while item is not None:
                 batch.append(item)
                 if len(batch) >= 2000:
                     break
                 try:
-                    item = self.q.get_nowait()
+                    item = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
             else:
                 stop = True
+            c0 = time.thread_time()
             self._apply(batch)
+            self.cpu_s += time.thread_time() - c0
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+              strict: bool) -> None:
+        """Apply one write; errors raise when ``strict`` (inside a batch), else are logged."""
         try:
+            if method == "create_trial":
+                kw = dict(kwargs)
+                ref = kw.pop("ref")
+                ref.id = self.storage.create_trial(*args, **kw)
+                return
+            if args and isinstance(args[0], TrialRef):
+                if args[0].id is None:
+                    raise RuntimeError("the trial's row could not be created")
+                args = (args[0].id, *args[1:])
             getattr(self.storage, method)(*args, **kwargs)
         except Exception as exc:  # a lost write must not kill the study; it is logged
+            if strict:
+                raise
             logger.error("storage write %s failed: %s", method, exc)
             self.errors.append(f"{method}: {exc}")
+            if method == "create_trial":
+                self.create_failures.append(str(exc))
 
     def _apply(self, batch: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
+        """All of ``batch`` in one transaction; when that fails, one write at a time (so that
+        only the bad write is lost, and it is named in the log)."""
         self.batches += 1
+        if len(batch) > 1 and hasattr(self.storage, "batch"):
+            try:
+                with self.storage.batch(f"writing {len(batch)} queued results"):
+                    self._apply_each(batch, strict=True)
+                return
+            except Exception as exc:
+                logger.debug("batched write failed (%s); writing one at a time", exc)
+                for method, _, kwargs in batch:  # those rows were rolled back
+                    if method == "create_trial":
+                        kwargs["ref"].id = None
+        self._apply_each(batch, strict=False)
+
+    def _apply_each(self, batch: list[tuple[str, tuple[Any, ...], dict[str, Any]]],
+                    strict: bool) -> None:
         steps: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
         def flush() -> None:
             if steps:
-                self._call("record_steps", [
-                    (tid, step, value, wall, kw.get("forecast"), kw.get("decision"))
-                    for (tid, step, value, wall), kw in steps])
+                rows = [(ref.id, step, value, wall, kw.get("forecast"), kw.get("decision"))
+                        for (ref, step, value, wall), kw in steps if ref.id is not None]
+                if len(rows) < len(steps):
+                    if strict:
+                        raise RuntimeError("results of a trial whose row was not created")
+                    self.errors.append(f"record_step: {len(steps) - len(rows)} result(s) of "
+                                       f"trials whose row could not be created")
+                if rows:
+                    self._call("record_steps", (rows,), {}, strict)
             steps.clear()
 
         for method, args, kwargs in batch:
@@ -181,7 +240,7 @@ class _Writer:
                 steps.append((args, kwargs))
             else:
                 flush()
-                self._call(method, *args, **kwargs)
+                self._call(method, args, kwargs, strict)
         flush()
 
     def close(self) -> None:
@@ -194,11 +253,12 @@ class LiveTrial:
     """A trial the engine has handed to Tune and not finished yet."""
 
     number: int
-    trial_id: int
+    ref: TrialRef
     optuna_trial: Any
     config: dict[str, Any]
     features: np.ndarray | None
     raw: list[float] = field(default_factory=list)
+    norm: list[float] = field(default_factory=list)  # ``raw`` normalised (the mirror's curve)
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     error: str | None = None
@@ -226,6 +286,8 @@ class Engine:
         self.mirror = StudyMirror()
         self.hook_ms: list[float] = []
         self.hook_ms_refit: list[float] = []  # the subset measured while a refit was running
+        #: driver time spent in the engine's own calls (suggest, every result, trial end)
+        self.busy_s = 0.0
         self.live: dict[str, LiveTrial] = {}
         self.nodes: dict[str, int] = {}  # trials started per Ray node
         self.controller: Any = None  # Tune's controller (set by the scheduler adapter)
@@ -316,6 +378,13 @@ class Engine:
         """A new trial for Tune's ``key`` (its trial id), or None when the budget is spent."""
         if self.launched >= self.budget:
             return None
+        t0 = time.perf_counter()
+        try:
+            return self._next_trial(key)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+
+    def _next_trial(self, key: str) -> dict[str, Any]:
         ot = self.study.ask()
         try:
             config = self.space.sample(ot)
@@ -339,11 +408,16 @@ class Engine:
             feats = {}
         number = self.next_number
         self.next_number += 1
-        tid = self.storage.create_trial(self.study_id, number, config=config,
-                                        distributions=payload, features=feats or None,
-                                        state="RUNNING")
+        if self.writer.create_failures:  # as the synchronous insert would have: stop the run
+            raise StorageError(f"{self.storage.masked_url}: creating a trial failed: "
+                               f"{self.writer.create_failures[0]}")
+        ref = TrialRef()
+        # created by the writer thread (a synchronous insert here would cost the Tune loop
+        # ~2 ms per trial); everything queued for the trial later is applied after it
+        self.writer.put("create_trial", self.study_id, number, config=config,
+                        distributions=payload, features=feats or None, state="RUNNING", ref=ref)
         fvec = np.asarray([feats[k] for k in sorted(feats)], dtype=np.float64) if feats else None
-        self.live[key] = LiveTrial(number, tid, ot, config, fvec)
+        self.live[key] = LiveTrial(number, ref, ot, config, fvec)
         self.launched += 1
         self.counts["RUNNING"] = self.counts.get("RUNNING", 0) + 1
         return {"number": number, "config": config}
@@ -360,6 +434,7 @@ class Engine:
             return True
         if epoch <= len(t.raw):  # the trial restarted after a worker death: start over
             del t.raw[epoch - 1:]
+            del t.norm[epoch - 1:]
         value = result.get(self.primary)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             t.error = (f"objective {self.primary} is {value!r} at epoch {epoch}"
@@ -367,6 +442,7 @@ class Engine:
                        f"the trainer reported no {self.primary!r} at epoch {epoch}")
             return True
         t.raw.append(float(value))
+        t.norm.append(self.spec.normalise(float(value)))
         elapsed = result.get("nas_elapsed_s")
         if isinstance(elapsed, (int, float)) and math.isfinite(elapsed):
             # the worker's clock starts after the actor's start-up, which can take seconds on a
@@ -375,10 +451,10 @@ class Engine:
         node = result.get("nas_node")
         if epoch == 1 and isinstance(node, str):
             self.nodes[node] = self.nodes.get(node, 0) + 1
-            self.writer.put("set_trial_node", t.trial_id, node)
+            self.writer.put("set_trial_node", t.ref, node)
         t.metrics = dict(result)
         self.epochs_run += 1
-        norm = [self.spec.normalise(v) for v in t.raw]
+        norm = t.norm
         self.mirror.curves[t.number] = norm
         wall = time.time()
         if epoch >= self.horizon:
@@ -394,6 +470,7 @@ class Engine:
         self._record(t, epoch, float(value), wall, decision)
         t.stopped = decision.stop
         ms = (time.perf_counter() - t0) * 1000.0
+        self.busy_s += ms / 1000.0
         self.hook_ms.append(ms)
         rt = self._refit_thread
         if rt is not None and rt.is_alive():
@@ -410,11 +487,18 @@ class Engine:
                             "horizon": d.horizon or self.horizon, "mean": d.mean,
                             "q05": d.q05, "q50": d.q50, "q95": d.q95,
                             "p_improve": d.p_improve}
-        self.writer.put("record_step", t.trial_id, epoch, value, wall, forecast=forecast,
+        self.writer.put("record_step", t.ref, epoch, value, wall, forecast=forecast,
                         decision=decision)
 
     def on_complete(self, key: str) -> str | None:
         """Tune finished trial ``key`` (ran out, was stopped, or reported an error)."""
+        t0 = time.perf_counter()
+        try:
+            return self._on_complete(key)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+
+    def _on_complete(self, key: str) -> str | None:
         t = self.live.pop(key, None)
         if t is None:
             return None
@@ -426,7 +510,7 @@ class Engine:
         if t.error is not None:
             state = "FAILED"
             self.study.tell(t.optuna_trial, state=TrialState.FAIL)
-            self.writer.put("finish_trial", t.trial_id, state=state, epochs=len(t.raw),
+            self.writer.put("finish_trial", t.ref, state=state, epochs=len(t.raw),
                             error=t.error)
             self.mirror.curves.pop(t.number, None)
         elif t.stopped:
@@ -435,7 +519,7 @@ class Engine:
                 for i, v in enumerate(t.raw):
                     t.optuna_trial.report(v, i + 1)
             self.study.tell(t.optuna_trial, state=TrialState.PRUNED)
-            self.writer.put("finish_trial", t.trial_id, state=state, value=t.raw[-1],
+            self.writer.put("finish_trial", t.ref, state=state, value=t.raw[-1],
                             epochs=len(t.raw))
         else:
             state = "COMPLETE"
@@ -444,7 +528,7 @@ class Engine:
                 for i, v in enumerate(t.raw):
                     t.optuna_trial.report(v, i + 1)
             self.study.tell(t.optuna_trial, values if len(values) > 1 else values[0])
-            self.writer.put("finish_trial", t.trial_id, state=state, values=values,
+            self.writer.put("finish_trial", t.ref, state=state, values=values,
                             epochs=len(t.raw))
             self.mirror.complete[t.number] = self.spec.normalise(t.raw[-1])
             self._update_best(t.number, values[0], t.config)
@@ -548,7 +632,7 @@ class Engine:
             t = self.live.pop(key)
             self.counts["RUNNING"] -= 1
             self.counts["INTERRUPTED"] = self.counts.get("INTERRUPTED", 0) + 1
-            self.writer.put("finish_trial", t.trial_id, state="INTERRUPTED", epochs=len(t.raw))
+            self.writer.put("finish_trial", t.ref, state="INTERRUPTED", epochs=len(t.raw))
         self.writer.close()
         if self.counts.get("RUNNING") == 0:
             self.counts.pop("RUNNING")

@@ -4,12 +4,15 @@ This module and :mod:`nas.runner` are where the runner touches Ray's developer A
 signatures change between releases): keep them here.  The driver-side logic lives in
 :class:`nas.runner_engine.Engine`; these classes only forward to it.
 
-* :func:`nas_trainable` runs in a Ray worker: builds the space and task (cached per worker
+* :func:`make_trainable` gives the trainable (the study's static payload bound), whose
+  :func:`run_trial` runs in a Ray worker: builds the space and task (cached per worker
   process, so a reused actor does not regenerate the data), trains with the study's training
   function and reports after every epoch.  A trial at fault (an exception, NaN, time limit) is
   reported as a result carrying ``nas_error`` and the function returns normally, so that Tune's
   retries (``max_failures``) are spent only on worker deaths.
-* :class:`NasSearcher` -- ``suggest`` asks the engine (Optuna define-by-run).
+* :class:`NasSearcher` -- ``suggest`` asks the engine (Optuna define-by-run); Tune gets the
+  trial as one JSON string (:func:`trial_config`).  :class:`NasSearchGenerator` wraps it and
+  limits concurrency.
 * :class:`NasScheduler` -- ``on_trial_result`` calls the stopping policy after every epoch
   (``_supports_buffered_results = False`` so that it sees each one).
 * :class:`NasCallback` -- trial end and errors go to the engine, which writes the database.
@@ -22,12 +25,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from ray import tune
 from ray.tune.callback import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
-from ray.tune.search import Searcher
+from ray.tune.search import SearchGenerator, Searcher
 
 from nas.runner_engine import Engine
 
@@ -36,10 +40,13 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "NasCallback",
     "NasScheduler",
+    "NasSearchGenerator",
     "NasSearcher",
-    "nas_trainable",
+    "make_trainable",
     "release",
+    "run_trial",
     "static_payload",
+    "trial_config",
 ]
 
 _CACHE: dict[str, Any] = {}
@@ -106,9 +113,39 @@ class TrialOptions:
 _DEFAULT_TRAINER = "nas.training:train"
 
 
-def nas_trainable(config: dict[str, Any]) -> None:
-    """The Tune function trainable of every trial (runs in a Ray worker)."""
-    static, trial = config["nas"], config["nas_trial"]
+def _node_name() -> str:
+    """``host:node-id`` of this worker (cached: it does not change within a process)."""
+    if "node" not in _CACHE:
+        try:
+            import ray
+
+            _CACHE["node"] = (f"{os.uname().nodename}:"
+                              f"{ray.get_runtime_context().get_node_id()[:8]}")
+        except Exception:  # pragma: no cover - outside a Ray worker
+            _CACHE["node"] = os.uname().nodename
+    return str(_CACHE["node"])
+
+
+def make_trainable(static: dict[str, Any]) -> Any:
+    """The Tune function trainable of a study's trials, with the study's ``static`` payload
+    bound (pickled once with the function, not carried in every trial's config)."""
+
+    def nas_trainable(config: dict[str, Any]) -> None:
+        run_trial(static, json.loads(config["nas_trial"]))
+
+    return nas_trainable
+
+
+def trial_config(number: int, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What Tune carries for a trial: one JSON string.  Tune copies, flattens and keeps
+    running statistics of every numeric leaf of a trial's config with every result; the
+    configuration is in the study database, so Tune gets it opaque."""
+    return {"nas_trial": json.dumps({"number": int(number), "config": dict(config)},
+                                    default=str)}
+
+
+def run_trial(static: dict[str, Any], trial: dict[str, Any]) -> None:
+    """One trial in a Ray worker: set up (cached per worker), train, report every epoch."""
     data_key = ""
     try:
         space = _cached("space", static["space"], static["space_options"])
@@ -131,22 +168,19 @@ def nas_trainable(config: dict[str, Any]) -> None:
         tune.report({"epoch": 0, "nas_error": f"setting up the trial failed: "
                                               f"{type(exc).__name__}: {exc}"})
         return
-    try:
-        import ray
-
-        node = f"{os.uname().nodename}:{ray.get_runtime_context().get_node_id()[:8]}"
-    except Exception:  # pragma: no cover - outside a Ray worker
-        node = os.uname().nodename
-
+    node = _node_name()
     limit = static["training"].get("time_limit_s")
     t0 = time.monotonic()
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
         if limit is not None and time.monotonic() - t0 > float(limit):
             raise TimeoutError(f"time limit of {float(limit):g} s exceeded at epoch {epoch}")
-        tune.report({**{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                     "epoch": int(epoch), "nas_node": node,
-                     "nas_elapsed_s": time.monotonic() - t0})
+        out: dict[str, Any] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        out["epoch"] = int(epoch)
+        out["nas_elapsed_s"] = time.monotonic() - t0
+        if epoch == 1:  # the driver records the node once per trial
+            out["nas_node"] = node
+        tune.report(out)
         return False
 
     try:
@@ -167,11 +201,30 @@ class NasSearcher(_EngineRef, Searcher):
         t = self.engine.next_trial(trial_id)
         if t is None:
             return Searcher.FINISHED  # type: ignore[return-value]
-        return {"nas_trial": t}
+        return trial_config(int(t["number"]), t["config"])
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         pass  # the callback tells the engine (it also sees stops and worker errors)
+
+
+class NasSearchGenerator(SearchGenerator):
+    """Tune's search generator over :class:`NasSearcher`, limiting concurrency itself.
+
+    Tune asks its search algorithm for a trial at every step of its loop (about once per
+    result); through a ``ConcurrencyLimiter`` each ask costs a trial id (uuid4) and two calls
+    even when the limit is reached.  Here a full house is one comparison.
+    """
+
+    def __init__(self, searcher: NasSearcher, max_concurrent: int) -> None:
+        super().__init__(searcher)
+        self._nas = searcher
+        self.max_concurrent = int(max_concurrent)
+
+    def next_trial(self) -> Any:
+        if len(self._nas.engine.live) >= self.max_concurrent:
+            return None
+        return super().next_trial()
 
 
 class NasScheduler(_EngineRef, FIFOScheduler):

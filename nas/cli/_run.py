@@ -129,14 +129,17 @@ def overhead_cmd(
     trials: int = typer.Option(20, "--trials", help="Trivial trials per engine."),
     epochs: int = typer.Option(20, "--epochs", help="Epochs each trial reports."),
     cpus: int = typer.Option(2, "--cpus", help="CPUs of the embedded Ray."),
-    reps: int = typer.Option(2, "--reps", help="Alternating repetitions (best is reported)."),
+    concurrency: int = typer.Option(1, "--concurrency",
+                                    help="Trials at once on both sides (see docs/runner.md)."),
+    reps: int = typer.Option(5, "--reps", help="Alternating repetitions (medians compared)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
     from nas.bench.overhead import run_overhead
 
     _logging(False, True)
-    res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, reps=reps)
+    res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, concurrency=concurrency,
+                       reps=reps)
     if as_json:
         emit_json(res)
         return

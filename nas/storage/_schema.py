@@ -87,8 +87,17 @@ def ensure_schema(engine: Engine, masked_url: str) -> None:
     """Create a new (empty) database at head; accept one at head; refuse anything else."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    with engine.connect() as conn:  # the common case, without taking a write lock
+        state = schema_state(conn)
+    if state.revision == HEAD:
+        return
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                # pysqlite runs DDL outside transactions unless one is opened explicitly: without
+                # this, another process could see the tables before the revision stamp (and
+                # two creators would race).  IMMEDIATE: the second creator waits, then sees head.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             state = schema_state(conn)
             if state.empty:
                 log.info("creating the nas schema (revision %s) in %s", HEAD, masked_url)

@@ -11,6 +11,7 @@ a :class:`~nas.errors.StorageError` naming the masked URL and the cause.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -93,6 +94,7 @@ class Storage:
         self.dialect = ""
         self._engine = make_engine(url)
         self.dialect = self._engine.dialect.name
+        self._local = threading.local()  # the connection of this thread's batch(), if any
         if check_schema:
             with self._translate("opening the database"):
                 ensure_schema(self._engine, self.masked_url)
@@ -126,9 +128,29 @@ class Storage:
 
     @contextmanager
     def transaction(self, action: str) -> Iterator[Connection]:
-        """One transaction (committed on success, rolled back on any error)."""
+        """One transaction (committed on success, rolled back on any error); inside
+        :meth:`batch` (same thread), the batch's transaction."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with self._translate(action):
+                yield conn
+            return
         with self._translate(action), self._engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def batch(self, action: str = "writing a batch") -> Iterator[None]:
+        """Make every write method called in this thread inside the block part of ONE
+        transaction: all of them are committed at the end, or none (any error rolls back the
+        whole batch and propagates).  For writers that apply many small writes at once."""
+        if getattr(self._local, "conn", None) is not None:
+            raise RuntimeError("Storage.batch() cannot be nested")
+        with self._translate(action), self._engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     @contextmanager
     def _read(self, action: str) -> Iterator[Connection]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _storage_helpers import storage_url_fixture
 from sqlalchemy import create_engine, inspect, text
@@ -122,3 +124,31 @@ def test_db_upgrade_creates_a_new_database(tmp_path, capsys: pytest.CaptureFixtu
     assert main(["db", "upgrade", "--storage", url]) == 0
     assert "upgraded from empty" in capsys.readouterr().out
     Storage(url)  # at head: accepted
+
+
+def _open_new(url: str, out: Any) -> None:
+    try:
+        Storage(url)
+        out.put("ok")
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_see_the_schema(tmp_path: Any) -> None:
+    """Creating the schema is atomic: nobody sees the tables without the revision stamp (the
+    DDL once ran outside a transaction on SQLite, and a second process was refused)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    for i in range(8):
+        url = f"sqlite:///{tmp_path / f'new{i}.db'}"
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_open_new, args=(url, out)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        results = [out.get(timeout=5) for _ in procs]
+        assert results == ["ok"] * 4, results
+        with Storage(url).engine.connect() as conn:
+            assert conn.execute(text("select version_num from alembic_version")).scalar() == HEAD

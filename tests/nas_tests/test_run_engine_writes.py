@@ -1,0 +1,86 @@
+"""The engine's database writes, driven directly (no Ray): trial rows are created by the writer
+thread, writes are batched into one transaction per window, a bad write in a batch loses only
+itself, and a trial row that cannot be created stops the run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from _run_helpers import toy_sections
+
+from nas.config import load_config
+from nas.errors import StorageError
+from nas.runner import _prepare_study, _space_and_spec
+from nas.runner_engine import Engine
+from nas.storage import Storage
+
+EPOCHS = 5
+
+
+def _engine(tmp_path: Path, trials: int = 6) -> tuple[Engine, Storage, int]:
+    cfg = load_config(toy_sections("writes", trials=trials, policy="median",
+                                   max_epochs=EPOCHS, sampler="random"))
+    space, spec = _space_and_spec(cfg)
+    st = Storage(f"sqlite:///{tmp_path / 'nas.db'}")
+    sid = _prepare_study(cfg, st, False, spec)
+    return Engine(cfg, st, sid, space, spec), st, sid
+
+
+def _run_trial(eng: Engine, key: str, values: list[float]) -> None:
+    assert eng.next_trial(key) is not None
+    for e, v in enumerate(values, 1):
+        eng.on_result(key, {"val_accuracy": v, "epoch": e, "nas_elapsed_s": 0.01 * e,
+                            **({"nas_node": "host:abc"} if e == 1 else {})})
+    eng.on_complete(key)
+
+
+def test_rows_points_and_decisions_arrive_batched(tmp_path: Path) -> None:
+    eng, st, sid = _engine(tmp_path)
+    eng.writer.flush_s = 10.0  # everything below lands in one window
+    curves = {f"k{i}": [0.1 * i + 0.01 * e for e in range(1, EPOCHS + 1)] for i in range(6)}
+    for key, values in curves.items():
+        _run_trial(eng, key, values)
+    assert st.trials(sid) == []  # nothing written yet: the window is still open
+    eng.close()
+    assert eng.writer.batches == 1 and not eng.writer.errors
+    recs = st.trials(sid, with_curves=True)
+    assert [r.number for r in recs] == list(range(6))
+    for r, values in zip(recs, curves.values()):
+        assert r.state == "COMPLETE" and r.node == "host:abc"
+        assert r.curve == pytest.approx(values) and r.epochs == EPOCHS
+        # a decision row per epoch (the last one's is the engine's own)
+        ds = st.decisions(r.id)
+        assert [d.step for d in ds] == list(range(1, EPOCHS + 1))
+        assert {d.policy for d in ds} == {"median"} and ds[-1].reason == "last epoch"
+
+
+def test_a_bad_write_in_a_batch_loses_only_itself(tmp_path: Path) -> None:
+    eng, st, sid = _engine(tmp_path)
+    eng.writer.flush_s = 10.0
+    _run_trial(eng, "a", [0.2] * EPOCHS)
+    eng.writer.put("finish_trial", 10**9, state="COMPLETE", epochs=1)  # no such trial
+    _run_trial(eng, "b", [0.3] * EPOCHS)
+    eng.close()
+    assert len(eng.writer.errors) == 1 and "finish_trial" in eng.writer.errors[0]
+    recs = st.trials(sid, with_curves=True)
+    assert [(r.number, r.state, len(r.curve or [])) for r in recs] == [
+        (0, "COMPLETE", EPOCHS), (1, "COMPLETE", EPOCHS)]
+
+
+def test_a_trial_row_that_cannot_be_created_stops_the_run(tmp_path: Path) -> None:
+    eng, st, sid = _engine(tmp_path)
+    eng.writer.flush_s = 0.0
+    # another writer takes trial number 0 first: the engine's insert of it violates the
+    # unique (study, number) constraint in the database
+    Storage(st.url).create_trial(sid, 0, config={}, distributions={})
+    _run_trial(eng, "a", [0.2] * EPOCHS)
+    for _ in range(500):  # the writer thread gets to it within flush_s
+        if eng.writer.create_failures:
+            break
+        time.sleep(0.01)
+    with pytest.raises(StorageError, match="creating a trial failed"):
+        eng.next_trial("b")
+    eng.close()
+    assert any("record_step" in e for e in eng.writer.errors)  # its points had nowhere to go
