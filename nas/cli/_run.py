@@ -52,6 +52,8 @@ def run_cmd(
     cpus: int | None = typer.Option(None, "--cpus", help="CPUs of the embedded Ray "
                                        "(default: all)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the study of this name."),
+    ray_results: Path | None = typer.Option(None, "--ray-results", help="Where Ray Tune keeps "
+                                            "its own per-trial files (default ~/ray_results)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live view, no leaderboard."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Ray's and Optuna's logs."),
@@ -69,6 +71,7 @@ def run_cmd(
     try:
         summary = run_study(cfg, storage=storage, address=address, trials=trials,
                             timeout=timeout, cpus=cpus, resume=resume, verbose=verbose,
+                            ray_storage=str(ray_results) if ray_results else None,
                             on_start=view.attach if view else None)
     finally:
         if view is not None:

@@ -83,7 +83,8 @@ def test_tiny_study_postgresql_via_cli_json(tmp_path: Path, capsys: pytest.Captu
     with postgres_database(admin) as url:
         os.environ["NAS_STORAGE"] = url
         try:
-            code = main(["run", str(path), "--json", "--quiet"])
+            code = main(["run", str(path), "--json", "--quiet",
+                         "--ray-results", str(tmp_path / "rr")])
         finally:
             del os.environ["NAS_STORAGE"]
         out = capsys.readouterr().out
@@ -94,6 +95,8 @@ def test_tiny_study_postgresql_via_cli_json(tmp_path: Path, capsys: pytest.Captu
         assert doc["study"] == "e2e-pg" and sum(doc["trials"].values()) == 8
         assert doc["storage"].startswith("postgresql")
         assert doc["best"]["number"] in range(8)
+        # Tune's own files went where --ray-results said
+        assert [p.name.startswith("nas-e2e-pg-") for p in (tmp_path / "rr").iterdir()] == [True]
         _check_study(url, "e2e-pg", 8, 6)
         # the same name again is a user error unless --resume
         assert main(["run", str(path), "--json", "--storage", url]) == 2
