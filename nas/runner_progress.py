@@ -84,6 +84,8 @@ class ProgressView:
         if self._live is not None:
             self._live.stop()
             self._live = None
+            if not self.console.is_terminal:  # rich leaves the last frame without a newline
+                self.console.line()
 
 
 def short_config(cfg: dict[str, Any], width: int = 80) -> str:
@@ -114,7 +116,7 @@ def render_leaderboard(summary: Any, console: Console | None = None) -> None:
         table.add_column(col, no_wrap=(col != "config"))
     for i, row in enumerate(summary.leaderboard, 1):
         table.add_row(str(i), str(row["number"]), f"{row['value']:.6g}", str(row["epochs"]),
-                      short_config(row["config"]))
+                      Text(short_config(row["config"])))  # Text: brackets are not markup
     console.print(table)
     counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary.trials.items()))
     saved = summary.epochs_budget - summary.epochs_run
@@ -124,4 +126,4 @@ def render_leaderboard(summary: Any, console: Console | None = None) -> None:
         console.print(f"trials per Ray node: {summary.nodes}")
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: continue with `nas run FILE --resume`")
-    console.print(f"results in {summary.storage}")
+    console.print(f"results in {summary.storage}", markup=False, highlight=False)

@@ -242,14 +242,16 @@ def trials_cmd(
     _emit_listing(rows, out, columns=columns, title=title)
 
 
-def _compact(v: Any) -> str:
-    """A config for a table cell: ``key=value`` pairs, floats to 4 significant digits."""
+def _compact(v: Any, nested: bool = False) -> str:
+    """A config for a table cell: ``key=value`` pairs, floats to 4 significant digits; nested
+    mappings in braces, sequences in brackets."""
     if isinstance(v, dict):
-        return " ".join(f"{k}={_compact(x)}" for k, x in v.items())
+        body = " ".join(f"{k}={_compact(x, True)}" for k, x in v.items())
+        return "{" + body + "}" if nested else body
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):
-        return "[" + ",".join(_compact(x) for x in v) + "]"
+        return "[" + ", ".join(_compact(x, True) for x in v) + "]"
     return str(v)
 
 

@@ -91,10 +91,11 @@ def emit(
     else:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title)
         for c in cols:
             table.add_column(c)
-        for r in rows:
-            table.add_row(*[_cell(r.get(c)) for c in cols])
+        for r in rows:  # Text: data is never read as rich markup ("[...]" would vanish)
+            table.add_row(*[Text(_cell(r.get(c))) for c in cols])
         Console().print(table)

@@ -216,3 +216,22 @@ def test_subprocess_exit_codes_and_no_heavy_imports(tmp_path: Path) -> None:
                         timeout=120, check=False)
     assert ok.returncode == 0 and len(json.loads(ok.stdout)) == 30
     assert ok.stderr.strip().endswith("[]"), ok.stderr
+
+
+def test_trials_table_shows_nested_configs_literally(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Lists and nested mappings in a config reach the table (brackets were once eaten as rich
+    markup, leaving `layers=` empty)."""
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    st = Storage(url)
+    sid = st.create_study("nested", space="seq_cells", task="parity",
+                          objectives=[{"name": "val_accuracy", "direction": "maximize"}],
+                          config={})
+    tid = st.create_trial(sid, 0, config={"layers": [{"cell": "gru", "k": 2}, {"cell": "tcn"}],
+                                          "tag": "[bold]x[/bold]"}, distributions={})
+    st.finish_trial(tid, state="COMPLETE", value=0.5)
+    code, out, _ = _run(capsys, "trials", "nested", "--storage", url)
+    flat = " ".join(out.split())  # the cell wraps over lines
+    for part in ("layers=[{cell=gru k=2},", "{cell=tcn}]", "tag=[bold]x[/bold]"):
+        assert part.replace(" ", "") in flat.replace(" ", "").replace("│", ""), (part, out)
+    assert code == 0
