@@ -104,6 +104,23 @@ def test_user_errors_exit_2(curve_file: Path, tmp_path: Path,
     assert main(["bench", "predict", "--curves", str(curve_file), "--predictor", "nope"]) == 2
     with pytest.raises(CurveFileError):
         run_predict(CurveSet(np.array([[0.5, -1.0]]), np.array([2])), "baker")
+    # overhead: options are checked before Ray starts
+    for opt in ("--trials", "--concurrency", "--reps"):
+        assert main(["bench", "overhead", opt, "0", "--json"]) == 2
+        out = capsys.readouterr()
+        assert out.out == "" and f"{opt} = 0" in out.err and "Traceback" not in out.err
+
+
+def test_overhead_phases_split_the_wall_time() -> None:
+    from types import SimpleNamespace
+
+    from nas.bench.overhead import _phases
+
+    ph = _phases(10.0, 15.0, SimpleNamespace(first_start=11.5, last_end=14.0))
+    assert ph == {"startup": 1.5, "trials": 2.5, "finish": 1.0}
+    # no trial ever started: all of it is start-up
+    assert _phases(0.0, 2.0, SimpleNamespace(first_start=None, last_end=None)) == {
+        "startup": 2.0, "trials": 0.0, "finish": 0.0}
 
 
 class _Gauss:
