@@ -151,6 +151,7 @@ class _Writer:
         self.create_failures: list[str] = []  # the engine stops the run on the next trial
         self.batches = 0
         self.cpu_s = 0.0  # the writer thread's own CPU time (it shares the driver's GIL)
+        self._closing = threading.Event()  # cuts the gathering window short at close()
         self.t = threading.Thread(target=self._loop, name="nas-db-writer", daemon=True)
         self.t.start()
 
@@ -160,25 +161,28 @@ class _Writer:
     def _loop(self) -> None:
         stop = False
         while not stop:
-            item = self.q.get()
-            batch = []
-            # gather for up to ``flush_s`` after the first write: one transaction per window
-            # instead of one per result (each commit costs the driver's GIL ~0.3 ms, which Tune's
-            # event loop would otherwise wait for)
-            deadline = time.monotonic() + self.flush_s
+            first = self.q.get()
+            if first is not None:
+                # gather for ``flush_s`` after the first write, asleep (not woken by every put:
+                # each wake-up would take the driver's GIL from Tune's loop), then take all that
+                # came: one transaction per window instead of one per result
+                self._closing.wait(self.flush_s)
+            batch: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+            item = first
             while item is not None:
                 batch.append(item)
-                if len(batch) >= 2000:
+                if len(batch) >= 5000:
                     break
                 try:
-                    item = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self.q.get_nowait()
                 except queue.Empty:
                     break
             else:
                 stop = True
-            c0 = time.thread_time()
-            self._apply(batch)
-            self.cpu_s += time.thread_time() - c0
+            if batch:
+                c0 = time.thread_time()
+                self._apply(batch)
+                self.cpu_s += time.thread_time() - c0
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
               strict: bool) -> None:
@@ -244,6 +248,7 @@ class _Writer:
         flush()
 
     def close(self) -> None:
+        self._closing.set()
         self.q.put(None)
         self.t.join()
 

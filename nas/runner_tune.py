@@ -177,7 +177,8 @@ def run_trial(static: dict[str, Any], trial: dict[str, Any]) -> None:
             raise TimeoutError(f"time limit of {float(limit):g} s exceeded at epoch {epoch}")
         out: dict[str, Any] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         out["epoch"] = int(epoch)
-        out["nas_elapsed_s"] = time.monotonic() - t0
+        if limit is not None:  # for the driver's watchdog (Tune keeps statistics of every
+            out["nas_elapsed_s"] = time.monotonic() - t0  # numeric key: only when needed)
         if epoch == 1:  # the driver records the node once per trial
             out["nas_node"] = node
         tune.report(out)
