@@ -5,10 +5,10 @@ itself, and a trial row that cannot be created stops the run."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from _run_helpers import toy_sections
+from _storage_helpers import storage_url_fixture
 
 from nas.config import load_config
 from nas.errors import StorageError
@@ -17,13 +17,14 @@ from nas.runner_engine import Engine
 from nas.storage import Storage
 
 EPOCHS = 5
+storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
 
-def _engine(tmp_path: Path, trials: int = 6) -> tuple[Engine, Storage, int]:
+def _engine(url: str, trials: int = 6) -> tuple[Engine, Storage, int]:
     cfg = load_config(toy_sections("writes", trials=trials, policy="median",
                                    max_epochs=EPOCHS, sampler="random"))
     space, spec = _space_and_spec(cfg)
-    st = Storage(f"sqlite:///{tmp_path / 'nas.db'}")
+    st = Storage(url)
     sid = _prepare_study(cfg, st, False, spec)
     return Engine(cfg, st, sid, space, spec), st, sid
 
@@ -36,8 +37,8 @@ def _run_trial(eng: Engine, key: str, values: list[float]) -> None:
     eng.on_complete(key)
 
 
-def test_rows_points_and_decisions_arrive_batched(tmp_path: Path) -> None:
-    eng, st, sid = _engine(tmp_path)
+def test_rows_points_and_decisions_arrive_batched(storage_url: str) -> None:
+    eng, st, sid = _engine(storage_url)
     eng.writer.flush_s = 10.0  # everything below lands in one window
     curves = {f"k{i}": [0.1 * i + 0.01 * e for e in range(1, EPOCHS + 1)] for i in range(6)}
     for key, values in curves.items():
@@ -56,8 +57,10 @@ def test_rows_points_and_decisions_arrive_batched(tmp_path: Path) -> None:
         assert {d.policy for d in ds} == {"median"} and ds[-1].reason == "last epoch"
 
 
-def test_a_bad_write_in_a_batch_loses_only_itself(tmp_path: Path) -> None:
-    eng, st, sid = _engine(tmp_path)
+def test_a_bad_write_in_a_batch_loses_only_itself(storage_url: str) -> None:
+    """On PostgreSQL an error aborts the whole transaction: the batch is retried write by
+    write."""
+    eng, st, sid = _engine(storage_url)
     eng.writer.flush_s = 10.0
     _run_trial(eng, "a", [0.2] * EPOCHS)
     eng.writer.put("finish_trial", 10**9, state="COMPLETE", epochs=1)  # no such trial
@@ -69,8 +72,8 @@ def test_a_bad_write_in_a_batch_loses_only_itself(tmp_path: Path) -> None:
         (0, "COMPLETE", EPOCHS), (1, "COMPLETE", EPOCHS)]
 
 
-def test_a_trial_row_that_cannot_be_created_stops_the_run(tmp_path: Path) -> None:
-    eng, st, sid = _engine(tmp_path)
+def test_a_trial_row_that_cannot_be_created_stops_the_run(storage_url: str) -> None:
+    eng, st, sid = _engine(storage_url)
     eng.writer.flush_s = 0.0
     # another writer takes trial number 0 first: the engine's insert of it violates the
     # unique (study, number) constraint in the database
