@@ -44,6 +44,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -115,8 +116,11 @@ def _stats(ms: list[float]) -> dict[str, Any]:
 
 
 def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurrency: int = 1,
-                 reps: int = 5, settle_s: float = 1.0) -> dict[str, Any]:
-    """Run both engines on ``trials`` trivial trials; return the JSON document (a dict)."""
+                 reps: int = 5, settle_s: float = 1.0,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Run both engines on ``trials`` trivial trials; return the JSON document (a dict).
+    ``progress(description, runs_done, runs_total)`` is called between runs (never inside a
+    timed one)."""
     from nas.errors import ConfigError
 
     for name, v in (("--trials", trials), ("--epochs", epochs), ("--cpus", cpus),
@@ -182,15 +186,25 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurren
                 phases["engine"].append(_phases(t0, t1, timer))
             return t1 - t0, summary, engines[0]
 
-        def settle() -> None:
+        predictors = _predictors()
+        total, done = 2 + 2 * reps + len(predictors), 0
+
+        def tick(what: str) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(f"overhead: {what}", done, total)
+
+        def settle(what: str) -> None:
+            tick(what)
             # let the previous run's actors finish exiting before the next clock starts (their
             # teardown otherwise lands in whichever run comes next)
             time.sleep(settle_s)
 
         plain()  # warm-up of each side, not timed (first-run imports, actor code upload)
-        settle()
+        settle("warm-up, plain Tune")
         engine({"policy": "none"}, trials)
-        settle()
+        settle("warm-up, engine")
         phases = {"plain": [], "engine": []}
         plain_s, engine_s, busy_s, writer_s = [], [], [], []
         plain_epochs = engine_epochs = 0
@@ -205,9 +219,9 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurren
                     busy_s.append(eng.busy_s)
                     writer_s.append(eng.writer.cpu_s)
                     engine_epochs = summary.epochs_run
-                settle()
+                settle(f"rep {rep + 1}/{reps}, {side}")
         predictive = {}
-        for predictor in _predictors():
+        for predictor in predictors:
             # >= 30 trials: the refit after the 20th completion (Baker's first real fit) then
             # runs while later trials report, so hooks during a refit are measured
             pred_s, pred_summary, eng = engine({"policy": "predictive", "predictor": predictor,
@@ -222,6 +236,7 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurren
                 "hook_ms": _stats(eng.hook_ms),
                 "hook_ms_during_refit": _stats(eng.hook_ms_refit),
             }
+            tick(f"hook latency, {predictor}")
     finally:
         if started:
             ray.shutdown()

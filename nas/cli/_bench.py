@@ -47,18 +47,21 @@ def _parse_cutoffs(text: str) -> list[float]:
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
+def _progress(auto_refresh: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr (only on a terminal); ``auto_refresh=False`` redraws only on
+    updates (no refresh thread: for timing benchmarks)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True,
-                  disable=not console.is_terminal) as prog:
+                  auto_refresh=auto_refresh, disable=not console.is_terminal) as prog:
         task = prog.add_task("starting", total=None)
 
         def update(desc: str, done: int, total: int) -> None:
-            prog.update(task, description=desc, completed=done, total=total)
+            prog.update(task, description=desc, completed=done, total=total,
+                        refresh=not auto_refresh)
 
         yield update
 

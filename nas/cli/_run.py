@@ -139,10 +139,12 @@ def overhead_cmd(
 ) -> None:
     """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
     from nas.bench.overhead import run_overhead
+    from nas.cli._bench import _progress
 
     _logging(False, True)
-    res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, concurrency=concurrency,
-                       reps=reps)
+    with _progress(auto_refresh=False) as prog:
+        res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, concurrency=concurrency,
+                           reps=reps, progress=prog)
     if as_json:
         emit_json(res)
         return
