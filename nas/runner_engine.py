@@ -134,10 +134,10 @@ class TrialRef:
 class _Writer:
     """One background thread that applies storage writes in order (off the hook's path).
 
-    When writes pile up (the database is slower than results arrive) it drains the queue and
-    batches them: the points of a trial in one ``add_points`` call, the decisions and forecasts
-    of the batch in one transaction each.  Order is kept where it matters: everything queued
-    before a ``finish_trial`` is written before it.  Writes reach the database at most
+    It sleeps for :attr:`flush_s` after the first queued write, then applies everything queued
+    in one transaction (:meth:`Storage.batch`; the points, forecasts and decisions of a run of
+    results as batched inserts), in queue order: a trial's row is created before its results,
+    which are written before its ``finish_trial``.  Writes reach the database at most
     :attr:`flush_s` after they are queued (what a SIGKILL of the driver can lose: the trials
     concerned are still RUNNING in the database, so ``resume`` runs them again).
     """
@@ -210,7 +210,7 @@ class _Writer:
         """All of ``batch`` in one transaction; when that fails, one write at a time (so that
         only the bad write is lost, and it is named in the log)."""
         self.batches += 1
-        if len(batch) > 1 and hasattr(self.storage, "batch"):
+        if len(batch) > 1:
             try:
                 with self.storage.batch(f"writing {len(batch)} queued results"):
                     self._apply_each(batch, strict=True)
