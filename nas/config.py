@@ -13,7 +13,7 @@ The shape (see DESIGN.md)::
     [search]   space, space_options, sampler, sampler_options, trials, concurrency, objectives
     [task]     name, options
     [training] max_epochs, batch_size, device, time_limit_s, resources, max_failures, trainer
-    [stopping] policy, predictor, delta, min_epochs, options
+    [stopping] policy, predictor, delta, epsilon, min_epochs, audit, calibrate, options
 
 Plug-in names (space, task, policy, predictor) must be installed entry points or
 ``"module:attr"``; the options tables are handed to the plug-in constructors, which validate them.
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.policies import DEFAULT_DELTA
+from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,6 +113,12 @@ class StoppingSection:
     delta: float = DEFAULT_DELTA
     min_epochs: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
+    # predictive: stop when P(final > best + epsilon) < delta (epsilon: the regret tolerated)
+    epsilon: float = DEFAULT_EPSILON
+    # the stop audit: this share of would-be stops runs on to the horizon (0 = off)
+    audit: float = DEFAULT_AUDIT
+    # recalibrate the predictor's forecasts on the study's own trials
+    calibrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -338,7 +344,8 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
         raise c.fail("training.device", "cuda", "needs training.resources.gpu > 0")
 
     st = c.table(top.get("stopping", {}), "stopping",
-                 ("policy", "predictor", "delta", "min_epochs", "options"))
+                 ("policy", "predictor", "delta", "min_epochs", "options", "epsilon", "audit",
+                  "calibrate"))
     policy = c.plugin(st.get("policy", "none"), "stopping.policy", "policy", POLICIES)
     predictor = st.get("predictor")
     if predictor is not None:
@@ -353,9 +360,20 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
         min_epochs=c.int_(st.get("min_epochs", 1), "stopping.min_epochs", lo=1,
                           hi=training.max_epochs),
         options=c.mapping(st.get("options", {}), "stopping.options"),
+        epsilon=c.num(st.get("epsilon", DEFAULT_EPSILON), "stopping.epsilon", lo=0.0, hi=1.0,
+                      hi_open=True),
+        audit=c.num(st.get("audit", DEFAULT_AUDIT), "stopping.audit", lo=0.0, hi=1.0,
+                    hi_open=True),
+        calibrate=_bool(c, st.get("calibrate", True), "stopping.calibrate"),
     )
     return StudyConfig(study=study, search=search, task=task, training=training,
                        stopping=stopping, source=source)
+
+
+def _bool(c: Any, v: Any, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise c.fail(key, v, "must be true or false")
+    return v
 
 
 def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) -> StudyConfig:

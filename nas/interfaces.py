@@ -29,18 +29,19 @@ if TYPE_CHECKING:  # heavy imports only for type checkers
     from torch.utils.data import Dataset
 
 __all__ = [
-    "TaskSpec",
-    "SearchSpace",
-    "Task",
-    "Curve",
-    "Forecast",
-    "LearningCurvePredictor",
-    "TrialView",
-    "StudyView",
-    "Decision",
-    "StoppingPolicy",
+    "AUDIT",
     "CONTINUE",
     "STOP",
+    "Curve",
+    "Decision",
+    "Forecast",
+    "LearningCurvePredictor",
+    "SearchSpace",
+    "StoppingPolicy",
+    "StudyView",
+    "Task",
+    "TaskSpec",
+    "TrialView",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -184,7 +185,7 @@ class TrialView:
 
     @property
     def step(self) -> int:
-        return int(len(self.values))
+        return len(self.values)
 
     def curve(self) -> Curve:
         return Curve(self.values, self.features, self.group)
@@ -217,13 +218,15 @@ class StudyView(Protocol):
 
 CONTINUE: Literal["CONTINUE"] = "CONTINUE"
 STOP: Literal["STOP"] = "STOP"
+#: stored for a trial the policy wanted to stop and the stop audit let run on to its horizon
+AUDIT: Literal["AUDIT"] = "AUDIT"
 
 
 @dataclass(frozen=True)
 class Decision:
     """A policy's verdict after one epoch, with the forecast summary that led to it (if any)."""
 
-    action: Literal["CONTINUE", "STOP"]
+    action: Literal["CONTINUE", "STOP", "AUDIT"]
     reason: str = ""
     mean: float | None = None
     q05: float | None = None
@@ -232,6 +235,8 @@ class Decision:
     p_improve: float | None = None
     predictor: str | None = None
     horizon: int | None = None
+    #: the normalised value the trial's final had to beat (y_best + epsilon), when there was one
+    threshold: float | None = None
 
     @property
     def stop(self) -> bool:

@@ -70,6 +70,7 @@ def make_policy(cfg: StudyConfig) -> Any:
     if st.policy == "predictive":
         options.setdefault("delta", st.delta)
         options.setdefault("min_epochs", st.min_epochs)
+        options.setdefault("epsilon", st.epsilon)
     if ":" in st.policy:  # a user's policy class, "module:attr"
         from nas.registry import create
 
@@ -96,6 +97,7 @@ class StudyMirror:
     def __init__(self) -> None:
         self.curves: dict[int, list[float]] = {}
         self.complete: dict[int, float] = {}
+        self.audited: dict[int, int] = {}  # the stop audit's trials: number -> step of the stop
         self.current: int | None = None
         self._predictor: LearningCurvePredictor | None = None
 
@@ -266,6 +268,7 @@ class LiveTrial:
     norm: list[float] = field(default_factory=list)  # ``raw`` normalised (the mirror's curve)
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    audited: bool = False  # the stop audit overrode a STOP: the trial runs to the horizon
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     reported: bool = False  # ``started`` was corrected from the worker's own clock
@@ -288,6 +291,11 @@ class Engine:
         self.horizon = cfg.training.max_epochs
         self.policy = make_policy(cfg)
         self.policy_name = cfg.stopping.policy
+        self.audit = None
+        if self.policy_name != "none" and cfg.stopping.audit > 0:
+            from nas.policies import StopAudit
+
+            self.audit = StopAudit(cfg.stopping.audit, seed=cfg.study.seed)
         self.mirror = StudyMirror()
         self.hook_ms: list[float] = []
         self.hook_ms_refit: list[float] = []  # the subset measured while a refit was running
@@ -327,6 +335,7 @@ class Engine:
         from optuna.trial import TrialState
 
         records = self.storage.trials(self.study_id, with_curves=True)
+        self.mirror.audited = {n: step for n, (step, _) in self.storage.audits(self.study_id).items()}
         rerun = {r.distributions.get("rerun_of") for r in records}
         self.next_number = 1 + max((r.number for r in records), default=-1)
         self._reruns: list[tuple[int, dict[str, Any]]] = []
@@ -464,6 +473,8 @@ class Engine:
         wall = time.time()
         if epoch >= self.horizon:
             decision = Decision("CONTINUE", "last epoch")
+        elif t.audited:
+            decision = Decision("CONTINUE", "stop audit: runs on to the horizon")
         else:
             self.mirror.current = t.number
             try:
@@ -472,6 +483,11 @@ class Engine:
                     self.mirror)
             finally:
                 self.mirror.current = None
+            if decision.stop and self.audit is not None:
+                decision = self.audit.review(decision, t.number)
+                if decision.action == "AUDIT":
+                    t.audited = True
+                    self.mirror.audited[t.number] = epoch
         self._record(t, epoch, float(value), wall, decision)
         t.stopped = decision.stop
         ms = (time.perf_counter() - t0) * 1000.0
@@ -485,8 +501,10 @@ class Engine:
     def _record(self, t: LiveTrial, epoch: int, value: float, wall: float, d: Decision) -> None:
         """Queue the point, and the forecast and decision (policies other than ``none``)."""
         forecast = decision = None
-        if self.policy_name != "none":
-            decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason}
+        if self.policy_name != "none" and not (t.audited and d.action == "CONTINUE"):
+            threshold = None if d.threshold is None else self.spec.denormalise(d.threshold)
+            decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason,
+                        "threshold": threshold}
             if d.mean is not None:
                 forecast = {"predictor": d.predictor or self.cfg.stopping.predictor or "?",
                             "horizon": d.horizon or self.horizon, "mean": d.mean,
@@ -586,13 +604,20 @@ class Engine:
             if self._refit_thread is not None and self._refit_thread.is_alive():
                 self._refit_pending = True
                 return
-            curves = [Curve(np.asarray(self.mirror.curves[n])) for n in self.mirror.complete
-                      if n in self.mirror.curves]
-            self._refit_thread = threading.Thread(target=self._refit, args=(curves,),
+            numbers = [n for n in self.mirror.complete if n in self.mirror.curves]
+            curves = [Curve(np.asarray(self.mirror.curves[n])) for n in numbers]
+            # the stop audit's trials stand for the would-be stops the audit did not draw:
+            # weight 1/rate, and their PITs count only up to the step of the stop
+            rate = self.audit.rate if self.audit is not None else 1.0
+            weights = [1.0 / rate if n in self.mirror.audited else 1.0 for n in numbers]
+            until = [self.mirror.audited.get(n, self.horizon - 1) for n in numbers]
+            self._refit_thread = threading.Thread(target=self._refit,
+                                                  args=(curves, weights, until),
                                                   name="nas-refit", daemon=True)
             self._refit_thread.start()
 
-    def _refit(self, curves: Sequence[Curve]) -> None:
+    def _refit(self, curves: Sequence[Curve], weights: Sequence[float] | None = None,
+               until: Sequence[int] | None = None) -> None:
         from nas.registry import create
 
         name = self.cfg.stopping.predictor
@@ -611,7 +636,12 @@ class Engine:
             self._threads_set = True
         if p is not None:
             try:
-                p = p.fit(curves) or p
+                if self.cfg.stopping.calibrate:
+                    from nas.calibration import CalibratedPredictor
+
+                    p = CalibratedPredictor(p).fit_study(curves, weights, until)
+                else:
+                    p = p.fit(curves) or p
                 # warm up (lazy initialisation, first-call costs) here, not in the hook
                 p.predict([Curve(np.array([0.5]))], self.horizon)
                 self.mirror.set_predictor(p)

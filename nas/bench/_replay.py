@@ -23,16 +23,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from nas.calibration import (
+    CalibratedForecast,
+    CalibratedPredictor,
+    PITCalibrator,
+    pit_intervals,
+    prefix_bucket,
+    trial_weights,
+)
 from nas.curvefile import CurveSet
 from nas.errors import ConfigError
 from nas.interfaces import Curve, Forecast, LearningCurvePredictor, StoppingPolicy, TrialView
-from nas.policies import should_refit
+from nas.policies import DEFAULT_AUDIT, StopAudit, false_stop_summary, should_refit
 
-__all__ = ["ReplayStudy", "replay_group", "run_replay"]
+__all__ = ["GroupRun", "ReplayStudy", "replay_group", "run_replay"]
 
 Progress = Callable[[str, int, int], None]
 _EARLY = 5  # prefixes 1.._EARLY are batched across upcoming trials
@@ -61,6 +70,20 @@ class _ForecastCache:
         for r, key in enumerate(items):
             self._rows[key] = (fc, r)
 
+    def pits(self, i: int, steps: np.ndarray, final: float) -> tuple[np.ndarray, np.ndarray]:
+        """Interval PITs of curve ``i``'s forecasts at prefixes ``steps`` at its ``final``."""
+        missing = [(i, int(t)) for t in steps if (i, int(t)) not in self._rows]
+        if missing:
+            self._compute(missing)
+        lo = np.empty(steps.shape[0])
+        hi = np.empty(steps.shape[0])
+        for k, t in enumerate(steps):
+            fc, r = self._rows[(i, int(t))]
+            one = fc.take([r]) if hasattr(fc, "take") else _Row(fc, r)
+            a, b = pit_intervals(one, np.array([final]))
+            lo[k], hi[k] = a[0], b[0]
+        return lo, hi
+
     def get(self, i: int, t: int, upcoming: Sequence[int]) -> tuple[Any, int]:
         key = (i, t)
         if key not in self._rows:
@@ -75,10 +98,12 @@ class _ForecastCache:
 
 class _CachedPredictor:
     """What a policy sees as ``study.predictor`` during replay: answers the current trial's
-    one-curve query from the cache, anything else from the real predictor."""
+    one-curve query from the cache (through the study's calibration maps when it has them),
+    anything else from the real predictor."""
 
-    def __init__(self, cache: _ForecastCache) -> None:
+    def __init__(self, cache: _ForecastCache, calibrator: PITCalibrator | None = None) -> None:
         self.cache = cache
+        self.calibrator = calibrator
         self.name = getattr(cache.predictor, "name", type(cache.predictor).__name__)
         self.current: tuple[int, int] | None = None
         self.upcoming: Any = ()
@@ -91,10 +116,14 @@ class _CachedPredictor:
         if cur is not None and len(curves) == 1 and len(curves[0]) == cur[1] \
                 and horizon == self.cache.T:
             fc, row = self.cache.get(cur[0], cur[1], self.upcoming)
-            if hasattr(fc, "take"):  # the forecasts of package `predictors` slice cheaply
-                return fc.take([row])  # type: ignore[no-any-return]
-            return _Row(fc, row)
-        return self.cache.predictor.predict(curves, horizon)
+            out: Any = fc.take([row]) if hasattr(fc, "take") else _Row(fc, row)
+        else:
+            out = self.cache.predictor.predict(curves, horizon)
+        cal = self.calibrator
+        if cal is not None and cal.active:
+            steps = np.array([len(c) for c in curves])
+            out = CalibratedForecast(out, cal, prefix_bucket(steps, horizon))
+        return out  # type: ignore[no-any-return]
 
 
 class _Row:
@@ -171,6 +200,20 @@ class ReplayStudy:
                 self._best = final
 
 
+@dataclass
+class GroupRun:
+    """What one replay of one group did: epochs consumed, the best completed final, and the
+    audit's record: per would-be stop (STOP or AUDIT), whether the trial's true final (known in
+    a replay) beat the decision's threshold, and for the audited ones what the study saw."""
+
+    consumed: int
+    best: float
+    stops: int = 0
+    audited: int = 0
+    audited_false: int = 0
+    true_false: int = 0  # among all would-be stops, by the file's finals (unknowable live)
+
+
 def replay_group(
     curves: np.ndarray,
     features: np.ndarray | None,
@@ -179,16 +222,31 @@ def replay_group(
     order: np.ndarray,
     predictor: LearningCurvePredictor | None = None,
     cache: _ForecastCache | None = None,
-) -> tuple[int, float]:
-    """Replay one group in ``order``; returns (epochs consumed, best completed final value)."""
+    *,
+    audit: StopAudit | None = None,
+    calibrate: bool = False,
+    calibration: Mapping[str, Any] | None = None,
+) -> GroupRun:
+    """Replay one group in ``order`` (see the module docstring)."""
     n, T = curves.shape
     learns = predictor is not None and getattr(predictor, "learns_from_curves", True)
     if predictor is not None and cache is None:
         cache = _ForecastCache(predictor, curves, features, group)
-    proxy = _CachedPredictor(cache) if cache is not None else None
+    wrapper = (CalibratedPredictor(predictor, **dict(calibration or {}))
+               if calibrate and predictor is not None else None)
+    proxy = (_CachedPredictor(cache, None if wrapper is None else wrapper.calibrator)
+             if cache is not None else None)
     study = ReplayStudy(n, T, proxy)
-    consumed = 0
+    run = GroupRun(0, 0.0)
     completed: list[int] = []
+    weights: list[float] = []
+    until: list[int] = []
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    rate = 0.0 if audit is None else audit.rate
+
+    def curve(j: int) -> Curve:
+        return Curve(curves[j], None if features is None else features[j], group)
+
     for pos, i in enumerate(order):
         i = int(i)
         row = curves[i]
@@ -196,24 +254,51 @@ def replay_group(
         if proxy is not None:
             proxy.upcoming = order[pos + 1:]
         stopped_at = T
+        audited_at: int | None = None
         for t in range(1, T):
             if proxy is not None:
                 proxy.current = (i, t)
             d = policy.decide(TrialView(pos, row[:t], T, feat, group), study)
-            if d.action == "STOP":
+            if d.action != "STOP":
+                continue
+            bar = d.threshold if d.threshold is not None else study.best_value
+            wrong = bar is not None and float(row[-1]) > bar
+            run.stops += 1
+            run.true_false += int(wrong)
+            if audit is not None:
+                d = audit.review(d, pos)
+            if d.action == "AUDIT":
+                audited_at = t
+                run.audited += 1
+                run.audited_false += int(wrong)
+            else:
                 stopped_at = t
-                break
-        consumed += stopped_at
+            break
+        run.consumed += stopped_at
         study.add(row[:stopped_at], complete=stopped_at == T)
-        if stopped_at == T:
-            completed.append(i)
-            if learns and should_refit(len(completed)):
-                assert predictor is not None and cache is not None
-                predictor.fit([Curve(curves[j], None if features is None else features[j],
-                                     group) for j in completed])
-                cache.clear()
+        if stopped_at < T:
+            continue
+        completed.append(i)
+        weights.append(1.0 / rate if audited_at is not None else 1.0)
+        until.append(T - 1 if audited_at is None else audited_at)
+        if wrapper is not None and not learns and cache is not None:
+            ts = np.arange(1, until[-1] + 1)
+            lo, hi = cache.pits(i, ts, float(row[-1]))
+            samples.append((prefix_bucket(ts, T), lo, hi, trial_weights(ts, T) * weights[-1]))
+        if not should_refit(len(completed)):
+            continue
+        if wrapper is not None and learns and cache is not None:
+            wrapper.fit_study([curve(j) for j in completed], weights, until)
+            cache.clear()
+        elif wrapper is not None and samples:
+            b, lo, hi, w = (np.concatenate(x) for x in zip(*samples))
+            wrapper.calibrator.fit(b, lo, hi, w, n_trials=float(np.sum(weights)))
+        elif learns and predictor is not None and cache is not None:
+            predictor.fit([curve(j) for j in completed])
+            cache.clear()
     best = study.best_value
-    return consumed, (0.0 if best is None else best)
+    run.best = 0.0 if best is None else best
+    return run
 
 
 def run_replay(
@@ -224,11 +309,19 @@ def run_replay(
     predictor: str | None = None,
     predictor_options: Mapping[str, Any] | None = None,
     seeds: int = 5,
+    audit: float | None = None,
+    calibrate: bool | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the replay protocol and return the JSON document (see the module docstring)."""
+    """Run the replay protocol and return the JSON document (see the module docstring).
+
+    ``audit``: the stop audit's rate (default :data:`nas.policies.DEFAULT_AUDIT` for policies
+    that stop, as in ``nas run``; 0 turns it off).  ``calibrate``: recalibrate the predictor on
+    the replayed study's own trials (default: on whenever there is a predictor, as in
+    ``nas run``)."""
     from nas import registry
     from nas.policies import make_policy
+    from nas.policies._audit import check_rate
 
     cs.require_unit_range()
     if seeds < 1:
@@ -240,12 +333,17 @@ def run_replay(
         raise ConfigError(f"policy {policy!r} needs --predictor (e.g. baker)")
     if hasattr(pol, "summarise"):
         pol = make_policy(policy, {**opts, "summarise": False})  # same actions, fewer quantiles
+    rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit")
+    if policy == "none":
+        rate = 0.0
+    cal = needs_predictor if calibrate is None else bool(calibrate) and needs_predictor
     T = cs.horizon
     groups = cs.groups()
     names = list(dict.fromkeys(groups.tolist()))
     per_group: dict[str, dict[str, float]] = {}
     worst = 0.0
     jobs, job = len(names) * seeds, 0
+    totals = {"stops": 0, "audited": 0, "audited_false": 0, "true_false": 0}
     for g in names:
         idx = np.flatnonzero((groups == g) & (cs.lengths == T))
         if idx.size == 0:
@@ -266,22 +364,36 @@ def run_replay(
                     if not getattr(pred, "learns_from_curves", True):
                         shared = _ForecastCache(pred, curves, feats, g)
             order = np.random.default_rng(s).permutation(idx.shape[0])
-            consumed, best = replay_group(curves, feats, g, pol, order, pred, shared)
-            speed.append(idx.shape[0] * T / consumed)
-            regret.append(best_all - best)
-            worst = max(worst, best_all - best)
+            run = replay_group(curves, feats, g, pol, order, pred, shared,
+                               audit=StopAudit(rate, seed=s) if rate > 0 else None,
+                               calibrate=cal)
+            speed.append(idx.shape[0] * T / run.consumed)
+            regret.append(best_all - run.best)
+            worst = max(worst, best_all - run.best)
+            for k in totals:
+                totals[k] += int(getattr(run, k))
             job += 1
             if progress is not None:
                 progress(f"replay {g[:40]} seed {s}", job, jobs)
         per_group[g] = {"speedup": float(np.mean(speed)), "regret": float(np.mean(regret))}
     delta = getattr(pol, "delta", None)
+    stops = totals["stops"]
     return {
         "policy": policy,
         "predictor": predictor if needs_predictor else None,
         "delta": delta,
+        "epsilon": getattr(pol, "epsilon", None),
+        "calibrated": cal,
+        "audit": rate,
         "speedup": float(np.mean([v["speedup"] for v in per_group.values()])),
         "regret": float(np.mean([v["regret"] for v in per_group.values()])),
         "worst_regret": float(worst),
+        "false_stops": {
+            **false_stop_summary(totals["audited"], totals["audited_false"]),
+            "stops": stops,
+            # known only in a replay: every would-be stop's true outcome
+            "true_rate": (totals["true_false"] / stops) if stops else None,
+        },
         "file": os.fspath(cs.source),
         "seeds": seeds,
         "options": {k: v for k, v in vars(pol).items() if not k.startswith("_") and k != "summarise"},

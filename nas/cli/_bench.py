@@ -111,6 +111,15 @@ def replay_cmd(
     policy: str = typer.Option(..., "--policy", help="none | median | asha | predictive | m:a"),
     predictor: str | None = typer.Option(None, "--predictor", help="For predictive."),
     delta: float | None = typer.Option(None, "--delta", help="predictive: P threshold."),
+    epsilon: float | None = typer.Option(
+        None, "--epsilon", help="predictive: regret tolerance (stop when P(final > best + "
+                                "epsilon) < delta; default 0.01)."),
+    audit: float | None = typer.Option(
+        None, "--audit", help="Stop audit rate: share of would-be stops that run on to the "
+                              "horizon to measure the false-stop rate (default 0.05; 0 = off)."),
+    calibrate: bool = typer.Option(
+        True, "--calibrate/--no-calibrate",
+        help="Recalibrate the predictor's forecasts on the replayed study's own trials."),
     min_epochs: int | None = typer.Option(None, "--min-epochs", help="predictive (1)."),
     grace: int | None = typer.Option(None, "--grace", help="asha: grace period (1)."),
     eta: float | None = typer.Option(None, "--eta", help="asha: reduction factor (3)."),
@@ -124,11 +133,11 @@ def replay_cmd(
     from nas.bench import run_replay
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
-    given = {"delta": delta, "min_epochs": min_epochs, "grace_period": grace,
+    given = {"delta": delta, "epsilon": epsilon, "min_epochs": min_epochs, "grace_period": grace,
              "reduction_factor": eta, "n_startup_trials": startup}
-    flags = {"delta": "--delta", "min_epochs": "--min-epochs", "grace_period": "--grace",
+    flags = {"delta": "--delta", "epsilon": "--epsilon", "min_epochs": "--min-epochs", "grace_period": "--grace",
              "reduction_factor": "--eta", "n_startup_trials": "--startup"}
-    accepts = {"predictive": {"delta", "min_epochs"}, "asha": {"grace_period", "reduction_factor"},
+    accepts = {"predictive": {"delta", "epsilon", "min_epochs"}, "asha": {"grace_period", "reduction_factor"},
                "median": {"n_startup_trials"}, "none": set()}
     opts = {k: v for k, v in given.items() if v is not None}
     if policy in accepts:
@@ -140,11 +149,19 @@ def replay_cmd(
     cs = _load(curves)
     with _progress() as prog:
         doc = run_replay(cs, policy, policy_options=opts, predictor=predictor,
-                         predictor_options=_parse_options(option), seeds=seeds, progress=prog)
+                         predictor_options=_parse_options(option), seeds=seeds,
+                         audit=audit, calibrate=calibrate, progress=prog)
     if out_fmt == "json":
         emit_json(doc)
         return
     rows = [{"group": g, **v} for g, v in doc["groups"].items()]
     rows.append({"group": "mean", "speedup": doc["speedup"], "regret": doc["regret"]})
-    emit(rows, "table", title=f"replay {policy} ({predictor or '-'}), worst regret "
-                              f"{doc['worst_regret']:.4g}")
+    fs = doc["false_stops"]
+    audit_note = ""
+    if fs["audited"]:
+        lo, hi = fs["ci95"]
+        audit_note = (f", audited false-stop rate {fs['rate']:.3f} "
+                      f"[{lo:.3f}, {hi:.3f}] of {fs['audited']}")
+    emit(rows, "table", title=f"replay {policy} ({predictor or '-'}"
+                              f"{', calibrated' if doc['calibrated'] else ''}), worst regret "
+                              f"{doc['worst_regret']:.4g}{audit_note}")

@@ -11,17 +11,23 @@ object built from validated keyword options (entry-point group ``nas.policies``)
 :func:`should_refit` is the refit schedule of learning predictors, :func:`make_policy` builds one.
 """
 
-from nas.policies._predictive import DEFAULT_DELTA, PredictivePolicy
+from nas.policies._audit import DEFAULT_AUDIT, StopAudit, false_stop_summary, wilson_interval
+from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
 from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
 
 __all__ = [
+    "DEFAULT_AUDIT",
     "DEFAULT_DELTA",
+    "DEFAULT_EPSILON",
     "REFIT_FIRST",
     "ASHAPolicy",
     "MedianPolicy",
     "NoStopping",
     "PredictivePolicy",
+    "StopAudit",
+    "false_stop_summary",
     "make_policy",
     "should_refit",
+    "wilson_interval",
 ]

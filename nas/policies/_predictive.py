@@ -15,7 +15,7 @@ import numpy as np
 from nas.errors import ConfigError
 from nas.interfaces import CONTINUE, STOP, Decision, StudyView, TrialView
 
-__all__ = ["DEFAULT_DELTA", "PredictivePolicy"]
+__all__ = ["DEFAULT_DELTA", "DEFAULT_EPSILON", "PredictivePolicy"]
 
 #: Default threshold on P(y_T > y_best).  delta is a *per-decision* risk, but what a user
 #: tolerates is a per-*study* risk: losing the trial that would have become the best.  A stop with
@@ -30,9 +30,15 @@ __all__ = ["DEFAULT_DELTA", "PredictivePolicy"]
 #: epsilon / N with their own N.
 DEFAULT_DELTA = 0.002
 
+#: Default regret tolerance: stop when P(y_T > y_best + epsilon) < delta.  A trial that can only
+#: tie the best or beat it by less than epsilon (on the normalised [0, 1] scale: 0.01 = one point
+#: of accuracy on a [0, 1] objective) is not worth its remaining epochs; with epsilon = 0 the rule
+#: keeps every trial whose forecast leaves any room above the best.  See docs/predictors.md.
+DEFAULT_EPSILON = 0.01
+
 
 class PredictivePolicy:
-    """Stop when ``P(y_T > y_best) < delta`` after at least ``min_epochs`` epochs.
+    """Stop when ``P(y_T > y_best + epsilon) < delta`` after at least ``min_epochs`` epochs.
 
     Never stops before a first trial has completed (``study.best_value is None``), nor when the
     study has no predictor.  ``summarise=False`` skips the 5/50/95% quantiles in the Decision
@@ -43,7 +49,7 @@ class PredictivePolicy:
     name = "predictive"
 
     def __init__(self, delta: float = DEFAULT_DELTA, min_epochs: int = 1,
-                 summarise: bool = True) -> None:
+                 summarise: bool = True, epsilon: float = DEFAULT_EPSILON) -> None:
         if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta):
             raise ConfigError(f"`delta` is {delta!r}, but must be a number in (0, 1)")
         if not 0.0 < float(delta) < 1.0:
@@ -52,12 +58,17 @@ class PredictivePolicy:
             raise ConfigError(f"`min_epochs` is {min_epochs!r}, but must be an integer >= 1")
         if int(min_epochs) < 1:
             raise ConfigError(f"`min_epochs` is {min_epochs}, but must be >= 1")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) \
+                or not math.isfinite(epsilon) or not 0.0 <= float(epsilon) < 1.0:
+            raise ConfigError(f"`epsilon` is {epsilon!r}, but must be a number in [0, 1)")
+        self.epsilon = float(epsilon)
         self.delta = float(delta)
         self.min_epochs = int(min_epochs)
         self.summarise = bool(summarise)
 
     def __repr__(self) -> str:
-        return f"PredictivePolicy(delta={self.delta:g}, min_epochs={self.min_epochs})"
+        return (f"PredictivePolicy(delta={self.delta:g}, epsilon={self.epsilon:g}, "
+                f"min_epochs={self.min_epochs})")
 
     def decide(self, trial: TrialView, study: StudyView) -> Decision:
         t = trial.step
@@ -72,7 +83,8 @@ class PredictivePolicy:
         if predictor is None:
             return Decision(CONTINUE, "the study has no predictor")
         fc = predictor.predict([trial.curve()], trial.horizon)
-        p = float(1.0 - np.asarray(fc.cdf(np.array([best])))[0])
+        bar = best + self.epsilon
+        p = 0.0 if bar >= 1.0 else float(1.0 - np.asarray(fc.cdf(np.array([bar])))[0])
         p = min(1.0, max(0.0, p))
         pname = getattr(predictor, "name", type(predictor).__name__)
         mean = float(np.asarray(fc.mean)[0])
@@ -83,6 +95,8 @@ class PredictivePolicy:
             q95 = float(np.asarray(fc.quantile(0.95))[0])
         action = STOP if p < self.delta else CONTINUE
         rel = "<" if action == STOP else ">="
-        return Decision(action, f"P(y_T > best {best:.4g}) = {p:.3g} {rel} delta {self.delta:g}",
+        what = f"best {best:.4g}" if not self.epsilon else \
+            f"best {best:.4g} + epsilon {self.epsilon:g}"
+        return Decision(action, f"P(y_T > {what}) = {p:.3g} {rel} delta {self.delta:g}",
                         mean=mean, q05=q05, q50=q50, q95=q95, p_improve=p, predictor=pname,
-                        horizon=trial.horizon)
+                        horizon=trial.horizon, threshold=min(bar, 1.0))

@@ -135,7 +135,9 @@ class ForecastModel(Base):
 
 
 class DecisionModel(Base):
-    """A stopping policy's decision after ``step``: action CONTINUE or STOP, and why."""
+    """A stopping policy's decision after ``step``: action CONTINUE, STOP or AUDIT (a stop the
+    audit overrode: the trial runs on to show whether the stop was right), and why; threshold:
+    the raw value the forecast had to clear (predictive policies)."""
 
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -145,3 +147,4 @@ class DecisionModel(Base):
     action: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
     created: Mapped[_dt.datetime] = mapped_column(DateTime)
+    threshold: Mapped[float | None] = mapped_column(Float)

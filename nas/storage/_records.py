@@ -92,7 +92,8 @@ class ForecastRecord:
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """One row of ``decisions``: the policy's CONTINUE/STOP after ``step``, and its reason."""
+    """One row of ``decisions``: the policy's CONTINUE/STOP/AUDIT after ``step``, its reason,
+    and the raw value the forecast had to clear (None where the policy has none)."""
 
     trial_id: int
     step: int
@@ -100,3 +101,4 @@ class DecisionRecord:
     action: str
     reason: str
     created: _dt.datetime
+    threshold: float | None = None

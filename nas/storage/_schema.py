@@ -22,7 +22,7 @@ __all__ = ["HEAD", "REVISIONS", "SchemaState", "ensure_schema", "schema_state", 
 log = logging.getLogger(__name__)
 
 #: Every migration in order; the last one is the revision this code writes and reads.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 HEAD = REVISIONS[-1]
 
 _VERSION_TABLE = Table(

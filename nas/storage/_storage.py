@@ -70,7 +70,7 @@ def _forecast_row(trial_id: int, step: int, f: Mapping[str, Any], now: Any) -> d
 def _decision_row(trial_id: int, step: int, d: Mapping[str, Any], now: Any) -> dict[str, Any]:
     return {"trial_id": int(trial_id), "step": int(step), "policy": str(d["policy"]),
             "action": str(d["action"]).upper(), "reason": str(d.get("reason", "")),
-            "created": now}
+            "created": now, "threshold": finite(d.get("threshold"))}
 
 
 def _check_state(state: str) -> str:
@@ -380,10 +380,12 @@ class Storage:
         with self.transaction(f"adding a forecast to trial {trial_id}") as conn:
             conn.execute(insert(_F).values(**row))
 
-    def add_decision(self, trial_id: int, step: int, *, policy: str, action: str, reason: str) -> None:
-        """Store a stopping policy's decision (``CONTINUE`` or ``STOP``) after ``step``."""
+    def add_decision(self, trial_id: int, step: int, *, policy: str, action: str, reason: str,
+                     threshold: float | None = None) -> None:
+        """Store a stopping policy's decision (``CONTINUE``, ``STOP`` or ``AUDIT``) after
+        ``step``; ``threshold``: the raw value its forecast had to clear."""
         row = _decision_row(trial_id, step, {"policy": policy, "action": action,
-                                             "reason": reason}, utcnow())
+                                             "reason": reason, "threshold": threshold}, utcnow())
         with self.transaction(f"adding a decision to trial {trial_id}") as conn:
             conn.execute(insert(_D).values(**row))
 
@@ -630,5 +632,42 @@ class Storage:
         with self._read(f"reading decisions of trial {trial_id}") as conn:
             rows = conn.execute(select(_D).where(_D.c.trial_id == trial_id)
                                 .order_by(_D.c.step, _D.c.id)).all()
-        return [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created)
-                for r in rows]
+        return [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created,
+                               r.threshold) for r in rows]
+
+    def audits(self, study_id: int) -> dict[int, tuple[int, str]]:
+        """The stop audit's trials (an ``AUDIT`` decision: the policy would have stopped them,
+        the audit let them run on), by number: the step of the decision, and ``"false stop"`` (complete, and the final value
+        beat the decision's threshold: stopping would have lost it), ``"right stop"``
+        (complete, it did not), ``"pending"`` (still running) or ``"lost"`` (failed or
+        interrupted before its final value)."""
+        q = (select(_T.c.number, _D.c.step, _T.c.state, _T.c.value, _D.c.threshold,
+                    _S.c.objectives)
+             .join(_T, _T.c.id == _D.c.trial_id).join(_S, _S.c.id == _T.c.study_id)
+             .where(_T.c.study_id == study_id, _D.c.action == "AUDIT")
+             .order_by(_T.c.number, _D.c.step))
+        out: dict[int, tuple[int, str]] = {}
+        with self._read(f"reading the stop audit of study {study_id}") as conn:
+            for number, step, state, value, threshold, objectives in conn.execute(q):
+                if number in out:
+                    continue
+                if state == "RUNNING":
+                    outcome = "pending"
+                elif state != "COMPLETE" or value is None or threshold is None:
+                    outcome = "lost"
+                else:
+                    minimize = (objectives or [{}])[0].get("direction") == "minimize"
+                    beat = value < threshold if minimize else value > threshold
+                    outcome = "false stop" if beat else "right stop"
+                out[int(number)] = (int(step), outcome)
+        return out
+
+    def false_stops(self, study_id: int) -> dict[str, Any]:
+        """The study's measured false-stop rate: among the audited trials that finished, the
+        share whose stop would have been wrong, with a 95% Wilson interval
+        (:func:`nas.policies.false_stop_summary`)."""
+        from nas.policies._audit import false_stop_summary
+
+        got = [outcome for _, outcome in self.audits(study_id).values()]
+        done = got.count("false stop") + got.count("right stop")
+        return false_stop_summary(done, got.count("false stop"), got.count("pending"))

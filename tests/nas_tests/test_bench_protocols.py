@@ -207,6 +207,7 @@ def test_replay_cache_gives_the_plain_protocol_result(which: str) -> None:
 
     pol = PredictivePolicy(delta=0.2)
     expect = _reference_replay(cs.curves, cs.config_features, pol, order, make())
-    got = replay_group(cs.curves, cs.config_features, "g", pol, order, make())  # type: ignore[arg-type]
+    run = replay_group(cs.curves, cs.config_features, "g", pol, order, make())  # type: ignore[arg-type]
+    got = (run.consumed, run.best)
     assert got == expect
     assert got[0] < 70 * 10  # something was stopped

@@ -87,7 +87,7 @@ def test_median_matches_optuna_median_pruner() -> None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, float(y[i, -1]))
-    consumed, _ = replay_group(y, None, "g", MedianPolicy(n_startup_trials=5), order)
+    consumed = replay_group(y, None, "g", MedianPolicy(n_startup_trials=5), order).consumed
     assert consumed == expected
     assert consumed < 60 * 12
 
@@ -135,7 +135,7 @@ def test_asha_matches_ray_bracket() -> None:
                 stop = t
                 break
         expected += stop
-    consumed, _ = replay_group(y, None, "g", ASHAPolicy(1, 3), order)
+    consumed = replay_group(y, None, "g", ASHAPolicy(1, 3), order).consumed
     assert consumed == expected
     assert consumed < 50 * 15
 
