@@ -25,7 +25,7 @@ What is specific here:
   into certainty it has not seen.
 * ``min_trials``: below this many trials in all (default 8), the calibrator is the identity.
 
-The maps are tabulated on a grid of u (``GRID`` points), so evaluating G is one ``np.interp``.
+The maps are tabulated on a grid of u (``GRID`` points, even in logit u), so evaluating G is one ``np.interp``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ __all__ = ["BUCKET_EDGES", "GRID", "CalibratedForecast", "PITCalibrator", "pit_i
 
 #: prefix-fraction buckets t / T: (0, 1/16], (1/16, 1/8], (1/8, 1/4], (1/4, 1/2], (1/2, 1)
 BUCKET_EDGES = np.array([1 / 16, 1 / 8, 1 / 4, 1 / 2])
-#: the u grid on which the maps are tabulated
-GRID = np.linspace(0.0, 1.0, 513)
+#: the u grid on which the maps are tabulated: even in logit(u), so that the tails of an
+#: over-narrow forecast (PITs of 1e-6 or 1 - 1e-6) are resolved, plus the ends 0 and 1
+GRID = np.concatenate([[0.0], 1.0 / (1.0 + np.exp(-np.linspace(-25.0, 25.0, 1023))), [1.0]])
 
 
 def prefix_bucket(t: np.ndarray | int, horizon: int) -> np.ndarray:
@@ -100,10 +101,14 @@ class PITCalibrator:
         return self.maps_ is not None
 
     def fit(self, bucket: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray,
-            n_trials: float | None = None) -> PITCalibrator:
+            n_trials: float | None = None, trial_weight: np.ndarray | None = None,
+            ) -> PITCalibrator:
         """Fit from samples: bucket index, PIT interval [lo, hi], weight (see module docstring).
         ``n_trials`` is the (weighted) number of trials behind them (default: the weight of the
-        largest bucket)."""
+        largest bucket).  ``trial_weight``: each trial's weight (1, or 1/audit for audited
+        trials); when given, the evidence counts as its effective sample size
+        (sum w)^2 / sum w^2, not sum w, and ``min_trials`` counts trials, not weight: a few
+        heavily weighted audited trials do not make the map confident."""
         bucket = np.asarray(bucket, dtype=np.int64).reshape(-1)
         lo = np.clip(np.asarray(lo, dtype=np.float64).reshape(-1), 0.0, 1.0)
         hi = np.clip(np.asarray(hi, dtype=np.float64).reshape(-1), 0.0, 1.0)
@@ -114,7 +119,18 @@ class PITCalibrator:
         nb = len(BUCKET_EDGES) + 1
         self.weight_ = np.bincount(bucket, weights=w, minlength=nb)[:nb].astype(np.float64)
         self.n_trials_ = float(self.weight_.max()) if n_trials is None else float(n_trials)
-        if self.n_trials_ < self.min_trials or w.size == 0:
+        enough = self.n_trials_ >= self.min_trials
+        if trial_weight is not None:
+            tw = np.asarray(trial_weight, dtype=np.float64)
+            tw = tw[np.isfinite(tw) & (tw > 0)]
+            enough = tw.size >= self.min_trials
+            if tw.size and self.n_trials_ > 0:
+                ess = float(tw.sum() ** 2 / np.sum(tw ** 2))
+                scale = ess / float(tw.sum())
+                w = w * scale
+                self.weight_ = self.weight_ * scale
+                self.n_trials_ = ess
+        if not enough or w.size == 0:
             self.maps_ = self.inverse_ = None
             return self
         m = self.prior_weight
@@ -204,10 +220,12 @@ class CalibratedForecast:
         base_lp = np.asarray(self.base.logpdf(y), dtype=np.float64)
         if self.calibrator.maps_ is None:
             return base_lp
-        h = GRID[1] - GRID[0]
-        lo = self.calibrator.apply(np.clip(raw - h / 2, 0, 1), self.buckets)
-        hi = self.calibrator.apply(np.clip(raw + h / 2, 0, 1), self.buckets)
-        dens = np.maximum((hi - lo) / h, 1e-12)
+        # dG/du by a central difference scaled to the grid's local spacing (even in logit u)
+        h = np.maximum(np.minimum(raw, 1.0 - raw) * 0.05, 1e-12)
+        lo = self.calibrator.apply(np.clip(raw - h, 0, 1), self.buckets)
+        hi = self.calibrator.apply(np.clip(raw + h, 0, 1), self.buckets)
+        dens = np.maximum((hi - lo) / np.maximum(np.minimum(raw + h, 1) - np.maximum(raw - h, 0),
+                                                 1e-12), 1e-12)
         return base_lp + np.log(dens)
 
 
@@ -312,7 +330,7 @@ class CalibratedPredictor:
             ws.append(np.concatenate(wt))
         if bs:
             self.calibrator.fit(np.concatenate(bs), np.concatenate(los), np.concatenate(his),
-                                np.concatenate(ws), n_trials=float(w.sum()))
+                                np.concatenate(ws), n_trials=float(w.sum()), trial_weight=w)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 

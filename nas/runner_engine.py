@@ -502,7 +502,10 @@ class Engine:
         """Queue the point, and the forecast and decision (policies other than ``none``)."""
         forecast = decision = None
         if self.policy_name != "none" and not (t.audited and d.action == "CONTINUE"):
-            threshold = None if d.threshold is None else self.spec.denormalise(d.threshold)
+            bar = d.threshold
+            if bar is None and d.action in ("STOP", "AUDIT"):
+                bar = self.mirror.best_value  # what the stop gave up: beating the best so far
+            threshold = None if bar is None else self.spec.denormalise(bar)
             decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason,
                         "threshold": threshold}
             if d.mean is not None:

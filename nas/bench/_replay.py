@@ -292,7 +292,8 @@ def replay_group(
             cache.clear()
         elif wrapper is not None and samples:
             b, lo, hi, w = (np.concatenate(x) for x in zip(*samples))
-            wrapper.calibrator.fit(b, lo, hi, w, n_trials=float(np.sum(weights)))
+            wrapper.calibrator.fit(b, lo, hi, w, n_trials=float(np.sum(weights)),
+                                   trial_weight=np.asarray(weights))
         elif learns and predictor is not None and cache is not None:
             predictor.fit([curve(j) for j in completed])
             cache.clear()
