@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BUCKET_EDGES", "GRID", "CalibratedForecast", "PITCalibrator", "pit_intervals",
-           "prefix_bucket", "trial_weights"]
+__all__ = ["BUCKET_EDGES", "GRID", "CalibratedForecast", "CalibratedPredictor", "PITCalibrator",
+           "pit_intervals", "prefix_bucket", "score_steps", "trial_weights"]
 
 #: prefix-fraction buckets t / T: (0, 1/16], (1/16, 1/8], (1/8, 1/4], (1/4, 1/2], (1/2, 1)
 BUCKET_EDGES = np.array([1 / 16, 1 / 8, 1 / 4, 1 / 2])
@@ -93,6 +93,7 @@ class PITCalibrator:
         self.min_trials = float(min_trials)
         self.maps_: np.ndarray | None = None  # (n_buckets, len(GRID)), or None: identity
         self.inverse_: np.ndarray | None = None
+        self.pooled_: np.ndarray = GRID.copy()  # the map of a bucket without data of its own
         self.weight_: np.ndarray = np.zeros(len(BUCKET_EDGES) + 1)
         self.n_trials_ = 0.0
 
@@ -116,7 +117,7 @@ class PITCalibrator:
         w = np.asarray(weight, dtype=np.float64).reshape(-1)
         ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(w) & (w > 0)
         bucket, lo, hi, w = bucket[ok], lo[ok], hi[ok], w[ok]
-        nb = len(BUCKET_EDGES) + 1
+        nb = max(len(BUCKET_EDGES) + 1, int(bucket.max()) + 1 if bucket.size else 0)
         self.weight_ = np.bincount(bucket, weights=w, minlength=nb)[:nb].astype(np.float64)
         self.n_trials_ = float(self.weight_.max()) if n_trials is None else float(n_trials)
         enough = self.n_trials_ >= self.min_trials
@@ -144,6 +145,7 @@ class PITCalibrator:
             wb = float(self.weight_[b])
             own = _interval_ecdf(lo[sel], hi[sel], w[sel])
             maps[b] = (own + m * pooled) / (wb + m)
+        self.pooled_ = np.maximum.accumulate(np.clip(pooled, 0.0, 1.0))
         maps = np.maximum.accumulate(np.clip(maps, 0.0, 1.0), axis=1)
         maps[:, 0] = np.minimum(maps[:, 0], 0.0)
         maps[:, -1] = 1.0
@@ -159,14 +161,16 @@ class PITCalibrator:
         out = np.empty_like(uu)
         for k in np.unique(b):
             sel = b == k
-            out[sel] = np.interp(uu[sel], GRID, self.maps_[int(k)])
+            g = self.maps_[int(k)] if 0 <= k < self.maps_.shape[0] else self.pooled_
+            out[sel] = np.interp(uu[sel], GRID, g)
         return out
 
     def inverse(self, q: float, bucket: int) -> float:
         """The raw level u with G_b(u) = q (the smallest such)."""
         if self.maps_ is None:
             return float(q)
-        g = self.maps_[int(bucket)]
+        k = int(bucket)
+        g = self.maps_[k] if 0 <= k < self.maps_.shape[0] else self.pooled_
         # g is non-decreasing; np.interp needs increasing x: nudge ties apart
         x = g + np.arange(g.shape[0]) * 1e-12
         return float(np.clip(np.interp(q, x, GRID), 0.0, 1.0))
@@ -237,6 +241,15 @@ def pit_intervals(forecast: Any, y: np.ndarray, eps: float = 1e-9) -> tuple[np.n
     return np.minimum(lo, hi), hi
 
 
+def score_steps(until: int, n: int = 16) -> np.ndarray:
+    """The prefix lengths of a trial that are scored for calibration: all of 1..until when
+    there are at most ``n``, else ``n`` of them spread evenly in log t (every bucket keeps
+    samples; each trial weighs 1 per bucket whatever their number, see :func:`trial_weights`)."""
+    if until <= n:
+        return np.arange(1, until + 1)
+    return np.unique(np.round(np.geomspace(1, until, n)).astype(np.int64))
+
+
 def trial_weights(steps: Sequence[int] | np.ndarray, horizon: int) -> np.ndarray:
     """Per sample weight 1 / (number of the trial's samples in the same bucket): each trial
     weighs 1 in every bucket it has samples in."""
@@ -260,11 +273,15 @@ class CalibratedPredictor:
 
     learns_from_curves = True
 
-    def __init__(self, base: Any, prior_weight: float = 4.0, min_trials: float = 8.0) -> None:
+    def __init__(self, base: Any, prior_weight: float = 4.0, min_trials: float = 8.0,
+                 pit_cache: dict[Any, Any] | None = None) -> None:
         self.base = base
         self.name = getattr(base, "name", type(base).__name__)
         self.calibrator = PITCalibrator(prior_weight, min_trials)
         self.fit_seconds_ = 0.0
+        # PITs of a fixed (non-learning) base do not change between refits: the engine passes
+        # one dict for the whole study, so each completed trial is scored once
+        self.pit_cache = pit_cache
 
     def __repr__(self) -> str:
         return f"CalibratedPredictor({self.base!r}, active={self.calibrator.active})"
@@ -278,7 +295,12 @@ class CalibratedPredictor:
         return self.fit_study(curves)
 
     def fit_study(self, curves: Sequence[Any], weights: Sequence[float] | None = None,
-                  until: Sequence[int] | None = None) -> CalibratedPredictor:
+                  until: Sequence[int] | None = None, max_trials: int = 400,
+                  ) -> CalibratedPredictor:
+        """Fit the base on ``curves`` (complete), then the calibrator on the PITs of their
+        prefixes: ``weights`` per trial (1/audit for audited ones), PITs only up to step
+        ``until`` of each.  At most ``max_trials`` curves (a seeded random subset) are scored:
+        the maps need a few hundred trials, not thousands."""
         import copy
         import time
 
@@ -293,32 +315,47 @@ class CalibratedPredictor:
             (fit_base or self.base.fit)(list(curves))
         # the scoring models: halves (cross-fitting) for a learning base, the base itself else
         scorers: list[tuple[Any, np.ndarray]] = []
+        perm = np.random.default_rng(n).permutation(n)
+        scored = perm[:max_trials]
         if self.base_learns and n >= 4:
-            perm = np.random.default_rng(n).permutation(n)
-            halves = [np.sort(perm[: n // 2]), np.sort(perm[n // 2:])]
+            halves = [np.sort(scored[: scored.size // 2]), np.sort(scored[scored.size // 2:])]
             for k in (0, 1):
                 model = copy.deepcopy(self.base)
                 fitter = getattr(model, "refit", None)
-                train = [curves[i] for i in halves[1 - k]]
+                # each half is scored by a model that has not seen it (cross-fitting)
+                train = [curves[i] for i in np.setdiff1d(np.arange(n), halves[k])]
                 (fitter if callable(fitter) and getattr(model, "model_name_", None)
                  else model.fit)(train)
                 scorers.append((model, halves[k]))
         elif not self.base_learns:
-            scorers.append((self.base, np.arange(n)))
+            scorers.append((self.base, np.sort(scored)))
         bs, los, his, ws = [], [], [], []
+        cache = self.pit_cache if not self.base_learns else None
         for model, rows in scorers:
-            batch, fin, steps, wt = [], [], [], []
+            batch, fin, steps, wt, keys, cached = [], [], [], [], [], []
             for i in rows:
                 c = curves[int(i)]
                 L, s = lengths[int(i)], upto[int(i)]
                 if L < 2 or s < 1 or w[int(i)] <= 0:
                     continue
-                ts = np.arange(1, s + 1)
+                ts = score_steps(s)
+                vals = np.asarray(c.values, dtype=np.float64)
+                key = (vals.tobytes(), s)
+                if cache is not None and key in cache:
+                    lo_c, hi_c = cache[key]
+                    cached.append((prefix_bucket(ts, L), lo_c, hi_c, trial_weights(ts, L) * w[int(i)]))
+                    continue
                 for t in ts:
                     batch.append(_prefix(c, int(t)))
-                fin.append(np.full(ts.shape[0], float(np.asarray(c.values)[L - 1])))
+                fin.append(np.full(ts.shape[0], float(vals[L - 1])))
                 steps.append(ts)
+                keys.append(key)
                 wt.append(trial_weights(ts, L) * w[int(i)])
+            for b_c, lo_c, hi_c, w_c in cached:
+                bs.append(b_c)
+                los.append(lo_c)
+                his.append(hi_c)
+                ws.append(w_c)
             if not batch:
                 continue
             horizon = lengths[int(rows[0])]
@@ -328,9 +365,14 @@ class CalibratedPredictor:
             los.append(lo)
             his.append(hi)
             ws.append(np.concatenate(wt))
+            if cache is not None:
+                at = np.cumsum([0] + [x.shape[0] for x in steps])
+                for k, key in enumerate(keys):
+                    cache[key] = (lo[at[k]:at[k + 1]], hi[at[k]:at[k + 1]])
         if bs:
             self.calibrator.fit(np.concatenate(bs), np.concatenate(los), np.concatenate(his),
-                                np.concatenate(ws), n_trials=float(w.sum()), trial_weight=w)
+                                np.concatenate(ws), n_trials=float(w[scored].sum()),
+                                trial_weight=w[scored])
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 

@@ -117,8 +117,9 @@ class StoppingSection:
     epsilon: float = DEFAULT_EPSILON
     # the stop audit: this share of would-be stops runs on to the horizon (0 = off)
     audit: float = DEFAULT_AUDIT
-    # recalibrate the predictor's forecasts on the study's own trials
-    calibrate: bool = True
+    # recalibrate the predictor's forecasts on the study's own trials before the stop rule
+    # uses them (off by default: measured to cost regret, docs/predictors.md)
+    calibrate: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
                       hi_open=True),
         audit=c.num(st.get("audit", DEFAULT_AUDIT), "stopping.audit", lo=0.0, hi=1.0,
                     hi_open=True),
-        calibrate=_bool(c, st.get("calibrate", True), "stopping.calibrate"),
+        calibrate=_bool(c, st.get("calibrate", False), "stopping.calibrate"),
     )
     return StudyConfig(study=study, search=search, task=task, training=training,
                        stopping=stopping, source=source)

@@ -55,11 +55,14 @@ class RunSummary:
     hook_ms_p99: float | None = None
     nodes: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
+    #: the stop audit's measured false-stop rate (``Storage.false_stops``)
+    false_stops: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"study": self.study, "storage": self.storage, "wall_s": round(self.wall_s, 3),
                 "trials": dict(self.trials), "epochs_run": self.epochs_run,
-                "epochs_budget": self.epochs_budget, "best": self.best}
+                "epochs_budget": self.epochs_budget, "best": self.best,
+                "false_stops": self.false_stops}
 
 
 def quiet_ray_env(verbose: bool = False) -> None:
@@ -164,7 +167,8 @@ def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: i
         epochs_run=int(sum(t.epochs or 0 for t in trials)),
         epochs_budget=len(done) * cfg.training.max_epochs, best=best,
         direction=rec.direction, leaderboard=board, hook_ms_p50=p50, hook_ms_p99=p99,
-        nodes=dict(nodes or {}), interrupted=interrupted)
+        nodes=dict(nodes or {}), interrupted=interrupted,
+        false_stops=st.false_stops(rec.id) if cfg.stopping.policy != "none" else None)
 
 
 def run_study(

@@ -318,6 +318,7 @@ class Engine:
         self._refit_thread: threading.Thread | None = None
         self._refit_pending = False
         self._threads_set = False
+        self._pit_cache: dict[Any, Any] = {}  # calibration PITs of a fixed predictor, per trial
         self.refits = 0
         self._rebuild()
         done = sum(self.counts.get(s, 0) for s in DONE_STATES)
@@ -642,7 +643,8 @@ class Engine:
                 if self.cfg.stopping.calibrate:
                     from nas.calibration import CalibratedPredictor
 
-                    p = CalibratedPredictor(p).fit_study(curves, weights, until)
+                    p = CalibratedPredictor(p, pit_cache=self._pit_cache).fit_study(
+                        curves, weights, until)
                 else:
                     p = p.fit(curves) or p
                 # warm up (lazy initialisation, first-call costs) here, not in the hook

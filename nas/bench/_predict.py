@@ -127,10 +127,16 @@ def run_predict(
     folds: int = 5,
     seed: int = 0,
     threads: int = 1,
+    calibrate: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the predict protocol on ``cs`` and return the JSON document (see module docstring)."""
+    """Run the predict protocol on ``cs`` and return the JSON document (see module docstring).
+
+    ``calibrate``: wrap the predictor in :class:`nas.calibration.CalibratedPredictor`, whose
+    maps are fitted on the training folds' curves only (as ``nas run`` does on a study's
+    completed trials)."""
     from nas import registry
+    from nas.calibration import CalibratedPredictor
 
     cs.require_unit_range()
     if folds < 2:
@@ -156,6 +162,8 @@ def run_predict(
             train = np.setdiff1d(gidx, held)
             train = train[cs.lengths[train] == T]
             model = registry.create("predictor", predictor, dict(options or {}))
+            if calibrate:
+                model = CalibratedPredictor(model)
             tail_rng = np.random.default_rng([seed, k, len(names), names.index(g)])
             set_threads(threads)
             model.fit(_curves(cs, train))
@@ -184,7 +192,8 @@ def run_predict(
             job += 1
             if progress is not None:
                 progress(f"predict {g[:40]} fold {k + 1}/{folds}", job, total_jobs)
-    out: dict[str, Any] = {"predictor": predictor, "file": os.fspath(cs.source), "n": 0,
+    out: dict[str, Any] = {"predictor": predictor, "calibrated": bool(calibrate),
+                           "file": os.fspath(cs.source), "n": 0,
                            "folds": folds, "seed": seed, "threads": threads, "cutoffs": {},
                            "active": {}}
     for key in keys:

@@ -318,8 +318,8 @@ def run_replay(
 
     ``audit``: the stop audit's rate (default :data:`nas.policies.DEFAULT_AUDIT` for policies
     that stop, as in ``nas run``; 0 turns it off).  ``calibrate``: recalibrate the predictor on
-    the replayed study's own trials (default: on whenever there is a predictor, as in
-    ``nas run``)."""
+    the replayed study's own trials before the stop rule reads it (default off, as in
+    ``nas run``: ``stopping.calibrate``)."""
     from nas import registry
     from nas.policies import make_policy
     from nas.policies._audit import check_rate
@@ -337,7 +337,7 @@ def run_replay(
     rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit")
     if policy == "none":
         rate = 0.0
-    cal = needs_predictor if calibrate is None else bool(calibrate) and needs_predictor
+    cal = bool(calibrate) and needs_predictor
     T = cs.horizon
     groups = cs.groups()
     names = list(dict.fromkeys(groups.tolist()))

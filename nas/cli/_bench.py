@@ -83,6 +83,9 @@ def predict_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the fold permutation."),
     threads: int = typer.Option(1, "--threads", help="Threads for prediction (timed)."),
     option: list[str] | None = typer.Option(None, "--predictor-option", help=_OPTION_HELP),
+    calibrate: bool = typer.Option(
+        True, "--calibrate/--no-calibrate",
+        help="Recalibrate the forecasts on the training folds' curves (as nas run does)."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -96,13 +99,13 @@ def predict_cmd(
     with _progress() as prog:
         doc = run_predict(cs, predictor, options=_parse_options(option),
                           cutoffs=_parse_cutoffs(cutoffs), folds=folds, seed=seed,
-                          threads=threads, progress=prog)
+                          threads=threads, calibrate=calibrate, progress=prog)
     if out_fmt == "json":
         emit_json(doc)
         return
     rows = [{"cutoff": k, **v, "mse_active": doc["active"][k]["mse"]}
             for k, v in doc["cutoffs"].items()]
-    emit(rows, "table", title=f"{predictor} on {doc['file']} (n={doc['n']}, {threads} thread(s))")
+    emit(rows, "table", title=f"{predictor}{' (calibrated)' if doc['calibrated'] else ''} on {doc['file']} (n={doc['n']}, {threads} thread(s))")
 
 
 @bench_app.command("replay")
@@ -118,8 +121,9 @@ def replay_cmd(
         None, "--audit", help="Stop audit rate: share of would-be stops that run on to the "
                               "horizon to measure the false-stop rate (default 0.05; 0 = off)."),
     calibrate: bool = typer.Option(
-        True, "--calibrate/--no-calibrate",
-        help="Recalibrate the predictor's forecasts on the replayed study's own trials."),
+        False, "--calibrate/--no-calibrate",
+        help="Recalibrate the predictor's forecasts on the replayed study's own trials before "
+             "the stop rule reads them (as stopping.calibrate = true in a study file)."),
     min_epochs: int | None = typer.Option(None, "--min-epochs", help="predictive (1)."),
     grace: int | None = typer.Option(None, "--grace", help="asha: grace period (1)."),
     eta: float | None = typer.Option(None, "--eta", help="asha: reduction factor (3)."),

@@ -17,6 +17,7 @@ import typer
 from nas.cli._app import app, db_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
 from nas.errors import ConfigError
+from nas.policies._audit import false_stop_text
 
 STORAGE_OPTION = typer.Option(
     None, "--storage", "-s",
@@ -258,17 +259,6 @@ def trials_cmd(
         columns.insert(columns.index("epochs") + 1, "audit")
         title += "; " + false_stop_text(st.false_stops(rec.id))
     _emit_listing(rows, out, columns=columns, title=title)
-
-
-def false_stop_text(fs: dict[str, Any], *, short: bool = False) -> str:
-    """The study's measured false-stop rate for people: ``2/31 (6.5%, 95% CI 1.8-21%)``."""
-    if not fs["audited"]:
-        pending = f" ({fs['pending']} pending)" if fs["pending"] else ""
-        return "-" + pending if short else f"stop audit: no audited trial finished yet{pending}"
-    lo, hi = fs["ci95"]
-    body = (f"{fs['false_stops']}/{fs['audited']} ({100 * fs['rate']:.1f}%, 95% CI "
-            f"{100 * lo:.1f}-{100 * hi:.1f}%)")
-    return body if short else f"false stops {body} of the audited stops"
 
 
 def _compact(v: Any, nested: bool = False) -> str:

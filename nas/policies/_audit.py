@@ -26,7 +26,7 @@ import numpy as np
 from nas.errors import ConfigError
 from nas.interfaces import AUDIT, Decision
 
-__all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_summary", "wilson_interval"]
+__all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_summary", "false_stop_text", "wilson_interval"]
 
 #: Default audit rate.  It costs about rate x (horizon - stop step) epochs per stop: 5% keeps the
 #: cost of a study below a tenth of what early stopping saves, and after 100 stops it has about 5
@@ -83,3 +83,14 @@ def false_stop_summary(audited: int, false_stops: int, pending: int = 0) -> dict
     return {"audited": audited, "false_stops": false_stops, "pending": pending,
             "rate": (false_stops / audited) if audited else None,
             "ci95": [lo, hi] if audited else None}
+
+
+def false_stop_text(fs: dict[str, Any], *, short: bool = False) -> str:
+    """The study's measured false-stop rate for people: ``2/31 (6.5%, 95% CI 1.8-21%)``."""
+    if not fs["audited"]:
+        pending = f" ({fs['pending']} pending)" if fs["pending"] else ""
+        return "-" + pending if short else f"stop audit: no audited trial finished yet{pending}"
+    lo, hi = fs["ci95"]
+    body = (f"{fs['false_stops']}/{fs['audited']} ({100 * fs['rate']:.1f}%, 95% CI "
+            f"{100 * lo:.1f}-{100 * hi:.1f}%)")
+    return body if short else f"false stops {body} of the audited stops"
