@@ -378,6 +378,9 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
 
         try:
             ns = runpy.run_path(str(path), run_name="nas_study_file")
+        except SystemExit as exc:  # exit() in a study file must not become nas's exit code
+            raise ConfigError(f"{source}: the study file called exit({exc.code!r}); a .py study "
+                              "file must define `study`, not exit") from None
         except Exception as exc:
             raise ConfigError(f"{source}: executing the study file failed: "
                               f"{type(exc).__name__}: {exc}") from exc
@@ -405,8 +408,9 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
 
 def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
     """Construct the study's space, task, policy and sampler once, so that their own option
-    checks run now (``nas validate``, and ``nas run`` before Ray starts).  Errors are re-raised
-    as one line prefixed with the file and the table they came from.  Returns the objects
+    checks run now (``nas validate``, and ``nas run`` before Ray starts).  Each plug-in is first
+    checked to be a class of its protocol (:data:`nas.registry.PROTOCOLS`) and the trainer to
+    be a function; nothing that fails the check is called.  Errors are re-raised as one line prefixed with the file and the table they came from.  Returns the objects
     (``space``, ``task``, ``spec``, ``policy``).  Imports the plug-ins (may import torch)."""
     from nas.errors import NasError
     from nas.registry import create
@@ -419,6 +423,15 @@ def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
         except Exception as exc:
             raise ConfigError(f"{cfg.source}: {key}: {type(exc).__name__}: {exc}") from exc
 
+    from nas.registry import check_class, load
+
+    build("search.space", lambda: check_class("space", cfg.search.space,
+                                              load("space", cfg.search.space)))
+    build("task.name", lambda: check_class("task", cfg.task.name, load("task", cfg.task.name)))
+    if cfg.training.trainer is not None:
+        from nas.registry import check_trainer
+
+        build("training.trainer", lambda: check_trainer(cfg.training.trainer or ""))
     space = build("search.space_options",
                   lambda: create("space", cfg.search.space, dict(cfg.search.space_options)))
     task = build("task.options", lambda: create("task", cfg.task.name, dict(cfg.task.options)))
@@ -435,7 +448,6 @@ def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
         cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
         max(1, len(cfg.search.objectives))))
     if cfg.stopping.predictor is not None:
-        from nas.registry import load
-
-        build("stopping.predictor", lambda: load("predictor", cfg.stopping.predictor or ""))
+        name = cfg.stopping.predictor
+        build("stopping.predictor", lambda: check_class("predictor", name, load("predictor", name)))
     return {"space": space, "task": task, "spec": spec, "policy": policy}
