@@ -61,6 +61,67 @@ def _env(tmp: str, **extra: str) -> dict[str, str]:
                 **extra)
 
 
+# ------------------------------------------------------------------ foreign databases
+def _customers_file(path: Path) -> Path:
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    c.execute("INSERT INTO customers (name) VALUES ('ada')")
+    c.commit()
+    c.close()
+    return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_sqlite_file_of_other_tables_is_refused_and_left_as_it_was(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = _customers_file(tmp_path / "shop.db")
+    url = f"sqlite:///{db}"
+    digest = _digest(db)
+    curves = tmp_path / "c.npz"
+    import numpy as np
+
+    from nas.curvefile import CurveSet, save_curves
+
+    save_curves(curves, CurveSet(curves=np.array([[0.1, 0.2]]), lengths=np.array([2]),
+                                 configs=[{"a": 1}]))
+    study = write_study(tmp_path / "s.toml", toy_sections("x", trials=1))
+    for argv in (["studies", "--storage", url], ["trials", "x", "--storage", url],
+                 ["import", str(curves), "--study", "c", "--storage", url],
+                 ["db", "upgrade", "--storage", url],
+                 ["run", str(study), "--storage", url, "--quiet"]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        _one_line_error(capsys.readouterr().err, "not a nas study database", "customers")
+        assert _digest(db) == digest, argv
+        assert not Path(f"{db}-wal").exists()
+    c = sqlite3.connect(db)
+    assert [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] \
+        == ["customers"]
+    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    c.close()
+    # an empty file is a new database: the schema is created there
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert main(["studies", "--storage", f"sqlite:///{empty}"]) == 0
+    assert "studies" in inspect(create_engine(f"sqlite:///{empty}")).get_table_names()
+
+
+def test_a_postgresql_database_of_other_tables_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for url in make_url("postgresql", tmp_path):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE customers (id integer)"))
+        engine.dispose()
+        before = _snapshot(url)
+        assert main(["studies", "--storage", url]) == 2
+        _one_line_error(capsys.readouterr().err, "not a nas study database", "customers")
+        assert _snapshot(url) == before
+
+
 # ------------------------------------------------------------------ plug-ins before they run
 def _study_text(space: str, extra: str = "") -> str:
     return (f'[study]\nname = "p"\n[search]\nspace = "{space}"\n{extra}'
