@@ -93,7 +93,12 @@ def validate_cmd(
     cfg = load_config(file)
     check_plugins(cfg)
     if as_json:
-        emit_json(cfg.to_dict())
+        from nas.storage import mask_url
+
+        doc = cfg.to_dict()
+        if "storage" in doc["study"]:  # never print a password
+            doc["study"]["storage"] = mask_url(doc["study"]["storage"])
+        emit_json(doc)
     else:
         typer.echo(f"{file}: ok (study {cfg.name!r}, space {cfg.search.space}, task "
                    f"{cfg.task.name}, {cfg.search.trials} trials, policy "

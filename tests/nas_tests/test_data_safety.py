@@ -61,6 +61,129 @@ def _env(tmp: str, **extra: str) -> dict[str, str]:
                 **extra)
 
 
+# ------------------------------------------------------------------ resume with a changed file
+RESUME_CHANGES = [
+    ("direction", {"search": {"objectives": [{"name": "val_accuracy",
+                                              "direction": "minimize"}]}},
+     "search.objectives: val_accuracy (maximize) → val_accuracy (minimize)"),
+    ("max_epochs", {"training": {"max_epochs": 2}}, "training.max_epochs: 3 → 2"),
+    ("batch_size", {"training": {"batch_size": 8}}, "training.batch_size: 64 → 8"),
+    ("trainer", {"training": {"trainer": "nas.training:train"}},
+     "training.trainer: 'nas.runner_toy:toy_train' → 'nas.training:train'"),
+    ("task_options", {"task": {"options": {"n": 32}}}, "task.options: {} → {'n': 32}"),
+    ("space_options", {"search": {"space_options": {"modes": ["ok"], "epoch_s": 0.5}}},
+     ("search.space_options: {'modes': ['ok'], 'epoch_s': 0.0} → {'modes': ['ok'], "
+      "'epoch_s': 0.5}")),
+    ("space", {"search": {"space": "other_space:OtherSpace"}},
+     "search.space: 'nas.runner_toy:ToySpace' → 'other_space:OtherSpace'"),
+]
+
+
+def _merge(base: dict[str, dict[str, Any]], change: dict[str, dict[str, Any]]
+           ) -> dict[str, dict[str, Any]]:
+    out = {k: dict(v) for k, v in base.items()}
+    for sec, body in change.items():
+        out.setdefault(sec, {}).update(body)
+    return out
+
+
+@pytest.mark.usefixtures("ray_runtime")
+def test_resume_refuses_every_change_of_meaning_and_leaves_the_study_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "other_space.py").write_text(
+        "from nas.runner_toy import ToySpace\n\n\nclass OtherSpace(ToySpace):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = toy_sections("rs", trials=2, policy="none", max_epochs=3)
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    run_study(write_study(tmp_path / "s.toml", base), storage=url,
+              ray_storage=str(tmp_path / "ray"))
+    before = _snapshot(url)
+    assert before["counts"]["trials"] == 2 and before["counts"]["curve_points"] == 6
+    for label, change, shown in RESUME_CHANGES:
+        path = write_study(tmp_path / f"{label}.toml", _merge(base, change))
+        capsys.readouterr()
+        assert main(["run", str(path), "--resume", "--storage", url, "--quiet"]) == 2, label
+        line = _one_line_error(capsys.readouterr().err, "--resume refused", "'rs'", shown)
+        assert str(path) in line
+        assert _snapshot(url) == before, label  # row counts and the study row: unchanged
+    # two changes at once: both named
+    path = write_study(tmp_path / "two.toml", _merge(base, {"training": {"max_epochs": 2,
+                                                                         "batch_size": 8}}))
+    assert main(["run", str(path), "--resume", "--storage", url, "--quiet"]) == 2
+    _one_line_error(capsys.readouterr().err, "training.max_epochs: 3 → 2",
+                    "training.batch_size: 64 → 8")
+    assert _snapshot(url) == before
+
+    # what docs/runner.md allows to change: budget, concurrency, sampler, seed, stopping
+    allowed = _merge(base, {"search": {"trials": 3, "concurrency": 1, "sampler": "random"},
+                            "study": {"seed": 9}, "stopping": {"policy": "median"}})
+    s = run_study(write_study(tmp_path / "ok.toml", allowed), storage=url, resume=True,
+                  ray_storage=str(tmp_path / "ray"))
+    assert sum(s.trials.values()) == 3 and "FAILED" not in s.trials
+    docs = (Path(__file__).parents[2] / "docs" / "runner.md").read_text()
+    assert "Allowed to change on resume" in docs
+
+
+# ------------------------------------------------------------------ secrets
+@pytest.mark.usefixtures("ray_runtime")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_stored_config_never_holds_the_storage_url_or_its_password(
+        backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "S3cr3tPW"
+    for db_url in make_url(backend, tmp_path):
+        if backend == "sqlite":
+            # the file names a password-bearing URL; --storage wins, the file's URL is not kept
+            forms = [(f"postgresql+psycopg://nas:{secret}@127.0.0.1:9/nas", db_url)]
+        else:  # every URL form that carries a password (the test server trusts any)
+            from sqlalchemy.engine import make_url as parse
+
+            u = parse(db_url)  # keeps its query (the test's own schema on the search path)
+
+            def show(x: Any) -> str:
+                return str(x.render_as_string(hide_password=False))
+
+            forms = [(show(u.set(password=secret)), None),
+                     (show(u.set(drivername="postgresql", password=secret + "@x")), None),
+                     (show(u.set(password=None).update_query_dict({"password": secret})), None)]
+            assert "%40x@" in forms[1][0] and f"password={secret}" in forms[2][0]
+        for i, (file_url, cli_url) in enumerate(forms):
+            sec = toy_sections(f"pw{i}", trials=1, policy="none", max_epochs=1)
+            sec["study"]["storage"] = file_url
+            path = write_study(tmp_path / f"pw{i}.toml", sec)
+            capsys.readouterr()
+            assert main(["validate", str(path), "--json"]) == 0
+            out = capsys.readouterr().out
+            assert secret not in out and json.loads(out)["study"]["storage"].count("***") == 1
+            s = run_study(path, storage=cli_url, ray_storage=str(tmp_path / "ray"))
+            assert s.trials == {"COMPLETE": 1} and secret not in s.storage
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            rows = [r[0] for r in conn.execute(text("SELECT config FROM studies"))]
+            every = "".join(str(r) for row in conn.execute(text("SELECT * FROM studies"))
+                            for r in row)
+        engine.dispose()
+        assert len(rows) == len(forms)
+        for raw in rows:
+            doc = raw if isinstance(raw, dict) else json.loads(raw)
+            assert "storage" not in doc["study"]
+            assert secret not in json.dumps(doc)
+        assert secret not in every
+    docs = (Path(__file__).parents[2] / "docs" / "storage.md").read_text()
+    assert "The storage URL is never stored" in docs
+
+
+def test_mask_url_hides_query_string_and_at_sign_passwords() -> None:
+    from nas.storage import mask_url
+
+    assert mask_url("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
+    assert mask_url("postgresql://u:p@ss@h/db") == "postgresql://u:***@h/db"
+    assert mask_url("postgresql://u@h/db?password=PW&sslmode=require") == \
+        "postgresql://u@h/db?password=***&sslmode=require"
+    assert mask_url("postgresql://h/db?sslmode=x&PASSWORD=PW") == \
+        "postgresql://h/db?sslmode=x&PASSWORD=***"
+
+
 # ------------------------------------------------------------------ foreign databases
 def _customers_file(path: Path) -> Path:
     c = sqlite3.connect(path)
@@ -90,7 +213,7 @@ def test_a_sqlite_file_of_other_tables_is_refused_and_left_as_it_was(
     study = write_study(tmp_path / "s.toml", toy_sections("x", trials=1))
     for argv in (["studies", "--storage", url], ["trials", "x", "--storage", url],
                  ["import", str(curves), "--study", "c", "--storage", url],
-                 ["db", "upgrade", "--storage", url],
+                 ["db", "upgrade", "--storage", url], ["delete", "x", "--yes", "--storage", url],
                  ["run", str(study), "--storage", url, "--quiet"]):
         capsys.readouterr()
         assert main(argv) == 2, argv
@@ -179,5 +302,82 @@ def test_a_py_study_file_that_exits_is_a_study_file_error(
                           timeout=120, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     _one_line_error(proc.stderr, str(path))
+
+
+# ------------------------------------------------------------------ nas delete
+def test_delete_removes_one_study_with_everything_it_holds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    from nas.curvefile import CurveSet, save_curves
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    curves = tmp_path / "c.npz"
+    save_curves(curves, CurveSet(curves=np.array([[0.1, 0.2, 0.3], [0.2, 0.4, 0.5]]),
+                                 lengths=np.array([3, 3]), configs=[{"a": 1}, {"a": 2}]))
+    for name in ("keep", "gone"):
+        assert main(["import", str(curves), "--study", name, "--storage", url]) == 0
+    st = Storage(url)
+    gone = st.get_study("gone").id
+    tid = st.trial_id(gone, 0)
+    st.add_forecast(tid, 3, predictor="p", horizon=3, mean=0.5, q05=0.1, q50=0.5, q95=0.9,
+                    p_improve=0.2)
+    st.add_decision(tid, 3, policy="asha", action="STOP", reason="test")
+    snap = _snapshot(url)
+    assert snap["counts"]["forecasts"] == 1 and snap["counts"]["decisions"] == 1
+    keep_before = snap["studies"][0]
+    capsys.readouterr()
+    proc = subprocess.run([*CLI, "delete", "gone", "--storage", url], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
+    assert proc.returncode == 2
+    _one_line_error(proc.stderr, "'gone'", "needs --yes")
+    assert st.study_names() == ["gone", "keep"]
+    assert main(["delete", "gone", "--yes", "--storage", url]) == 0
+    assert "deleted study 'gone' (2 trials)" in capsys.readouterr().err
+    assert st.study_names() == ["keep"]
+    snap = _snapshot(url)
+    assert snap["studies"] == [keep_before]
+    assert snap["counts"]["trials"] == 2 and snap["counts"]["curve_points"] == 6
+    assert snap["counts"]["forecasts"] == 0 and snap["counts"]["decisions"] == 0
+    assert main(["delete", "gone", "--yes", "--storage", url]) == 2
+    _one_line_error(capsys.readouterr().err, "no study 'gone'", "keep")
+    # the name is free again
+    assert main(["import", str(curves), "--study", "gone", "--storage", url]) == 0
+
+
+# ------------------------------------------------------------------ failed runs leave nothing
+def test_a_failed_address_leaves_no_study_behind(tmp_path: Path) -> None:
+    short = tempfile.mkdtemp(prefix="nd-", dir="/tmp")
+    try:
+        path = write_study(tmp_path / "s.toml", toy_sections("addr", trials=1))
+        url = f"sqlite:///{tmp_path / 'nas.db'}"
+        proc = subprocess.run([*CLI, "run", str(path), "--storage", url, "--quiet",
+                               "--address", "not-an-address"], env=_env(short),
+                              capture_output=True, text=True, timeout=180, check=False)
+        assert proc.returncode == 2, proc.stderr
+        _one_line_error(proc.stderr, "--address not-an-address", "cannot join a Ray cluster")
+        assert Storage(url).study_names() == []
+        snap = _snapshot(url)
+        assert sum(v for k, v in snap["counts"].items() if k != "alembic_version") == 0
+    finally:
+        import shutil
+
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def test_a_plugin_that_fails_at_run_leaves_no_study(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "pi.toml"
+    path.write_text(_study_text("math:pi"))
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    Storage(url)  # an existing (empty) nas database
+    before = _snapshot(url)
+    for _ in range(2):  # the same answer again: no half-made study blocks the name
+        assert main(["run", str(path), "--storage", url, "--quiet"]) == 2
+        _one_line_error(capsys.readouterr().err, "math:pi")
+        assert _snapshot(url) == before
+    assert main(["run", str(path), "--storage", url, "--quiet", "--resume"]) == 2
+    _one_line_error(capsys.readouterr().err, "math:pi")
+    assert _snapshot(url) == before
 
 
