@@ -381,3 +381,39 @@ def test_a_plugin_that_fails_at_run_leaves_no_study(
     assert _snapshot(url) == before
 
 
+# ------------------------------------------------------------------ --json: stdout is JSON only
+NOISY = '''
+import os
+from nas.runner_toy import ToySpace
+
+
+class NoisySpace(ToySpace):
+    def __init__(self, **kw):
+        print("noise from print")
+        os.write(1, b"noise below python\\n")
+        super().__init__(**kw)
+'''
+
+
+def test_run_json_stdout_is_one_json_document(tmp_path: Path) -> None:
+    (tmp_path / "noisy_space.py").write_text(NOISY)
+    sec = toy_sections("js", trials=2, policy="none", max_epochs=2)
+    sec["search"]["space"] = "noisy_space:NoisySpace"
+    path = write_study(tmp_path / "s.toml", sec)
+    short = tempfile.mkdtemp(prefix="nj-", dir="/tmp")
+    try:
+        env = _env(short, PYTHONPATH=os.pathsep.join(
+            [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]), HOME=str(tmp_path))
+        proc = subprocess.run([*CLI, "run", str(path), "--json", "--cpus", "1", "--storage",
+                               f"sqlite:///{tmp_path / 'nas.db'}"], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        import shutil
+
+        shutil.rmtree(short, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # the whole of stdout is the one document
+    assert doc["study"] == "js" and doc["trials"] == {"COMPLETE": 2}
+    assert "noise from print" in proc.stderr and "noise below python" in proc.stderr
+
+
