@@ -83,13 +83,24 @@ def open_run_storage(cfg: StudyConfig, storage: str | None) -> Any:
     return Storage(resolve_url(storage, cfg.study.storage))
 
 
-def _short_tmp() -> str:
+def _tmp_base() -> str | None:
     # Ray's unix sockets live under its temp dir: the path must stay short (~107 bytes).
     # $TMPDIR when set (and short), else /tmp.
     base = os.environ.get("TMPDIR")
     if not base or len(base) > 40 or not os.path.isdir(base):
         base = "/tmp" if os.path.isdir("/tmp") else None
-    return tempfile.mkdtemp(prefix="nas-ray-", dir=base)
+    return base
+
+
+def _short_tmp() -> str:
+    """A new temp dir for the embedded Ray, after stopping what killed drivers left behind."""
+    from nas.runner_orphans import PREFIX, reap_orphans, record_owner
+
+    base = _tmp_base()
+    reap_orphans(base or tempfile.gettempdir())
+    made = tempfile.mkdtemp(prefix=PREFIX, dir=base)
+    record_owner(made)
+    return made
 
 
 def _start_ray(address: str | None, cpus: int | None, verbose: bool,
@@ -304,6 +315,10 @@ def run_study(
             import shutil
 
             shutil.rmtree(made_tmp, ignore_errors=True)
+        elif made_tmp:  # kept: not an orphan for the next run to remove
+            from nas.runner_orphans import OWNER_FILE
+
+            Path(made_tmp, OWNER_FILE).unlink(missing_ok=True)
     return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine,
                      nodes=engine.nodes, interrupted=interrupted)
 

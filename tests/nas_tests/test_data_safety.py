@@ -417,3 +417,66 @@ def test_run_json_stdout_is_one_json_document(tmp_path: Path) -> None:
     assert "noise from print" in proc.stderr and "noise below python" in proc.stderr
 
 
+# ------------------------------------------------------------------ orphans of a killed driver
+def test_next_run_stops_what_a_killed_driver_left_of_its_ray(tmp_path: Path) -> None:
+    from nas.runner import _short_tmp
+    from nas.runner_orphans import instance_pids, reap_orphans, record_owner
+
+    path = write_study(tmp_path / "s.toml", toy_sections(
+        "orph", trials=4, policy="none", max_epochs=50, epoch_s=0.3))
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    short = tempfile.mkdtemp(prefix="no-", dir="/tmp")
+    proc = subprocess.Popen([*CLI, "run", str(path), "--storage", url, "--quiet", "--cpus", "1"],
+                            env=_env(short, HOME=str(tmp_path)), cwd=tmp_path,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    ray_dirs: list[Path] = []
+    leftovers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        st = None
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            if (tmp_path / "nas.db").exists():
+                st = st or Storage(url)
+                if "orph" in st.study_names() and st.trials(st.get_study("orph").id):
+                    break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the driver started no trial in time")
+        ray_dirs = list(Path(short).glob("nas-ray-*"))
+        assert len(ray_dirs) == 1 and (ray_dirs[0] / "nas-driver").exists()
+        kill_pids([proc.pid])  # SIGKILL of the driver only
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # what outlives it (the agents, at least)
+            leftovers = instance_pids(ray_dirs[0])
+            time.sleep(1.0)
+            if leftovers and leftovers == instance_pids(ray_dirs[0]):
+                break
+        assert leftovers, "no Ray process outlived the driver (nothing to test)"
+
+        # a dir whose driver is alive (this process) is not touched
+        alive = Path(tempfile.mkdtemp(prefix="nas-ray-", dir=short))
+        record_owner(str(alive))
+        os.environ["TMPDIR"] = short
+        try:
+            made = _short_tmp()  # what the next `nas run` does before it starts Ray
+        finally:
+            os.environ.pop("TMPDIR")
+        assert instance_pids(ray_dirs[0]) == []
+        for p in leftovers:
+            assert not Path(f"/proc/{p}").exists() or \
+                Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        assert not ray_dirs[0].exists()
+        assert alive.exists() and Path(made).exists()
+        assert reap_orphans(short) == 0
+    finally:
+        rest = descendants(proc.pid) + leftovers + \
+            [p for d in ray_dirs if d.exists() for p in instance_pids(d)]
+        if proc.poll() is None:
+            rest.append(proc.pid)
+        kill_pids(sorted(set(rest)))
+        import shutil
+
+        shutil.rmtree(short, ignore_errors=True)
