@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.names import check_study_name
 from nas.policies import DEFAULT_DELTA
 
 if sys.version_info >= (3, 11):
@@ -56,7 +57,6 @@ __all__ = [
 SAMPLERS = ("random", "tpe", "cmaes", "gp", "nsga2")
 POLICIES = ("none", "median", "asha", "predictive")
 DEVICES = ("auto", "cpu", "cuda")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
 
 
@@ -264,10 +264,12 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
     s = c.table(top["study"], "study", ("name", "storage", "seed"))
     if "name" not in s:
         raise c.missing("study.name")
+    try:
+        name = check_study_name(s["name"], "study.name")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     study = StudySection(
-        name=c.str_(s["name"], "study.name", pattern=_NAME_RE,
-                    rule="must be 1-100 letters, digits, '_', '.' or '-', starting with a "
-                         "letter or digit"),
+        name=name,
         storage=c.str_(s["storage"], "study.storage") if "storage" in s else None,
         seed=c.int_(s.get("seed", 0), "study.seed", lo=0, hi=2**32 - 1),
     )

@@ -136,6 +136,8 @@ def export_cmd(
         raise ConfigError(f"--format {fmt!r} is not supported by export; use csv, json or npz")
     if out == "npz" and output is None:
         raise ConfigError("--format npz needs -o FILE.npz (binary output is not written to stdout)")
+    if output is not None and output.is_dir():
+        raise ConfigError(f"-o {output}: is a directory; give the name of the file to write")
     st = _storage(storage)
     if out == "npz" and output is not None:
         n = export_curves(st, study, output)

@@ -480,3 +480,100 @@ def test_next_run_stops_what_a_killed_driver_left_of_its_ray(tmp_path: Path) -> 
         import shutil
 
         shutil.rmtree(short, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ input edges
+def _save(path: Path, **arrays: Any) -> Path:
+    import numpy as np
+
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("name", ["a\x1b[31mb", "tab\there", "new\nline", "trailing\n",
+                                  "x" * 101, " ", "-lead", "has space"])
+def test_one_study_name_rule_everywhere(name: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    from nas.errors import ConfigError
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    curves = _save(tmp_path / "c.npz", curves=np.array([[0.1, 0.2]]))
+    st = Storage(url)
+    before = _snapshot(url)
+    assert main(["import", str(curves), "--study", name, "--storage", url]) == 2
+    err = capsys.readouterr().err
+    line = _one_line_error(err, "--study = ")
+    assert "\x1b" not in err and "\t" not in line  # shown escaped, never obeyed
+    sec = toy_sections("ok", trials=1)
+    sec["study"]["name"] = name
+    path = write_study(tmp_path / "s.toml", sec)
+    assert main(["validate", str(path)]) == 2
+    _one_line_error(capsys.readouterr().err, "study.name = ")
+    with pytest.raises(ConfigError, match="study name = "):
+        st.create_study(name, space="s", task="t", objectives=[{"name": "v"}], config={})
+    assert _snapshot(url) == before
+    # the longest allowed name works on every path
+    ok = "n" * 100
+    assert main(["import", str(curves), "--study", ok, "--storage", url]) == 0
+    assert Storage(url).study_names() == [ok]
+
+
+def test_curve_file_edges_are_refused_naming_the_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    Storage(url)
+    before = _snapshot(url)
+    cases = [
+        (_save(tmp_path / "cx.npz", curves=np.array([[0.1 + 1j, 0.2]])), "must be real numbers"),
+        (_save(tmp_path / "fl.npz", curves=np.array([[0.1, 0.2], [0.3, 0.4]]),
+               lengths=np.array([2.0, 1.5])), "lengths[1] = 1.5: must be a whole number"),
+        (_save(tmp_path / "cl.npz", curves=np.array([[0.1, 0.2]]),
+               lengths=np.array([1 + 0j])), "'lengths' must be 1 integers"),
+    ]
+    for path, shown in cases:
+        assert main(["import", str(path), "--study", "x", "--storage", url]) == 2
+        _one_line_error(capsys.readouterr().err, str(path), shown)
+        assert _snapshot(url) == before
+    inf = _save(tmp_path / "inf.npz", curves=np.array([[0.1, 0.2], [0.3, np.inf]]))
+    assert main(["bench", "predict", "--curves", str(inf), "--predictor", "baker"]) == 2
+    _one_line_error(capsys.readouterr().err, str(inf), "row 1 of 'curves' is inf at step 2")
+
+
+def test_export_writes_exactly_the_path_it_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    curves = _save(tmp_path / "c.npz", curves=np.array([[0.1, 0.2]]))
+    assert main(["import", str(curves), "--study", "s", "--storage", url]) == 0
+    capsys.readouterr()
+    out = tmp_path / "back"  # no .npz: numpy alone would write back.npz
+    assert main(["export", "s", "--format", "npz", "-o", str(out), "--storage", url]) == 0
+    assert f"to {out}\n" in capsys.readouterr().err
+    assert out.is_file() and not Path(f"{out}.npz").exists()
+    assert main(["import", str(out), "--study", "again", "--storage", url]) == 0
+    before = _snapshot(url)
+    (tmp_path / "d").mkdir()
+    for fmt in ("npz", "csv"):
+        assert main(["export", "s", "--format", fmt, "-o", str(tmp_path / "d"),
+                     "--storage", url]) == 2
+        _one_line_error(capsys.readouterr().err, "is a directory")
+    assert list((tmp_path / "d").iterdir()) == [] and not (tmp_path / "d.npz").exists()
+    assert _snapshot(url) == before
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["trials", "x", "--top", "ten"], "'--top'"),
+    (["studies", "--format", "xml"], "'xml'"),
+    (["run", "--bogus"], "No such option: --bogus"),
+    (["no-such-command"], "No such command"),
+    (["validate"], "Missing argument"),
+])
+def test_usage_errors_are_one_line(argv: list[str], shown: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    _one_line_error(capsys.readouterr().err, shown, "--help")
