@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
 
 if sys.version_info >= (3, 11):
@@ -56,7 +57,6 @@ __all__ = [
 SAMPLERS = ("random", "tpe", "cmaes", "gp", "nsga2")
 POLICIES = ("none", "median", "asha", "predictive")
 DEVICES = ("auto", "cpu", "cuda")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
 
 
@@ -271,10 +271,12 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
     s = c.table(top["study"], "study", ("name", "storage", "seed"))
     if "name" not in s:
         raise c.missing("study.name")
+    try:
+        name = check_study_name(s["name"], "study.name")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     study = StudySection(
-        name=c.str_(s["name"], "study.name", pattern=_NAME_RE,
-                    rule="must be 1-100 letters, digits, '_', '.' or '-', starting with a "
-                         "letter or digit"),
+        name=name,
         storage=c.str_(s["storage"], "study.storage") if "storage" in s else None,
         seed=c.int_(s.get("seed", 0), "study.seed", lo=0, hi=2**32 - 1),
     )
@@ -397,6 +399,9 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
 
         try:
             ns = runpy.run_path(str(path), run_name="nas_study_file")
+        except SystemExit as exc:  # exit() in a study file must not become nas's exit code
+            raise ConfigError(f"{source}: the study file called exit({exc.code!r}); a .py study "
+                              "file must define `study`, not exit") from None
         except Exception as exc:
             raise ConfigError(f"{source}: executing the study file failed: "
                               f"{type(exc).__name__}: {exc}") from exc
@@ -424,8 +429,9 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
 
 def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
     """Construct the study's space, task, policy and sampler once, so that their own option
-    checks run now (``nas validate``, and ``nas run`` before Ray starts).  Errors are re-raised
-    as one line prefixed with the file and the table they came from.  Returns the objects
+    checks run now (``nas validate``, and ``nas run`` before Ray starts).  Each plug-in is first
+    checked to be a class of its protocol (:data:`nas.registry.PROTOCOLS`) and the trainer to
+    be a function; nothing that fails the check is called.  Errors are re-raised as one line prefixed with the file and the table they came from.  Returns the objects
     (``space``, ``task``, ``spec``, ``policy``).  Imports the plug-ins (may import torch)."""
     from nas.errors import NasError
     from nas.registry import create
@@ -438,6 +444,15 @@ def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
         except Exception as exc:
             raise ConfigError(f"{cfg.source}: {key}: {type(exc).__name__}: {exc}") from exc
 
+    from nas.registry import check_class, load
+
+    build("search.space", lambda: check_class("space", cfg.search.space,
+                                              load("space", cfg.search.space)))
+    build("task.name", lambda: check_class("task", cfg.task.name, load("task", cfg.task.name)))
+    if cfg.training.trainer is not None:
+        from nas.registry import check_trainer
+
+        build("training.trainer", lambda: check_trainer(cfg.training.trainer or ""))
     space = build("search.space_options",
                   lambda: create("space", cfg.search.space, dict(cfg.search.space_options)))
     task = build("task.options", lambda: create("task", cfg.task.name, dict(cfg.task.options)))
@@ -454,7 +469,6 @@ def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
         cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
         max(1, len(cfg.search.objectives))))
     if cfg.stopping.predictor is not None:
-        from nas.registry import load
-
-        build("stopping.predictor", lambda: load("predictor", cfg.stopping.predictor or ""))
+        name = cfg.stopping.predictor
+        build("stopping.predictor", lambda: check_class("predictor", name, load("predictor", name)))
     return {"space": space, "task": task, "spec": spec, "policy": policy}

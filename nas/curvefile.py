@@ -58,6 +58,13 @@ class CurveSet:
                 f"{self.source}: direction is {self.direction!r}; the benchmarks need curves "
                 "normalised to [0, 1] with higher better (direction 'maximize')"
             )
+        inf = np.isinf(self.curves)
+        if inf.any():
+            row, col = (int(x) for x in np.argwhere(inf)[0])
+            raise CurveFileError(
+                f"{self.source}: row {row} of 'curves' is {self.curves[row, col]} at step "
+                f"{col + 1}; the benchmarks need finite values in [0, 1] (NaN = missing)"
+            )
         finite = self.curves[np.isfinite(self.curves)]
         if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
             raise CurveFileError(
@@ -93,14 +100,22 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
     curves = np.asarray(data.pop("curves"))
     if curves.ndim != 2 or curves.shape[0] == 0 or curves.shape[1] == 0:
         raise CurveFileError(f"{src}: 'curves' must be a non-empty N x T array, got shape {curves.shape}")
-    if not np.issubdtype(curves.dtype, np.number):
-        raise CurveFileError(f"{src}: 'curves' must be numeric, got dtype {curves.dtype}")
+    if not np.issubdtype(curves.dtype, np.number) or np.iscomplexobj(curves):
+        raise CurveFileError(f"{src}: 'curves' must be real numbers, got dtype {curves.dtype}")
     curves = curves.astype(np.float64)
     n, t = curves.shape
     if "lengths" in data:
         lengths = np.asarray(data.pop("lengths"))
-        if lengths.shape != (n,) or not np.issubdtype(lengths.dtype, np.number):
-            raise CurveFileError(f"{src}: 'lengths' must be {n} integers, got shape {lengths.shape}")
+        if lengths.shape != (n,) or not np.issubdtype(lengths.dtype, np.number) or \
+                np.iscomplexobj(lengths) or np.issubdtype(lengths.dtype, np.bool_):
+            raise CurveFileError(f"{src}: 'lengths' must be {n} integers, got shape "
+                                 f"{lengths.shape} and dtype {lengths.dtype}")
+        whole = np.isfinite(lengths) & (lengths == np.floor(lengths)) \
+            if np.issubdtype(lengths.dtype, np.floating) else np.ones(n, dtype=bool)
+        if not whole.all():
+            bad = int(np.argmin(whole))
+            raise CurveFileError(f"{src}: lengths[{bad}] = {float(lengths[bad])!r}: must be "
+                                 "a whole number of steps")
         lengths = lengths.astype(np.int64)
         if lengths.min() < 1 or lengths.max() > t:
             raise CurveFileError(f"{src}: 'lengths' must lie in 1..{t}")
@@ -155,4 +170,5 @@ def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
         arrays["config_features"] = cs.config_features
         arrays["config_feature_names"] = np.asarray(cs.config_feature_names or [], dtype=str)
     arrays["direction"] = np.asarray(cs.direction)
-    np.savez_compressed(Path(path), **arrays)
+    with open(Path(path), "wb") as f:  # exactly ``path``: numpy would add ".npz" to a name
+        np.savez_compressed(f, **arrays)

@@ -8,13 +8,23 @@ from typing import Any
 
 from nas.errors import PluginError
 
-__all__ = ["GROUPS", "available", "load", "create"]
+__all__ = ["GROUPS", "PROTOCOLS", "available", "check_class", "check_trainer", "create", "load"]
 
 GROUPS = {
     "space": "nas.search_spaces",
     "task": "nas.tasks",
     "predictor": "nas.predictors",
     "policy": "nas.policies",
+}
+
+
+#: The methods a plug-in class of each kind must declare before nas constructs it (a
+#: ``"module:attr"`` name can point at any callable: ``os:system`` must never be called).
+PROTOCOLS = {
+    "space": ("sample", "build", "features"),
+    "task": ("spec", "data"),
+    "predictor": ("fit", "predict"),
+    "policy": ("decide",),
 }
 
 
@@ -31,8 +41,8 @@ def available(kind: str) -> list[str]:
 
 
 def load(kind: str, name: str) -> Any:
-    """The object (usually a class) registered as ``name``, or named ``"module:attr"``."""
-    group = _group(kind)
+    """The object (usually a class) registered as ``name``, or named ``"module:attr"`` (any
+    ``kind`` for the latter, e.g. ``"trainer"``; it only names errors)."""
     if ":" in name:
         mod_name, _, attr = name.partition(":")
         try:
@@ -47,6 +57,7 @@ def load(kind: str, name: str) -> Any:
                     f"{kind} {name!r}: module {mod_name!r} has no attribute {attr!r}"
                 ) from None
         return obj
+    group = _group(kind)
     matches = [ep for ep in entry_points(group=group) if ep.name == name]
     if not matches:
         known = ", ".join(available(kind)) or "none"
@@ -57,11 +68,38 @@ def load(kind: str, name: str) -> Any:
         raise PluginError(f"{kind} {name!r} failed to load: {exc}") from exc
 
 
+def check_class(kind: str, name: str, obj: Any) -> type:
+    """``obj`` if it is a class declaring every method of ``kind``'s protocol, else
+    :class:`PluginError` (nothing is called or constructed here)."""
+    need = PROTOCOLS.get(kind, ())
+    if not isinstance(obj, type):
+        raise PluginError(f"{kind} {name!r} is a {type(obj).__name__}, not a {kind} plug-in: "
+                          f"expected a class with the methods {', '.join(need)}")
+    missing = [m for m in need if not callable(getattr(obj, m, None))]
+    if missing:
+        raise PluginError(f"{kind} {name!r} is not a {kind} plug-in: the class lacks the "
+                          f"method(s) {', '.join(missing)} (needs {', '.join(need)})")
+    return obj
+
+
+def check_trainer(name: str) -> Any:
+    """The training function named ``"module:function"``: imported, and required to be a plain
+    function (not a class, not a builtin such as ``os:system``); nothing is called."""
+    import inspect
+
+    if ":" not in name:
+        raise PluginError(f"trainer {name!r}: must be \"module:function\"")
+    obj = load("trainer", name)
+    if not inspect.isfunction(obj):
+        raise PluginError(f"trainer {name!r} is a {type(obj).__name__}, not a training function "
+                          "(a Python function with the signature of nas.training.train)")
+    return obj
+
+
 def create(kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
-    """Load ``name`` and construct it with ``options`` as keyword arguments."""
-    obj = load(kind, name)
-    if not callable(obj):
-        return obj
+    """Load ``name``, check that it is a class of ``kind``'s protocol (:data:`PROTOCOLS`) and
+    construct it with ``options`` as keyword arguments."""
+    obj = check_class(kind, name, load(kind, name))
     try:
         return obj(**(options or {}))
     except TypeError as exc:

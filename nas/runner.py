@@ -86,13 +86,24 @@ def open_run_storage(cfg: StudyConfig, storage: str | None) -> Any:
     return Storage(resolve_url(storage, cfg.study.storage))
 
 
-def _short_tmp() -> str:
+def _tmp_base() -> str | None:
     # Ray's unix sockets live under its temp dir: the path must stay short (~107 bytes).
     # $TMPDIR when set (and short), else /tmp.
     base = os.environ.get("TMPDIR")
     if not base or len(base) > 40 or not os.path.isdir(base):
         base = "/tmp" if os.path.isdir("/tmp") else None
-    return tempfile.mkdtemp(prefix="nas-ray-", dir=base)
+    return base
+
+
+def _short_tmp() -> str:
+    """A new temp dir for the embedded Ray, after stopping what killed drivers left behind."""
+    from nas.runner_orphans import PREFIX, reap_orphans, record_owner
+
+    base = _tmp_base()
+    reap_orphans(base or tempfile.gettempdir())
+    made = tempfile.mkdtemp(prefix=PREFIX, dir=base)
+    record_owner(made)
+    return made
 
 
 def _start_ray(address: str | None, cpus: int | None, verbose: bool,
@@ -106,7 +117,11 @@ def _start_ray(address: str | None, cpus: int | None, verbose: bool,
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
                               "logging_level": logging.INFO if verbose else logging.ERROR}
     if address:
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"--address {address}: cannot join a Ray cluster: {first}") from None
         return True, None
     made = None if temp_dir else _short_tmp()
     ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
@@ -114,22 +129,83 @@ def _start_ray(address: str | None, cpus: int | None, verbose: bool,
     return True, made
 
 
-def _prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> int:
+#: The keys that change what a trial means: ``--resume`` refuses a study file whose values
+#: differ from the stored ones (docs/runner.md lists what may change).
+RESUME_KEYS = (
+    ("search", "space"), ("search", "space_options"), ("task", "name"), ("task", "options"),
+    ("training", "max_epochs"), ("training", "batch_size"), ("training", "trainer"),
+    ("training", "time_limit_s"),
+)
+
+
+def _defaults() -> dict[str, dict[str, Any]]:
+    from dataclasses import MISSING, fields
+
+    from nas.config import SearchSection, TaskSection, TrainingSection
+
+    out: dict[str, dict[str, Any]] = {}
+    for sec, cls in (("search", SearchSection), ("task", TaskSection),
+                     ("training", TrainingSection)):
+        out[sec] = {}
+        for f in fields(cls):
+            if f.default is not MISSING:
+                out[sec][f.name] = f.default
+            elif f.default_factory is not MISSING:
+                out[sec][f.name] = f.default_factory()
+    out["training"]["trainer"] = "nas.training:train"  # what None means
+    return out
+
+
+def resume_differences(stored: Mapping[str, Any], stored_objectives: Sequence[Mapping[str, Any]],
+                       cfg: StudyConfig, objectives: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``KEY: OLD → NEW`` for every key of :data:`RESUME_KEYS` (and the objectives with their
+    directions) where the study file differs from the study's stored config."""
+    new = cfg.to_dict()
+    defaults = _defaults()
+    diffs = []
+    old_obj = [{"name": o.get("name"), "direction": o.get("direction", "maximize")}
+               for o in stored_objectives]
+    new_obj = [{"name": o["name"], "direction": o["direction"]} for o in objectives]
+    if old_obj != new_obj:
+        def show(objs: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{o['name']} ({o['direction']})" for o in objs) or "none"
+        diffs.append(f"search.objectives: {show(old_obj)} → {show(new_obj)}")
+    for sec, key in RESUME_KEYS:
+        default = defaults[sec].get(key)
+        old = dict(stored.get(sec) or {}).get(key)
+        cur = dict(new.get(sec) or {}).get(key)
+        old, cur = (default if old is None else old), (default if cur is None else cur)
+        if old != cur:
+            diffs.append(f"{sec}.{key}: {old!r} → {cur!r}")
+    return diffs
+
+
+def _prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> tuple[int, str | None]:
+    """The study's id, and its status before this run (None: created by this run)."""
     objectives = [{"name": o.name, "direction": o.direction} for o in cfg.search.objectives] \
         or [{"name": spec.objective, "direction": spec.direction}]
     if resume and cfg.name in st.study_names():
         rec = st.get_study(cfg.name)
-        if (rec.space, rec.task) != (cfg.search.space, cfg.task.name):
-            raise ConfigError(f"{cfg.source}: study {cfg.name!r} was created with space "
-                              f"{rec.space!r} and task {rec.task!r}; the file says space "
-                              f"{cfg.search.space!r} and task {cfg.task.name!r}")
+        diffs = resume_differences(rec.config, rec.objectives, cfg, objectives)
+        if diffs:
+            raise ConfigError(f"{cfg.source}: --resume refused: study {cfg.name!r} was run with "
+                              f"other settings ({'; '.join(diffs)}); restore them, or run "
+                              "under a new study name")
         n = st.mark_interrupted(rec.id)
         if n:
             logger.info("study %s: %d trial(s) left RUNNING marked INTERRUPTED", cfg.name, n)
         st.set_study_status(rec.id, "RUNNING")
-        return int(rec.id)
+        return int(rec.id), str(rec.status)
     return int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
-                               objectives=objectives, config=cfg.to_dict()))
+                               objectives=objectives, config=stored_config(cfg))), None
+
+
+def stored_config(cfg: StudyConfig) -> dict[str, Any]:
+    """What ``studies.config`` keeps of the study file: everything but ``study.storage`` (a URL
+    may hold a password; where the study lives is known to whoever reads it)."""
+    d = cfg.to_dict()
+    d["study"].pop("storage", None)
+    return d
 
 
 def _space_and_spec(cfg: StudyConfig) -> tuple[Any, Any]:
@@ -206,17 +282,24 @@ def run_study(
     t0 = time.monotonic()
     space, spec = _space_and_spec(cfg)
     st = open_run_storage(cfg, storage)
-    study_id = _prepare_study(cfg, st, resume, spec)
+    study_id, status_before = _prepare_study(cfg, st, resume, spec)
     from nas.runner_engine import Engine
 
-    engine = Engine(cfg, st, study_id, space, spec)
+    try:
+        engine = Engine(cfg, st, study_id, space, spec)
+        owns_ray, made_tmp = (_start_ray(address, cpus, verbose, ray_temp_dir)
+                              if engine.budget > 0 else (False, None))
+    except BaseException:  # no trial ran: leave the database as it was
+        if status_before is None:
+            st.delete_study(cfg.name)
+        else:
+            st.set_study_status(study_id, status_before)
+        raise
     if on_start is not None:
         on_start(engine)
     interrupted = False
-    owns_ray, made_tmp = False, None
     try:
         if engine.budget > 0:
-            owns_ray, made_tmp = _start_ray(address, cpus, verbose, ray_temp_dir)
             _fit(engine, cfg, timeout, verbose, ray_storage, on_change, callbacks)
     except KeyboardInterrupt:
         interrupted = True
@@ -236,6 +319,10 @@ def run_study(
             import shutil
 
             shutil.rmtree(made_tmp, ignore_errors=True)
+        elif made_tmp:  # kept: not an orphan for the next run to remove
+            from nas.runner_orphans import OWNER_FILE
+
+            Path(made_tmp, OWNER_FILE).unlink(missing_ok=True)
     return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine,
                      nodes=engine.nodes, interrupted=interrupted)
 

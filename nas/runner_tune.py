@@ -91,10 +91,9 @@ def static_payload(engine: Engine) -> dict[str, Any]:
 def _cached(kind: str, name: str, options: dict[str, Any]) -> Any:
     key = json.dumps([kind, name, options], sort_keys=True, default=str)
     if key not in _CACHE:
-        from nas.registry import create, load
+        from nas.registry import check_trainer, create
 
-        # load("space", "module:attr") imports any "module:attr"; the kind only names errors.
-        _CACHE[key] = load("space", name) if kind == "trainer" else create(kind, name, options)
+        _CACHE[key] = check_trainer(name) if kind == "trainer" else create(kind, name, options)
     return _CACHE[key]
 
 

@@ -14,14 +14,36 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nas`` console script: 0 ok, 2 user error, 1 internal failure."""
+    import typer
+
     from nas.errors import NasError
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    try:  # typer >= 0.2x parses with its own copy of click
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover - typer on top of click
+        from click import exceptions as cx  # type: ignore[no-redef]
+
     try:
-        app(args=args, prog_name="nas", standalone_mode=True)
-    except SystemExit as exc:  # typer/click exit with their own codes (usage errors: 2)
+        rv = app(args=args, prog_name="nas", standalone_mode=False)
+    except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except cx.NoArgsIsHelpError:  # `nas` or `nas db` alone: typer has printed the help
+        return 2
+    except cx.UsageError as exc:  # unknown option, `--top ten`: one line, like any user error
+        if debug or state.debug:
+            raise
+        where = exc.ctx.command_path if exc.ctx is not None else "nas"
+        msg = " ".join(exc.format_message().split())
+        print(f"nas: error: {msg} (see '{where} --help')", file=sys.stderr)
+        return 2
+    except cx.ClickException as exc:
+        print(f"nas: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:
+        print("nas: interrupted", file=sys.stderr)
+        return 130
     except NasError as exc:
         if debug or state.debug:
             raise
@@ -36,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nas: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
               "traceback)", file=sys.stderr)
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def _console_main() -> None:  # pragma: no cover

@@ -1,5 +1,5 @@
 """Study-database commands: ``nas db upgrade|info``, ``nas import``, ``nas export``,
-``nas studies``, ``nas trials``, ``nas curve``.
+``nas studies``, ``nas trials``, ``nas curve``, ``nas delete``.
 
 Query commands import only SQLAlchemy, typer and rich (never torch or ray) so that they answer
 fast; matplotlib loads only for ``nas curve --plot``.
@@ -137,6 +137,8 @@ def export_cmd(
         raise ConfigError(f"--format {fmt!r} is not supported by export; use csv, json or npz")
     if out == "npz" and output is None:
         raise ConfigError("--format npz needs -o FILE.npz (binary output is not written to stdout)")
+    if output is not None and output.is_dir():
+        raise ConfigError(f"-o {output}: is a directory; give the name of the file to write")
     st = _storage(storage)
     if out == "npz" and output is not None:
         n = export_curves(st, study, output)
@@ -158,6 +160,26 @@ def export_cmd(
     except OSError as exc:
         raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {len(rows)} trials of study {study!r} to {output}", err=True)
+
+
+@app.command("delete")
+def delete_cmd(
+    study: str = typer.Argument(..., help="Study name."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    storage: str | None = STORAGE_OPTION,
+) -> None:
+    """Delete a study with its trials, curve points, forecasts and decisions (one transaction)."""
+    st = _storage(storage)
+    rec = st.get_study(study)
+    n = len(st.trial_rows(rec.id))
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"deleting study {study!r} ({n} trials) from {st.masked_url} "
+                              "needs --yes")
+        if not typer.confirm(f"delete study {study!r} ({n} trials) from {st.masked_url}?"):
+            raise ConfigError(f"study {study!r} not deleted")
+    st.delete_study(study)
+    typer.echo(f"deleted study {study!r} ({n} trials) from {st.masked_url}", err=True)
 
 
 # ---------------------------------------------------------------------------- listings

@@ -7,8 +7,11 @@ leaderboard and logs go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,30 @@ def _drop_ray_exit_noise() -> None:
         previous(u)
 
     sys.unraisablehook = hook
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout, by Python (``print``) or below it (Ray's raylet and
+    worker lines, C++ logs: file descriptor 1), to stderr while the block runs: ``--json``
+    keeps stdout for its one document."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1 (closed): nothing below Python to redirect
+        saved = -1
+    if saved >= 0:
+        os.dup2(2, 1)
+    previous = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = previous
+        if saved >= 0:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _logging(verbose: bool, quiet: bool) -> None:
@@ -66,16 +93,17 @@ def run_cmd(
     _logging(verbose, quiet)
     if not verbose:
         _drop_ray_exit_noise()
-    cfg = load_config(file)
     view = None if (quiet or as_json) else ProgressView()
-    try:
-        summary = run_study(cfg, storage=storage, address=address, trials=trials,
-                            timeout=timeout, cpus=cpus, resume=resume, verbose=verbose,
-                            ray_storage=str(ray_results) if ray_results else None,
-                            on_start=view.attach if view else None)
-    finally:
-        if view is not None:
-            view.stop()
+    with _stdout_to_stderr() if as_json else contextlib.nullcontext():
+        cfg = load_config(file)
+        try:
+            summary = run_study(cfg, storage=storage, address=address, trials=trials,
+                                timeout=timeout, cpus=cpus, resume=resume, verbose=verbose,
+                                ray_storage=str(ray_results) if ray_results else None,
+                                on_start=view.attach if view else None)
+        finally:
+            if view is not None:
+                view.stop()
     if as_json:
         emit_json(summary.to_json())
     elif not quiet:
@@ -93,7 +121,12 @@ def validate_cmd(
     cfg = load_config(file)
     check_plugins(cfg)
     if as_json:
-        emit_json(cfg.to_dict())
+        from nas.storage import mask_url
+
+        doc = cfg.to_dict()
+        if "storage" in doc["study"]:  # never print a password
+            doc["study"]["storage"] = mask_url(doc["study"]["storage"])
+        emit_json(doc)
     else:
         typer.echo(f"{file}: ok (study {cfg.name!r}, space {cfg.search.space}, task "
                    f"{cfg.task.name}, {cfg.search.trials} trials, policy "

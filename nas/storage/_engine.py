@@ -53,7 +53,12 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     try:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA journal_mode = WAL")  # in-memory databases answer 'memory': fine
+        # WAL only in a new/empty file or a nas database: a file of someone else's tables is
+        # left as it is (the schema check then refuses it).
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {row[0] for row in cur.fetchall()}
+        if not tables or "alembic_version" in tables:
+            cur.execute("PRAGMA journal_mode = WAL")  # in-memory databases answer 'memory'
         cur.execute("PRAGMA synchronous = NORMAL")
     finally:
         cur.close()

@@ -33,16 +33,19 @@ _VERSION_TABLE = Table(
 
 
 class SchemaState:
-    """What a database holds: ``revision`` (None when there is no ``alembic_version``) and
-    whether it has any of our tables."""
+    """What a database holds: ``revision`` (None when there is no ``alembic_version``), whether
+    it has any of our tables, and the names of the tables that are not ours (``foreign``)."""
 
-    def __init__(self, revision: str | None, has_tables: bool) -> None:
+    def __init__(self, revision: str | None, has_tables: bool,
+                 foreign: tuple[str, ...] = ()) -> None:
         self.revision = revision
         self.has_tables = has_tables
+        self.foreign = foreign
 
     @property
     def empty(self) -> bool:
-        return self.revision is None and not self.has_tables
+        """No tables at all: the only kind of database nas creates its schema in."""
+        return self.revision is None and not self.has_tables and not self.foreign
 
 
 def schema_state(conn: Connection) -> SchemaState:
@@ -53,12 +56,22 @@ def schema_state(conn: Connection) -> SchemaState:
         revs = list(conn.execute(select(_VERSION_TABLE.c.version_num)).scalars())
         revision = revs[0] if revs else None
     ours = tables & set(Base.metadata.tables)
-    return SchemaState(revision, bool(ours))
+    foreign = tuple(sorted(tables - set(Base.metadata.tables) - {"alembic_version"}))
+    return SchemaState(revision, bool(ours), foreign)
+
+
+def _foreign_message(state: SchemaState, masked_url: str) -> str:
+    shown = ", ".join(state.foreign[:10]) + (" ..." if len(state.foreign) > 10 else "")
+    return (f"{masked_url}: not a nas study database (it holds the table(s) {shown} and no nas "
+            "schema); nas creates its tables only in a new or empty database: give another "
+            "--storage")
 
 
 def _check(state: SchemaState, masked_url: str) -> None:
     if state.revision == HEAD:
         return
+    if state.revision is None and state.foreign:
+        raise StorageError(_foreign_message(state, masked_url))
     if state.revision is None:
         raise StorageError(
             f"{masked_url}: holds tables but no nas schema revision (alembic_version); it is "
@@ -133,7 +146,7 @@ def upgrade(engine: Engine, masked_url: str) -> tuple[str | None, str]:
         before = state.revision
         if before is not None and before not in REVISIONS:
             _check(state, masked_url)
-        if before is None and state.has_tables:
+        if before is None and (state.has_tables or state.foreign):
             _check(state, masked_url)
         if before != HEAD:
             log.info("upgrading %s from %s to %s", masked_url, before or "empty", HEAD)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from typing_extensions import Self
 
 from nas.errors import ConfigError, NasError, StorageError, StudyNotFoundError
+from nas.names import check_study_name
 from nas.storage._engine import cause, finite, jsonable, make_engine
 from nas.storage._models import (
     CurvePointModel,
@@ -183,8 +184,7 @@ class Storage:
 
     def study_row(self, name: str, *, space: str, task: str, objectives: list[dict[str, Any]],
                    config: dict[str, Any], status: str) -> dict[str, Any]:
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"study name {name!r} must be a non-empty string")
+        check_study_name(name)
         if status not in STUDY_STATUSES:
             raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
         return {

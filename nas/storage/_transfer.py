@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 
 from nas.errors import ConfigError
+from nas.names import check_study_name
 from nas.storage._engine import jsonable
 from nas.storage._models import CurvePointModel, TrialModel
 from nas.storage._records import TrialRecord
@@ -73,12 +74,11 @@ def import_curves(
     from nas.curvefile import load_curves
 
     t0 = time.perf_counter()
+    check_study_name(study, "--study")
     cs = load_curves(path)
     d = direction or cs.direction
     if d not in DIRECTIONS:
         raise ConfigError(f"--direction is {d!r}; must be maximize or minimize")
-    if not study or not study.strip():
-        raise ConfigError("--study must be a non-empty name")
     groups = [str(g) for g in cs.task] if cs.task is not None else None
     tasks = sorted(set(groups)) if groups else []
     study_task = tasks[0] if len(tasks) == 1 else "imported"

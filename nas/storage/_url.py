@@ -20,6 +20,9 @@ ENV_VAR = "NAS_STORAGE"
 # only percent-encoded, as SQLAlchemy requires; we still mask up to the *last* '@').
 _PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):(?P<pw>.*)@(?P<tail>[^@]*)$")
 
+# ...?password=secret&sslmode=... (libpq's keyword form) -> ...?password=***&sslmode=...
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:password|passwd|pwd)=)[^&#]*", re.IGNORECASE)
+
 
 def resolve_url(cli_url: str | None = None, file_url: str | None = None) -> str:
     """The storage URL to use: ``--storage``, else ``$NAS_STORAGE``, else the study file's
@@ -34,9 +37,9 @@ def resolve_url(cli_url: str | None = None, file_url: str | None = None) -> str:
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for messages and listings)."""
     m = _PASSWORD.match(url)
-    if m is None:
-        return url
-    return f"{m.group('head')}:***@{m.group('tail')}"
+    if m is not None:
+        url = f"{m.group('head')}:***@{m.group('tail')}"
+    return _QUERY_PASSWORD.sub(r"\g<key>***", url)
 
 
 def validate_url(url: str) -> str:

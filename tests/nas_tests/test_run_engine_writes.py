@@ -25,7 +25,7 @@ def _engine(url: str, trials: int = 6) -> tuple[Engine, Storage, int]:
                                    max_epochs=EPOCHS, sampler="random"))
     space, spec = _space_and_spec(cfg)
     st = Storage(url)
-    sid = _prepare_study(cfg, st, False, spec)
+    sid, _ = _prepare_study(cfg, st, False, spec)
     return Engine(cfg, st, sid, space, spec), st, sid
 
 
