@@ -42,32 +42,34 @@ def main() -> int:
             resume = Path(args.db).exists() and f'"corpus_{task}"' in have.stdout
             cmd = [*NAS, "run", str(study), "--storage", storage]
             subprocess.run(cmd + (["--resume"] if resume else []), check=True)
-        part = Path(args.out).with_name(f"nas_corpus_{task}.npz")
+        part = Path(args.out).with_name(f"nas_corpus_{task}.npz")  # joined, then removed
         subprocess.run([*NAS, "export", f"corpus_{task}", "--storage", storage,
                         "--format", "npz", "-o", str(part)], check=True)
         parts.append(part)
     join(parts, Path(args.out))
+    for part in parts:
+        part.unlink()
     return 0
 
 
 def join(parts: list[Path], out: Path) -> None:
-    """One curve file from the per-study exports (the keys they all share)."""
+    """One curve file from the per-study exports: per-curve arrays concatenated, a ``task``
+    group per study (the file name's task), file-level entries (feature names, direction) from
+    the first export."""
     files = [dict(np.load(p, allow_pickle=False)) for p in parts]
     keys = set.intersection(*(set(f) for f in files))
-    joined = {}
+    joined: dict[str, np.ndarray] = {}
     for k in sorted(keys):
-        arrays = [f[k] for f in files]
-        if arrays[0].ndim == 0:
-            joined[k] = arrays[0]
+        first = files[0][k]
+        per_curve = first.ndim >= 1 and first.shape[0] == files[0]["curves"].shape[0]
+        if not per_curve:
+            joined[k] = first
             continue
-        width = max(a.shape[1] for a in arrays) if arrays[0].ndim == 2 else None
-        if width is not None and any(a.shape[1] != width for a in arrays):
-            arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
-                      for a in arrays]
-        joined[k] = np.concatenate(arrays)
+        joined[k] = np.concatenate([f[k] for f in files])
+    joined["task"] = np.concatenate([
+        np.full(f["curves"].shape[0], p.stem.removeprefix("nas_corpus_")) for f, p in zip(files, parts)])
     np.savez_compressed(out, **joined)
     print(f"wrote {out}: {sum(len(f['curves']) for f in files)} curves from {len(files)} studies")
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
