@@ -434,8 +434,6 @@ def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
     build("search.sampler_options", lambda: make_sampler(
         cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
         max(1, len(cfg.search.objectives))))
-    if cfg.stopping.predictor is not None:
-        from nas.registry import load
-
-        build("stopping.predictor", lambda: load("predictor", cfg.stopping.predictor or ""))
+    if cfg.stopping.predictor is not None:  # built now: one that cannot be is an error
+        build("stopping.predictor", lambda: create("predictor", cfg.stopping.predictor or ""))
     return {"space": space, "task": task, "spec": spec, "policy": policy}

@@ -1,4 +1,4 @@
-"""The curve file format (DESIGN.md): read and write ``.npz`` files of learning curves.
+"""The curve file format (docs/storage.md): read and write ``.npz`` files of learning curves.
 
 Arrays: ``curves`` (N x T float, NaN after each curve's end), optional ``lengths`` (N),
 ``configs`` (N JSON strings), ``task`` (N strings), ``config_features`` (N x D float) with
@@ -93,8 +93,8 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
     curves = np.asarray(data.pop("curves"))
     if curves.ndim != 2 or curves.shape[0] == 0 or curves.shape[1] == 0:
         raise CurveFileError(f"{src}: 'curves' must be a non-empty N x T array, got shape {curves.shape}")
-    if not np.issubdtype(curves.dtype, np.number):
-        raise CurveFileError(f"{src}: 'curves' must be numeric, got dtype {curves.dtype}")
+    if not np.issubdtype(curves.dtype, np.number) or np.issubdtype(curves.dtype, np.complexfloating):
+        raise CurveFileError(f"{src}: 'curves' must be real numbers, got dtype {curves.dtype}")
     curves = curves.astype(np.float64)
     n, t = curves.shape
     if "lengths" in data:
@@ -125,7 +125,11 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
     task = _str_array(data.pop("task"), "task", n, src) if "task" in data else None
     feats = names = None
     if "config_features" in data:
-        feats = np.asarray(data.pop("config_features"), dtype=np.float64)
+        raw_feats = np.asarray(data.pop("config_features"))
+        if not (np.issubdtype(raw_feats.dtype, np.number) or raw_feats.dtype == np.bool_):
+            raise CurveFileError(f"{src}: 'config_features' must be numeric, got dtype "
+                                 f"{raw_feats.dtype}")
+        feats = raw_feats.astype(np.float64)
         if feats.ndim != 2 or feats.shape[0] != n:
             raise CurveFileError(f"{src}: 'config_features' must be {n} x D, got {feats.shape}")
         if "config_feature_names" in data:
@@ -138,7 +142,10 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
             names = [f"f{i}" for i in range(feats.shape[1])]
     direction = "maximize"
     if "direction" in data:
-        direction = str(np.asarray(data.pop("direction")).reshape(-1)[0])
+        flat = np.asarray(data.pop("direction")).reshape(-1)
+        if flat.size != 1:
+            raise CurveFileError(f"{src}: 'direction' must be one string, got {flat.size} values")
+        direction = str(flat[0])
         if direction not in ("maximize", "minimize"):
             raise CurveFileError(f"{src}: 'direction' is {direction!r}, must be maximize or minimize")
     return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data)

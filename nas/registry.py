@@ -57,12 +57,41 @@ def load(kind: str, name: str) -> Any:
         raise PluginError(f"{kind} {name!r} failed to load: {exc}") from exc
 
 
+#: What a plug-in of each kind must have (checked on what :func:`create` returns).
+_METHODS = {
+    "space": ("sample", "build", "features"),
+    "task": ("spec", "data"),
+    "predictor": ("fit", "predict"),
+    "policy": ("decide",),
+}
+
+
+def _describe(obj: Any) -> str:
+    text = repr(obj)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{type(obj).__name__} {text}"
+
+
+def _check(kind: str, name: str, obj: Any, built: bool) -> Any:
+    missing = [m for m in _METHODS.get(kind, ()) if not callable(getattr(obj, m, None))]
+    if missing:
+        what = f"built {_describe(obj)}" if built else f"is {_describe(obj)}"
+        raise PluginError(f"{kind} {name!r} {what}, not a {kind} (no {', '.join(missing)} "
+                          "method); name a class or a factory function")
+    return obj
+
+
 def create(kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
-    """Load ``name`` and construct it with ``options`` as keyword arguments."""
+    """Load ``name`` and construct it with ``options`` as keyword arguments.
+
+    The result must have the methods of its kind (a policy ``decide``, a predictor ``fit`` and
+    ``predict``, ...): ``"math:pi"`` is a :class:`~nas.errors.PluginError`, not a silent no-op.
+    A ready instance (not callable, but with the methods) is returned as it is."""
     obj = load(kind, name)
     if not callable(obj):
-        return obj
+        return _check(kind, name, obj, built=False)
     try:
-        return obj(**(options or {}))
+        made = obj(**(options or {}))
     except TypeError as exc:
         raise PluginError(f"{kind} {name!r}: bad options {options!r}: {exc}") from exc
+    return _check(kind, name, made, built=True)
