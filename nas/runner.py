@@ -125,8 +125,10 @@ def _prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> int:
             logger.info("study %s: %d trial(s) left RUNNING marked INTERRUPTED", cfg.name, n)
         st.set_study_status(rec.id, "RUNNING")
         return int(rec.id)
+    stored = cfg.to_dict()
+    stored["study"].pop("storage", None)  # the URL (and its password) is never stored
     return int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
-                               objectives=objectives, config=cfg.to_dict()))
+                               objectives=objectives, config=stored))
 
 
 def _space_and_spec(cfg: StudyConfig) -> tuple[Any, Any]:

@@ -25,10 +25,15 @@ STORAGE_OPTION = typer.Option(
 _TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
 
 
-def _storage(url: str | None, *, check_schema: bool = True) -> Any:
-    from nas.storage import Storage, resolve_url
+def _storage(url: str | None, *, check_schema: bool = True, create: bool = False) -> Any:
+    """The storage of ``url``; only commands that write (``create=True``: ``db upgrade``,
+    ``import``) may create a SQLite file that is not there."""
+    from nas.storage import Storage, require_existing, resolve_url
 
-    return Storage(resolve_url(url), check_schema=check_schema)
+    resolved = resolve_url(url)
+    if not create:
+        require_existing(resolved)
+    return Storage(resolved, check_schema=check_schema)
 
 
 def _created(v: Any) -> str:
@@ -41,7 +46,7 @@ def db_upgrade(storage: str | None = STORAGE_OPTION) -> None:
     """Create the database, or bring an older one to this nas's schema revision."""
     from nas.storage._schema import upgrade
 
-    st = _storage(storage, check_schema=False)
+    st = _storage(storage, check_schema=False, create=True)
     with st._translate("upgrading the schema"):
         before, after = upgrade(st.engine, st.masked_url)
     if before == after:
@@ -108,7 +113,7 @@ def import_cmd(
 
     if direction is not None and direction not in ("maximize", "minimize"):
         raise ConfigError(f"--direction is {direction!r}; must be maximize or minimize")
-    st = _storage(storage)
+    st = _storage(storage, create=True)
     res = import_curves(st, file, study, direction=direction)
     if as_json:
         emit_json(res.to_dict())
