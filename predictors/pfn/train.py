@@ -35,7 +35,7 @@ from nas.errors import ConfigError
 from predictors.pfn.model import PFN, PFNConfig, fit_borders
 from predictors.pfn.prior import PriorConfig, sample_prior
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_model", "read_config"]
+__all__ = ["TrainConfig", "TrainResult", "load_model", "read_config", "save_checkpoint", "train"]
 
 log = logging.getLogger(__name__)
 
