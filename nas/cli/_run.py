@@ -73,6 +73,19 @@ def run_cmd(
                             timeout=timeout, cpus=cpus, resume=resume, verbose=verbose,
                             ray_storage=str(ray_results) if ray_results else None,
                             on_start=view.attach if view else None)
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: the runner marked live trials
+        if view is not None:
+            view.stop()
+            view = None
+        import signal
+
+        from nas.runner import Terminated
+
+        signum = exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT)
+        again = f"nas run {file} --resume" + (" --storage URL" if storage else "")
+        print(f"nas: interrupted by {signal.Signals(signum).name}: running trials are marked "
+              f"INTERRUPTED; resume with: {again}", file=sys.stderr, flush=True)
+        raise typer.Exit(128 + signum) from None
     finally:
         if view is not None:
             view.stop()
