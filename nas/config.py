@@ -7,7 +7,7 @@ file, the key, the value and the rule, e.g.::
 
     bad.toml: search.trials = 0: must be an integer >= 1
 
-The shape (see DESIGN.md)::
+The shape (see the README's "A study file" and docs/runner.md)::
 
     [study]    name, storage, seed
     [search]   space, space_options, sampler, sampler_options, trials, concurrency, objectives

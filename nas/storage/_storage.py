@@ -355,7 +355,7 @@ class Storage:
             for i in range(0, len(rows), POINT_BATCH):
                 conn.execute(stmt, rows[i : i + POINT_BATCH])
             return
-        # Other back ends: skip the steps that are there (one writer per trial, DESIGN.md).
+        # Other back ends: skip the steps that are there (one writer per trial, docs/storage.md).
         tids = sorted({r["trial_id"] for r in rows})
         have = set(conn.execute(select(_P.c.trial_id, _P.c.step)
                                 .where(_P.c.trial_id.in_(tids))).tuples())
