@@ -2,7 +2,10 @@
 
 Arrays: ``curves`` (N x T float, NaN after each curve's end), optional ``lengths`` (N),
 ``configs`` (N JSON strings), ``task`` (N strings), ``config_features`` (N x D float) with
-``config_feature_names`` (D), and ``direction`` ("maximize" by default).  No pickle.
+``config_feature_names`` (D), ``direction`` ("maximize" by default), ``state`` (N strings:
+COMPLETE, STOPPED, FAILED or INTERRUPTED; COMPLETE when absent: a STOPPED curve is truncated,
+not finished) and ``stop_step`` (N integers: the step a STOPPED trial was stopped after, 0 for
+the others).  No pickle.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import numpy as np
 
 from nas.errors import CurveFileError
 
-__all__ = ["CurveSet", "load_curves", "save_curves"]
+__all__ = ["CURVE_STATES", "CurveSet", "load_curves", "save_curves"]
+
+#: The trial states a curve file may record (``state``).
+CURVE_STATES = ("COMPLETE", "STOPPED", "FAILED", "INTERRUPTED")
 
 
 @dataclass
@@ -33,6 +39,8 @@ class CurveSet:
     direction: str = "maximize"
     source: str = ""
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    states: np.ndarray | None = None
+    stop_steps: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -148,7 +156,23 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
         direction = str(flat[0])
         if direction not in ("maximize", "minimize"):
             raise CurveFileError(f"{src}: 'direction' is {direction!r}, must be maximize or minimize")
-    return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data)
+    states = stop_steps = None
+    if "state" in data:
+        states = _str_array(data.pop("state"), "state", n, src)
+        unknown = sorted({str(x) for x in states} - set(CURVE_STATES))
+        if unknown:
+            raise CurveFileError(f"{src}: 'state' holds {', '.join(map(repr, unknown))}; each must "
+                                 f"be one of {', '.join(CURVE_STATES)}")
+    if "stop_step" in data:
+        raw_steps = np.asarray(data.pop("stop_step"))
+        if raw_steps.shape != (n,) or not np.issubdtype(raw_steps.dtype, np.integer):
+            raise CurveFileError(f"{src}: 'stop_step' must be {n} integers, got shape "
+                                 f"{raw_steps.shape} of {raw_steps.dtype}")
+        stop_steps = raw_steps.astype(np.int64)
+        if (stop_steps < 0).any() or (stop_steps > lengths).any():
+            raise CurveFileError(f"{src}: 'stop_step' must lie in 0..lengths[i]")
+    return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data,
+                    states, stop_steps)
 
 
 def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
@@ -162,4 +186,8 @@ def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
         arrays["config_features"] = cs.config_features
         arrays["config_feature_names"] = np.asarray(cs.config_feature_names or [], dtype=str)
     arrays["direction"] = np.asarray(cs.direction)
+    if cs.states is not None:
+        arrays["state"] = np.asarray([str(x) for x in cs.states], dtype=str)
+    if cs.stop_steps is not None:
+        arrays["stop_step"] = np.asarray(cs.stop_steps, dtype=np.int64)
     np.savez_compressed(Path(path), **arrays)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -94,6 +95,23 @@ class RunSummary:
         return {"study": self.study, "storage": self.storage, "wall_s": round(self.wall_s, 3),
                 "trials": dict(self.trials), "epochs_run": self.epochs_run,
                 "epochs_budget": self.epochs_budget, "best": self.best}
+
+
+def drop_ray_exit_noise() -> None:
+    """Ray Tune's placement-group manager runs its cleanup in ``__del__`` and, when that is
+    left to interpreter exit, prints an ignored TypeError: drop that one message (installed
+    once per process, by every run that is not ``verbose``: the CLI and the Python API)."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_nas_drops_ray_noise", False):
+        return
+
+    def hook(u: Any) -> None:
+        if "PlacementGroupResourceManager.__del__" in repr(getattr(u, "object", None)):
+            return
+        previous(u)
+
+    hook._nas_drops_ray_noise = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def quiet_ray_env(verbose: bool = False) -> None:
@@ -295,6 +313,8 @@ def run_study(
     if address:
         _check_address(address)  # seconds, not Ray's minutes of retries
     quiet_ray_env(verbose)
+    if not verbose:
+        drop_ray_exit_noise()
     t0 = time.monotonic()
     space, spec = _space_and_spec(cfg)
     st = open_run_storage(cfg, storage)
@@ -323,6 +343,12 @@ def run_study(
         interrupted = True
         raise
     finally:
+        # a refit thread still inside torch when the interpreter exits aborts the process
+        # ("terminate called without an active exception"): let it finish first
+        try:
+            engine.wait_refit()
+        except KeyboardInterrupt:  # a second signal: go on marking and flushing
+            pass
         live = engine.close()
         interrupted = interrupted or live > 0
         if engine.writer.errors:

@@ -108,7 +108,8 @@ def import_cmd(
     storage: str | None = STORAGE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Import recorded learning curves as a study of COMPLETE trials (one transaction)."""
+    """Import recorded learning curves as a study (one transaction): each trial in the file's
+    `state` (COMPLETE when it has none), a STOPPED one with its `stop_step` as a decision."""
     from nas.storage import import_curves
 
     if direction is not None and direction not in ("maximize", "minimize"):
@@ -126,7 +127,9 @@ def import_cmd(
 def export_cmd(
     study: str = typer.Argument(..., help="Study name."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv, json or npz."),
-    curves: bool = typer.Option(False, "--curves", help="Include every trial's curve (csv/json)."),
+    curves: bool = typer.Option(False, "--curves", help="Include every trial's curve (csv/json; "
+                                "npz always holds the curves, with each trial's state and stop "
+                                "step)."),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="File to write (default: stdout; npz needs one)."),
     storage: str | None = STORAGE_OPTION,
@@ -197,7 +200,7 @@ def studies_cmd(
             row["trials"] = f"{row['trials']}" + (f" ({', '.join(by_state)})" if by_state else "")
             row["created"] = str(row["created"])[:16]
         columns = ["name", "space", "task", "direction", "trials", "best_value", "created"]
-    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}")
+    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}", keep=("name",))
 
 
 def _parse_states(state: list[str] | None) -> list[str] | None:
@@ -260,6 +263,19 @@ def _compact(v: Any, nested: bool = False) -> str:
     return str(v)
 
 
+def _best_at_decisions(st: Any, rec: Any, decisions: list[Any]) -> dict[int, float | None]:
+    """The study's best final value (COMPLETE trials finished by then) at each decision's
+    time, by step: the value a forecast had to beat."""
+    done = [(t.finished, t.value) for t in st.trials(rec.id, states=["COMPLETE"])
+            if t.finished is not None and t.value is not None]
+    pick = min if rec.direction == "minimize" else max
+    out: dict[int, float | None] = {}
+    for d in decisions:
+        seen = [v for f, v in done if d.created is None or f <= d.created]
+        out[d.step] = pick(seen) if seen else None
+    return out
+
+
 def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], title: str) -> None:
     """Like ``emit``, but fast for long listings: JSON through the C encoder (one row per
     line), and plain aligned text instead of rich past a screenful."""
@@ -276,10 +292,19 @@ def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], t
     if out == "csv":
         emit(rows, out, columns=columns)
         return
-    shown = [{c: (_compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c)) for c in columns}
-             for r in rows]
+    import shutil
+
+    from nas.runner_progress import short_config
+
+    # params: the live view's one-line summary, cut to what the terminal leaves (the full
+    # config is in --json / --format csv)
+    width = max(20, shutil.get_terminal_size((80, 24)).columns - 54)
+    shown = [{c: (short_config(r[c], width) if c == "params" and isinstance(r.get(c), dict)
+                  else _compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c))
+              for c in columns} for r in rows]
     if len(rows) <= 200:
-        emit(shown, "table", columns=columns, title=title)
+        emit(shown, "table", columns=columns, title=title,
+             keep=("number", "state", "value", "epochs", "params"))
         return
     _plain_table(shown, columns, title)
 
@@ -317,8 +342,9 @@ def curve_cmd(
     columns = ["step", "value", "wall_time"]
     if forecasts:
         columns += ["predictor", "horizon", "mean", "q05", "q50", "q95", "p_improve"]
+    best_at = _best_at_decisions(st, rec, list(decisions.values())) if decisions else {}
     if decisions:
-        columns += ["action", "reason"]
+        columns += ["best", "action", "reason"]
     rows = []
     for step, value, wall in points:
         row: dict[str, Any] = {"step": step, "value": value, "wall_time": wall}
@@ -329,20 +355,25 @@ def curve_cmd(
                         "q95": f and f.q95, "p_improve": f and f.p_improve})
         d = decisions.get(step)
         if decisions:
-            row.update({"action": d and d.action, "reason": d and d.reason})
+            row.update({"best": best_at.get(step), "action": d and d.action,
+                        "reason": d and d.reason})
         rows.append(row)
     if plot is not None:
         from nas.storage._plot import plot_curve
 
         plot_curve(plot, points, list(forecasts.values()), list(decisions.values()),
-                   title=f"{rec.name} trial {number}", direction=rec.direction)
+                   title=f"{rec.name} trial {number}", direction=rec.direction,
+                   best=sorted(best_at.items()))
         typer.echo(f"wrote {plot}", err=True)
-    if out == "table":  # people: the columns that fit a terminal
+    if out == "table":  # people: the columns that fit a terminal; the reason below them
         columns = [c for c in columns if c not in ("wall_time", "predictor", "horizon", "q50", "reason")]
         title = f"{rec.name} trial {number}"
         if forecasts:
             f0 = next(iter(forecasts.values()))
             title += f" (forecasts of step {f0.horizon} by {f0.predictor})"
         emit(rows, out, columns=columns, title=title)
+        for d in decisions.values():
+            if d.action == "STOP":
+                typer.echo(f"stopped after step {d.step} by {d.policy}: {d.reason}")
         return
     emit(rows, out, columns=columns)

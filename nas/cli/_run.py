@@ -20,19 +20,6 @@ from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json,
 __all__: list[str] = []
 
 
-def _drop_ray_exit_noise() -> None:
-    """Ray Tune's placement-group manager runs its cleanup in ``__del__`` and, when that is
-    left to interpreter exit, prints an ignored TypeError: drop that one message."""
-    previous = sys.unraisablehook
-
-    def hook(u: Any) -> None:
-        if "PlacementGroupResourceManager.__del__" in repr(getattr(u, "object", None)):
-            return
-        previous(u)
-
-    sys.unraisablehook = hook
-
-
 def _logging(verbose: bool, quiet: bool) -> None:
     level = logging.INFO if verbose else (logging.ERROR if quiet else logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -64,8 +51,6 @@ def run_cmd(
     from nas.runner_progress import ProgressView, render_leaderboard
 
     _logging(verbose, quiet)
-    if not verbose:
-        _drop_ray_exit_noise()
     cfg = load_config(file)
     view = None if (quiet or as_json) else ProgressView()
     try:
