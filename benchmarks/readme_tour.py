@@ -8,6 +8,9 @@ Usage (from a clone)::
     python benchmarks/readme_tour.py --quick         # skip the slow lines (evaluate, bench
                                                      # overhead, pfn train): a minute, not ten
 
+Run it once per ``make demo``: the tour imports a study ``recorded`` into ``demo.db``, which a
+second run finds already there (``make demo`` starts a fresh ``demo.db``).
+
 Every line of the tour's code block runs in one bash session (so ``source .venv/bin/activate``
 and ``export`` carry over), in the clone's directory; the Python block runs with the clone's
 ``.venv/bin/python``.  A line fails when it exits non-zero or prints a traceback; the Python

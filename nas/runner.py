@@ -47,7 +47,14 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+#: The last stop signal this process received during a run (None: none).  Kept apart from
+#: the exception because Tune or Ray may re-raise a plain KeyboardInterrupt on its way out.
+last_stop_signal: int | None = None
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    global last_stop_signal
+    last_stop_signal = signum
     raise Terminated(signum)
 
 

@@ -64,9 +64,10 @@ def run_cmd(
             view = None
         import signal
 
-        from nas.runner import Terminated
+        from nas import runner
 
-        signum = exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT)
+        signum = (exc.signum if isinstance(exc, runner.Terminated)
+                  else runner.last_stop_signal or int(signal.SIGINT))
         again = f"nas run {file} --resume" + (" --storage URL" if storage else "")
         print(f"nas: interrupted by {signal.Signals(signum).name}: running trials are marked "
               f"INTERRUPTED; resume with: {again}", file=sys.stderr, flush=True)

@@ -129,3 +129,22 @@ def test_impossible_resources_fail_at_start(tmp_path: Path, resources: dict[str,
         run_study(path, storage=f"sqlite:///{tmp_path / 'nas.db'}",
                   ray_storage=str(tmp_path / "ray"))
     assert time.monotonic() - t0 < 60
+
+
+def test_python_api_run_exits_without_ray_noise(tmp_path: Path) -> None:
+    """``nas.run`` from a script: exit 0 and no ``PlacementGroupResourceManager.__del__``
+    TypeError printed at interpreter exit."""
+    path = write_study(tmp_path / "s.toml", toy_sections("api", trials=2, max_epochs=2))
+    short_tmp = tempfile.mkdtemp(prefix="np-", dir="/tmp")
+    script = (f"import nas; s = nas.run({str(path)!r}, storage='sqlite:///{tmp_path}/a.db', "
+              f"cpus=2, ray_storage={str(tmp_path / 'ray')!r}); print(s.summary.trials)")
+    try:
+        res = subprocess.run([sys.executable, "-c", script], env=_env(tmp_path, short_tmp),
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             check=False)
+    finally:
+        shutil.rmtree(short_tmp, ignore_errors=True)
+    assert res.returncode == 0, res.stderr
+    assert "COMPLETE" in res.stdout
+    assert "PlacementGroupResourceManager" not in res.stderr, res.stderr
+    assert "Exception ignored" not in res.stderr and "Traceback" not in res.stderr, res.stderr
