@@ -43,7 +43,7 @@ def _best_of(n: int, fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
 
 
 def _hook_writes(st, label: str, n: int = 300) -> None:  # type: ignore[no-untyped-def]
-    """Latency of the runner's per-epoch writes (DESIGN.md: the hook has 20 ms in all)."""
+    """Latency of the runner's per-epoch writes (docs/runner.md: the hook has 20 ms in all)."""
     import statistics
 
     sid = st.create_study(f"hook-{label}", space="s", task="t", objectives=[{"name": "v"}],

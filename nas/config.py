@@ -7,7 +7,7 @@ file, the key, the value and the rule, e.g.::
 
     bad.toml: search.trials = 0: must be an integer >= 1
 
-The shape (see DESIGN.md)::
+The shape (see the README's "A study file" and docs/runner.md)::
 
     [study]    name, storage, seed
     [search]   space, space_options, sampler, sampler_options, trials, concurrency, objectives
@@ -468,7 +468,6 @@ def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
     build("search.sampler_options", lambda: make_sampler(
         cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
         max(1, len(cfg.search.objectives))))
-    if cfg.stopping.predictor is not None:
-        name = cfg.stopping.predictor
-        build("stopping.predictor", lambda: check_class("predictor", name, load("predictor", name)))
+    if cfg.stopping.predictor is not None:  # built now: one that cannot be is an error
+        build("stopping.predictor", lambda: create("predictor", cfg.stopping.predictor or ""))
     return {"space": space, "task": task, "spec": spec, "policy": policy}

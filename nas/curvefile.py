@@ -1,8 +1,11 @@
-"""The curve file format (DESIGN.md): read and write ``.npz`` files of learning curves.
+"""The curve file format (docs/storage.md): read and write ``.npz`` files of learning curves.
 
 Arrays: ``curves`` (N x T float, NaN after each curve's end), optional ``lengths`` (N),
 ``configs`` (N JSON strings), ``task`` (N strings), ``config_features`` (N x D float) with
-``config_feature_names`` (D), and ``direction`` ("maximize" by default).  No pickle.
+``config_feature_names`` (D), ``direction`` ("maximize" by default), ``state`` (N strings:
+COMPLETE, STOPPED, FAILED or INTERRUPTED; COMPLETE when absent: a STOPPED curve is truncated,
+not finished) and ``stop_step`` (N integers: the step a STOPPED trial was stopped after, 0 for
+the others).  No pickle.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import numpy as np
 
 from nas.errors import CurveFileError
 
-__all__ = ["CurveSet", "load_curves", "save_curves"]
+__all__ = ["CURVE_STATES", "CurveSet", "load_curves", "save_curves"]
+
+#: The trial states a curve file may record (``state``).
+CURVE_STATES = ("COMPLETE", "STOPPED", "FAILED", "INTERRUPTED")
 
 
 @dataclass
@@ -33,6 +39,8 @@ class CurveSet:
     direction: str = "maximize"
     source: str = ""
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    states: np.ndarray | None = None
+    stop_steps: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -140,7 +148,11 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
     task = _str_array(data.pop("task"), "task", n, src) if "task" in data else None
     feats = names = None
     if "config_features" in data:
-        feats = np.asarray(data.pop("config_features"), dtype=np.float64)
+        raw_feats = np.asarray(data.pop("config_features"))
+        if not (np.issubdtype(raw_feats.dtype, np.number) or raw_feats.dtype == np.bool_):
+            raise CurveFileError(f"{src}: 'config_features' must be numeric, got dtype "
+                                 f"{raw_feats.dtype}")
+        feats = raw_feats.astype(np.float64)
         if feats.ndim != 2 or feats.shape[0] != n:
             raise CurveFileError(f"{src}: 'config_features' must be {n} x D, got {feats.shape}")
         if "config_feature_names" in data:
@@ -153,10 +165,29 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
             names = [f"f{i}" for i in range(feats.shape[1])]
     direction = "maximize"
     if "direction" in data:
-        direction = str(np.asarray(data.pop("direction")).reshape(-1)[0])
+        flat = np.asarray(data.pop("direction")).reshape(-1)
+        if flat.size != 1:
+            raise CurveFileError(f"{src}: 'direction' must be one string, got {flat.size} values")
+        direction = str(flat[0])
         if direction not in ("maximize", "minimize"):
             raise CurveFileError(f"{src}: 'direction' is {direction!r}, must be maximize or minimize")
-    return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data)
+    states = stop_steps = None
+    if "state" in data:
+        states = _str_array(data.pop("state"), "state", n, src)
+        unknown = sorted({str(x) for x in states} - set(CURVE_STATES))
+        if unknown:
+            raise CurveFileError(f"{src}: 'state' holds {', '.join(map(repr, unknown))}; each must "
+                                 f"be one of {', '.join(CURVE_STATES)}")
+    if "stop_step" in data:
+        raw_steps = np.asarray(data.pop("stop_step"))
+        if raw_steps.shape != (n,) or not np.issubdtype(raw_steps.dtype, np.integer):
+            raise CurveFileError(f"{src}: 'stop_step' must be {n} integers, got shape "
+                                 f"{raw_steps.shape} of {raw_steps.dtype}")
+        stop_steps = raw_steps.astype(np.int64)
+        if (stop_steps < 0).any() or (stop_steps > lengths).any():
+            raise CurveFileError(f"{src}: 'stop_step' must lie in 0..lengths[i]")
+    return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data,
+                    states, stop_steps)
 
 
 def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
@@ -170,5 +201,9 @@ def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
         arrays["config_features"] = cs.config_features
         arrays["config_feature_names"] = np.asarray(cs.config_feature_names or [], dtype=str)
     arrays["direction"] = np.asarray(cs.direction)
+    if cs.states is not None:
+        arrays["state"] = np.asarray([str(x) for x in cs.states], dtype=str)
+    if cs.stop_steps is not None:
+        arrays["stop_step"] = np.asarray(cs.stop_steps, dtype=np.int64)
     with open(Path(path), "wb") as f:  # exactly ``path``: numpy would add ".npz" to a name
         np.savez_compressed(f, **arrays)

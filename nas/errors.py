@@ -34,7 +34,7 @@ class PluginError(NasError, LookupError):
 
 
 class CurveFileError(NasError, ValueError):
-    """A file is not a valid curve file (see DESIGN.md: `.npz` with `curves`, ...)."""
+    """A file is not a valid curve file (see nas/curvefile.py and docs/storage.md: `.npz` with `curves`, ...)."""
 
 
 class StudyNotFoundError(NasError, KeyError):

@@ -43,10 +43,10 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     if max_epochs is not None and max_epochs < 1:
         raise ConfigError(f"--epochs = {max_epochs!r}: must be an integer >= 1")
     from nas.registry import create
-    from nas.storage import Storage, resolve_url
+    from nas.storage import Storage, require_existing, resolve_url
 
     t0 = time.monotonic()
-    st = Storage(resolve_url(storage))
+    st = Storage(require_existing(resolve_url(storage)))
     rec = st.get_study(study)
     try:
         cfg = config_from_dict({k: v for k, v in rec.config.items() if k != "evaluation"},

@@ -1,6 +1,6 @@
 """The extension interfaces of nas: the contracts between the engine and its plug-ins.
 
-Signatures are the contract (see DESIGN.md).  Plug-ins register under these entry-point groups:
+Signatures are the contract (docs/search_spaces.md, docs/tasks.md, docs/predictors.md).  Plug-ins register under these entry-point groups:
 
 ==================  =======================  ==========================================
 group               protocol                 constructed with

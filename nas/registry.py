@@ -93,6 +93,27 @@ def check_trainer(name: str) -> Any:
     if not inspect.isfunction(obj):
         raise PluginError(f"trainer {name!r} is a {type(obj).__name__}, not a training function "
                           "(a Python function with the signature of nas.training.train)")
+#: What a plug-in of each kind must have (checked on what :func:`create` returns).
+_METHODS = {
+    "space": ("sample", "build", "features"),
+    "task": ("spec", "data"),
+    "predictor": ("fit", "predict"),
+    "policy": ("decide",),
+}
+
+
+def _describe(obj: Any) -> str:
+    text = repr(obj)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{type(obj).__name__} {text}"
+
+
+def _check(kind: str, name: str, obj: Any, built: bool) -> Any:
+    missing = [m for m in _METHODS.get(kind, ()) if not callable(getattr(obj, m, None))]
+    if missing:
+        what = f"built {_describe(obj)}" if built else f"is {_describe(obj)}"
+        raise PluginError(f"{kind} {name!r} {what}, not a {kind} (no {', '.join(missing)} "
+                          "method); name a class or a factory function")
     return obj
 
 
@@ -101,6 +122,7 @@ def create(kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
     construct it with ``options`` as keyword arguments."""
     obj = check_class(kind, name, load(kind, name))
     try:
-        return obj(**(options or {}))
+        made = obj(**(options or {}))
     except TypeError as exc:
         raise PluginError(f"{kind} {name!r}: bad options {options!r}: {exc}") from exc
+    return _check(kind, name, made, built=True)

@@ -7,7 +7,10 @@ scheduler and callback are the adapters of :mod:`nas.runner_tune` over one
 :class:`~nas.runner_engine.Engine`.  Only the driver writes the database; workers get plain JSON.
 
 Interruption: Ctrl-C (KeyboardInterrupt) marks the trials that were running INTERRUPTED and
-re-raises; after a SIGKILL of the driver they are still RUNNING in the database and the next
+re-raises; so does SIGTERM (what a cluster scheduler sends), as :class:`Terminated`, a
+KeyboardInterrupt whose ``signum`` says which signal it was.  Both handlers are installed
+explicitly (a driver started in the background by a script would otherwise ignore SIGINT) and
+again after Ray starts (whose own SIGTERM handler would abort the driver).  After a SIGKILL of the driver they are still RUNNING in the database and the next
 ``resume`` marks them INTERRUPTED.  Either way ``resume`` re-runs them (as new trials) and counts
 only COMPLETE, STOPPED and FAILED trials against the budget.
 """
@@ -16,7 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +36,43 @@ from nas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunSummary", "open_run_storage", "quiet_ray_env", "run_study"]
+__all__ = ["RunSummary", "Terminated", "open_run_storage", "quiet_ray_env", "run_study"]
+
+
+class Terminated(KeyboardInterrupt):
+    """The run was stopped by a signal (``signum``: SIGINT or SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: The last stop signal this process received during a run (None: none).  Kept apart from
+#: the exception because Tune or Ray may re-raise a plain KeyboardInterrupt on its way out.
+last_stop_signal: int | None = None
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    global last_stop_signal
+    last_stop_signal = signum
+    raise Terminated(signum)
+
+
+def _install_stop_handlers() -> dict[int, Any]:
+    """SIGINT and SIGTERM raise :class:`Terminated` in the main thread (where Tune's loop and
+    the engine run; the runner then marks live trials INTERRUPTED).  Returns the previous
+    handlers; nothing is done outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, _raise_terminated)
+    return old
+
+
+def _restore_handlers(old: Mapping[int, Any]) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 @dataclass(frozen=True)
@@ -63,6 +105,23 @@ class RunSummary:
                 "trials": dict(self.trials), "epochs_run": self.epochs_run,
                 "epochs_budget": self.epochs_budget, "best": self.best,
                 "false_stops": self.false_stops}
+
+
+def drop_ray_exit_noise() -> None:
+    """Ray Tune's placement-group manager runs its cleanup in ``__del__`` and, when that is
+    left to interpreter exit, prints an ignored TypeError: drop that one message (installed
+    once per process, by every run that is not ``verbose``: the CLI and the Python API)."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_nas_drops_ray_noise", False):
+        return
+
+    def hook(u: Any) -> None:
+        if "PlacementGroupResourceManager.__del__" in repr(getattr(u, "object", None)):
+            return
+        previous(u)
+
+    hook._nas_drops_ray_noise = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def quiet_ray_env(verbose: bool = False) -> None:
@@ -127,6 +186,59 @@ def _start_ray(address: str | None, cpus: int | None, verbose: bool,
     ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
              _temp_dir=temp_dir or made, **kwargs)
     return True, made
+
+
+def _check_address(address: str, timeout_s: float = 10.0) -> None:
+    """Fail in seconds, naming the address, where Ray would retry for minutes: a HOST:PORT
+    whose port is out of range, whose host does not resolve or that refuses a connection.
+    ``auto`` and ``ray://`` client addresses are left to Ray."""
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"--address {address!r}: expected auto or HOST:PORT (the head node's "
+                          "GCS port, 6379 by default)")
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise ConfigError(f"--address {address}: the port must be a number in 1..65535")
+    host = host.strip("[]")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: cannot resolve host {host!r}: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: no Ray head answers there within "
+                          f"{timeout_s:g} s ({exc.strerror or exc}); is `ray start --head` "
+                          "running on that host and port?") from None
+
+
+def _check_resources(cfg: StudyConfig) -> None:
+    """A trial must fit on one node of the cluster: otherwise Tune would wait forever.
+    ``NAS_SKIP_RESOURCE_CHECK=1`` skips this (autoscaling clusters that add nodes on demand)."""
+    if os.environ.get("NAS_SKIP_RESOURCE_CHECK", "") not in ("", "0"):
+        return
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    need = {"CPU": float(cfg.training.cpu), "GPU": float(cfg.training.gpu)}
+    if any(all(r.get(k, 0.0) >= v for k, v in need.items()) for r in nodes):
+        return
+    have = ", ".join(f"{r.get('CPU', 0):g} CPU + {r.get('GPU', 0):g} GPU" for r in nodes) or "none"
+    raise ConfigError(
+        f"{cfg.source}: training.resources asks for {need['CPU']:g} CPU + {need['GPU']:g} GPU per "
+        f"trial, but no node of the Ray cluster has that (nodes: {have}); lower "
+        "training.resources (or --cpus), or set NAS_SKIP_RESOURCE_CHECK=1 on an autoscaling "
+        "cluster that adds such nodes"
+    )
 
 
 #: The keys that change what a trial means: ``--resume`` refuses a study file whose values
@@ -278,18 +390,35 @@ def run_study(
         raise ConfigError(f"--timeout = {timeout!r}: must be a number of seconds > 0")
     if cpus is not None and cpus < 1:
         raise ConfigError(f"--cpus = {cpus!r}: must be an integer >= 1")
+    if address:
+        _check_address(address)  # seconds, not Ray's minutes of retries
     quiet_ray_env(verbose)
+    if not verbose:
+        drop_ray_exit_noise()
     t0 = time.monotonic()
     space, spec = _space_and_spec(cfg)
     st = open_run_storage(cfg, storage)
     study_id, status_before = _prepare_study(cfg, st, resume, spec)
     from nas.runner_engine import Engine
 
+    owns_ray, made_tmp = False, None
+    old_handlers = _install_stop_handlers()
     try:
         engine = Engine(cfg, st, study_id, space, spec)
-        owns_ray, made_tmp = (_start_ray(address, cpus, verbose, ray_temp_dir)
-                              if engine.budget > 0 else (False, None))
+        if engine.budget > 0:
+            owns_ray, made_tmp = _start_ray(address, cpus, verbose, ray_temp_dir)
+            _install_stop_handlers()  # ray.init installs its own SIGTERM handler: ours wins
+            _check_resources(cfg)  # a trial that fits no node would wait forever
     except BaseException:  # no trial ran: leave the database as it was
+        _restore_handlers(old_handlers)
+        if owns_ray:
+            import ray
+
+            ray.shutdown()
+        if made_tmp:
+            import shutil
+
+            shutil.rmtree(made_tmp, ignore_errors=True)
         if status_before is None:
             st.delete_study(cfg.name)
         else:
@@ -305,6 +434,12 @@ def run_study(
         interrupted = True
         raise
     finally:
+        # a refit thread still inside torch when the interpreter exits aborts the process
+        # ("terminate called without an active exception"): let it finish first
+        try:
+            engine.wait_refit()
+        except KeyboardInterrupt:  # a second signal: go on marking and flushing
+            pass
         live = engine.close()
         interrupted = interrupted or live > 0
         if engine.writer.errors:
@@ -323,6 +458,7 @@ def run_study(
             from nas.runner_orphans import OWNER_FILE
 
             Path(made_tmp, OWNER_FILE).unlink(missing_ok=True)
+        _restore_handlers(old_handlers)
     return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine,
                      nodes=engine.nodes, interrupted=interrupted)
 

@@ -1,4 +1,4 @@
-"""The ``nas`` command line.  ``main`` maps errors to exit codes (DESIGN.md conventions)."""
+"""The ``nas`` command line.  ``main`` maps errors to exit codes: 0 ok, 2 user error, 1 internal (docs/runner.md)."""
 
 from __future__ import annotations
 

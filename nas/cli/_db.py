@@ -26,10 +26,15 @@ STORAGE_OPTION = typer.Option(
 _TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
 
 
-def _storage(url: str | None, *, check_schema: bool = True) -> Any:
-    from nas.storage import Storage, resolve_url
+def _storage(url: str | None, *, check_schema: bool = True, create: bool = False) -> Any:
+    """The storage of ``url``; only commands that write (``create=True``: ``db upgrade``,
+    ``import``) may create a SQLite file that is not there."""
+    from nas.storage import Storage, require_existing, resolve_url
 
-    return Storage(resolve_url(url), check_schema=check_schema)
+    resolved = resolve_url(url)
+    if not create:
+        require_existing(resolved)
+    return Storage(resolved, check_schema=check_schema)
 
 
 def _created(v: Any) -> str:
@@ -42,7 +47,7 @@ def db_upgrade(storage: str | None = STORAGE_OPTION) -> None:
     """Create the database, or bring an older one to this nas's schema revision."""
     from nas.storage._schema import upgrade
 
-    st = _storage(storage, check_schema=False)
+    st = _storage(storage, check_schema=False, create=True)
     with st._translate("upgrading the schema"):
         before, after = upgrade(st.engine, st.masked_url)
     if before == after:
@@ -104,12 +109,13 @@ def import_cmd(
     storage: str | None = STORAGE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Import recorded learning curves as a study of COMPLETE trials (one transaction)."""
+    """Import recorded learning curves as a study (one transaction): each trial in the file's
+    `state` (COMPLETE when it has none), a STOPPED one with its `stop_step` as a decision."""
     from nas.storage import import_curves
 
     if direction is not None and direction not in ("maximize", "minimize"):
         raise ConfigError(f"--direction is {direction!r}; must be maximize or minimize")
-    st = _storage(storage)
+    st = _storage(storage, create=True)
     res = import_curves(st, file, study, direction=direction)
     if as_json:
         emit_json(res.to_dict())
@@ -122,7 +128,9 @@ def import_cmd(
 def export_cmd(
     study: str = typer.Argument(..., help="Study name."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv, json or npz."),
-    curves: bool = typer.Option(False, "--curves", help="Include every trial's curve (csv/json)."),
+    curves: bool = typer.Option(False, "--curves", help="Include every trial's curve (csv/json; "
+                                "npz always holds the curves, with each trial's state and stop "
+                                "step)."),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="File to write (default: stdout; npz needs one)."),
     storage: str | None = STORAGE_OPTION,
@@ -227,7 +235,7 @@ def studies_cmd(
             row["false_stops"] = false_stop_text(row["false_stops"], short=True)
         columns = ["name", "space", "task", "direction", "trials", "best_value", "false_stops",
                    "created"]
-    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}")
+    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}", keep=("name",))
 
 
 def _parse_states(state: list[str] | None) -> list[str] | None:
@@ -296,6 +304,19 @@ def _compact(v: Any, nested: bool = False) -> str:
     return str(v)
 
 
+def _best_at_decisions(st: Any, rec: Any, decisions: list[Any]) -> dict[int, float | None]:
+    """The study's best final value (COMPLETE trials finished by then) at each decision's
+    time, by step: the value a forecast had to beat."""
+    done = [(t.finished, t.value) for t in st.trials(rec.id, states=["COMPLETE"])
+            if t.finished is not None and t.value is not None]
+    pick = min if rec.direction == "minimize" else max
+    out: dict[int, float | None] = {}
+    for d in decisions:
+        seen = [v for f, v in done if d.created is None or f <= d.created]
+        out[d.step] = pick(seen) if seen else None
+    return out
+
+
 def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], title: str) -> None:
     """Like ``emit``, but fast for long listings: JSON through the C encoder (one row per
     line), and plain aligned text instead of rich past a screenful."""
@@ -312,10 +333,19 @@ def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], t
     if out == "csv":
         emit(rows, out, columns=columns)
         return
-    shown = [{c: (_compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c)) for c in columns}
-             for r in rows]
+    import shutil
+
+    from nas.runner_progress import short_config
+
+    # params: the live view's one-line summary, cut to what the terminal leaves (the full
+    # config is in --json / --format csv)
+    width = max(20, shutil.get_terminal_size((80, 24)).columns - 54)
+    shown = [{c: (short_config(r[c], width) if c == "params" and isinstance(r.get(c), dict)
+                  else _compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c))
+              for c in columns} for r in rows]
     if len(rows) <= 200:
-        emit(shown, "table", columns=columns, title=title)
+        emit(shown, "table", columns=columns, title=title,
+             keep=("number", "state", "value", "epochs", "params"))
         return
     _plain_table(shown, columns, title)
 
@@ -353,8 +383,9 @@ def curve_cmd(
     columns = ["step", "value", "wall_time"]
     if forecasts:
         columns += ["predictor", "horizon", "mean", "q05", "q50", "q95", "p_improve"]
+    best_at = _best_at_decisions(st, rec, list(decisions.values())) if decisions else {}
     if decisions:
-        columns += ["action", "reason"]
+        columns += ["best", "action", "reason"]
     rows = []
     for step, value, wall in points:
         row: dict[str, Any] = {"step": step, "value": value, "wall_time": wall}
@@ -365,20 +396,25 @@ def curve_cmd(
                         "q95": f and f.q95, "p_improve": f and f.p_improve})
         d = decisions.get(step)
         if decisions:
-            row.update({"action": d and d.action, "reason": d and d.reason})
+            row.update({"best": best_at.get(step), "action": d and d.action,
+                        "reason": d and d.reason})
         rows.append(row)
     if plot is not None:
         from nas.storage._plot import plot_curve
 
         plot_curve(plot, points, list(forecasts.values()), list(decisions.values()),
-                   title=f"{rec.name} trial {number}", direction=rec.direction)
+                   title=f"{rec.name} trial {number}", direction=rec.direction,
+                   best=sorted(best_at.items()))
         typer.echo(f"wrote {plot}", err=True)
-    if out == "table":  # people: the columns that fit a terminal
+    if out == "table":  # people: the columns that fit a terminal; the reason below them
         columns = [c for c in columns if c not in ("wall_time", "predictor", "horizon", "q50", "reason")]
         title = f"{rec.name} trial {number}"
         if forecasts:
             f0 = next(iter(forecasts.values()))
             title += f" (forecasts of step {f0.horizon} by {f0.predictor})"
         emit(rows, out, columns=columns, title=title)
+        for d in decisions.values():
+            if d.action == "STOP":
+                typer.echo(f"stopped after step {d.step} by {d.policy}: {d.reason}")
         return
     emit(rows, out, columns=columns)

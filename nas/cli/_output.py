@@ -76,8 +76,10 @@ def emit(
     *,
     columns: Sequence[str] | None = None,
     title: str | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
-    """Render a listing of rows (dicts with the same keys) in ``fmt``."""
+    """Render a listing of rows (dicts with the same keys) in ``fmt``.  In a table, the
+    columns in ``keep`` are never shortened (others wrap first when the terminal is narrow)."""
     cols = list(columns) if columns is not None else (list(rows[0].keys()) if rows else [])
     if fmt == "json":
         emit_json([{c: r.get(c) for c in cols} for r in rows])
@@ -95,7 +97,11 @@ def emit(
 
         table = Table(title=title)
         for c in cols:
-            table.add_column(c)
+            if c in keep:
+                width = max([len(c)] + [len(_cell(r.get(c))) for r in rows])
+                table.add_column(c, no_wrap=True, min_width=width)
+            else:
+                table.add_column(c)
         for r in rows:  # Text: data is never read as rich markup ("[...]" would vanish)
             table.add_row(*[Text(_cell(r.get(c))) for c in cols])
         Console().print(table)

@@ -71,16 +71,14 @@ def info_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show what a PFN checkpoint is: sizes, training steps, curves seen, wall time."""
-    import json
-
     from predictors.pfn._predictor import default_weights_dir
-    from predictors.pfn.train import CONFIG_FILE
+    from predictors.pfn.train import CONFIG_FILE, load_model
 
     f = resolve_format(fmt, as_json, allowed=("table", "json"))
     d = weights or default_weights_dir()
     if not (d / CONFIG_FILE).is_file():
         raise ConfigError(f"{d} holds no PFN checkpoint ({CONFIG_FILE} missing)")
-    doc = json.loads((d / CONFIG_FILE).read_text())
+    _, doc = load_model(d)  # the weights must load: a corrupt checkpoint is an error here
     row = {"weights": str(d), **{k: doc["model"][k] for k in ("d_model", "n_layers", "n_buckets",
                                                               "max_horizon")},
            "n_params": doc.get("n_params"), "step": doc.get("step"),

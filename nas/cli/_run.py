@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -21,19 +20,6 @@ from nas.cli._app import app, bench_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
 
 __all__: list[str] = []
-
-
-def _drop_ray_exit_noise() -> None:
-    """Ray Tune's placement-group manager runs its cleanup in ``__del__`` and, when that is
-    left to interpreter exit, prints an ignored TypeError: drop that one message."""
-    previous = sys.unraisablehook
-
-    def hook(u: Any) -> None:
-        if "PlacementGroupResourceManager.__del__" in repr(getattr(u, "object", None)):
-            return
-        previous(u)
-
-    sys.unraisablehook = hook
 
 
 @contextlib.contextmanager
@@ -91,8 +77,6 @@ def run_cmd(
     from nas.runner_progress import ProgressView, render_leaderboard
 
     _logging(verbose, quiet)
-    if not verbose:
-        _drop_ray_exit_noise()
     view = None if (quiet or as_json) else ProgressView()
     with _stdout_to_stderr() if as_json else contextlib.nullcontext():
         cfg = load_config(file)
@@ -101,6 +85,20 @@ def run_cmd(
                                 timeout=timeout, cpus=cpus, resume=resume, verbose=verbose,
                                 ray_storage=str(ray_results) if ray_results else None,
                                 on_start=view.attach if view else None)
+        except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: the runner marked live trials
+            if view is not None:
+                view.stop()
+                view = None
+            import signal
+
+            from nas import runner
+
+            signum = (exc.signum if isinstance(exc, runner.Terminated)
+                      else runner.last_stop_signal or int(signal.SIGINT))
+            again = f"nas run {file} --resume" + (" --storage URL" if storage else "")
+            print(f"nas: interrupted by {signal.Signals(signum).name}: running trials are "
+                  f"marked INTERRUPTED; resume with: {again}", file=sys.stderr, flush=True)
+            raise typer.Exit(128 + signum) from None
         finally:
             if view is not None:
                 view.stop()

@@ -127,6 +127,8 @@ def check_cmd(
     task_options: str | None = typer.Option(
         None, "--task-options", help="Task constructor options as a JSON object."),
     batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the checks."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch (default 1, like "
+                                "the benchmarks; torch's default slows a shared machine)."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -139,6 +141,11 @@ def check_cmd(
         raise ConfigError(f"--batch-size is {batch_size}, but must be >= 1")
     if seed < 0:
         raise ConfigError(f"--seed is {seed}, but must be >= 0")
+    if threads < 1:
+        raise ConfigError(f"--threads is {threads}, but must be >= 1")
+    import torch
+
+    torch.set_num_threads(threads)
     from nas import registry
     from nas.testing.spaces import SampleCheck, check_space
 

@@ -23,7 +23,8 @@ from nas.storage._records import (
 from nas.storage._schema import HEAD, REVISIONS
 from nas.storage._storage import DIRECTIONS, Storage
 from nas.storage._transfer import ImportResult, export_curves, import_curves, study_curveset
-from nas.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_url, validate_url
+from nas.storage._url import (DEFAULT_URL, ENV_VAR, mask_url, require_existing, resolve_url,
+                              validate_url)
 
 __all__ = [
     "DEFAULT_URL",
@@ -44,6 +45,7 @@ __all__ = [
     "export_curves",
     "import_curves",
     "mask_url",
+    "require_existing",
     "open_study",
     "resolve_url",
     "study_curveset",

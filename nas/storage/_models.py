@@ -1,4 +1,4 @@
-"""The study database schema: SQLAlchemy 2 typed models (the source of truth, DESIGN.md).
+"""The study database schema: SQLAlchemy 2 typed models (the source of truth; docs/storage.md).
 
 Plain-SQL users read these tables directly, so the names are short and obvious: ``studies``,
 ``trials``, ``trial_values``, ``curve_points``, ``forecasts``, ``decisions``.  Times are naive

@@ -19,14 +19,19 @@ def plot_curve(
     *,
     title: str = "",
     direction: str = "maximize",
+    best: Sequence[tuple[int, float | None]] = (),
 ) -> None:
     """Write a PNG: the curve (value per step) and, where forecasts are stored, the forecast of
-    the value at the horizon made after each step (mean line and the q05-q95 band, drawn at
-    the step where it was made), with a dotted line where the policy said STOP."""
+    the value at the horizon made after each step (mean and the q05-q95 interval, drawn at the
+    step where it was made; a band between steps, an error bar at each, so that one forecast
+    shows too), ``best``: the study's best value at each decision (the line the forecast had
+    to clear), and a dotted line where the policy said STOP with its reason in the legend.
+    Steps are whole epochs on the axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     try:
@@ -39,12 +44,24 @@ def plot_curve(
             lo = [f.q05 if f.q05 is not None else float("nan") for f in fs]
             hi = [f.q95 if f.q95 is not None else float("nan") for f in fs]
             mean = [f.mean if f.mean is not None else float("nan") for f in fs]
-            ax.fill_between(xs, lo, hi, alpha=0.25, step="mid",
-                            label=f"forecast of step {fs[-1].horizon}: 5-95%")
-            ax.plot(xs, mean, ls="--", lw=1, label="forecast mean")
+            label = f"forecast of step {fs[-1].horizon}: 5-95%"
+            if len(fs) > 1:
+                ax.fill_between(xs, lo, hi, alpha=0.2, color="C1")
+            ax.errorbar(xs, mean, yerr=[[m - a for m, a in zip(mean, lo)],
+                                        [b - m for m, b in zip(mean, hi)]],
+                        fmt="s", ms=4, color="C1", capsize=4, lw=1, label=label)
+            if len(fs) > 1:
+                ax.plot(xs, mean, ls="--", lw=1, color="C1")
+        bs = [(s, v) for s, v in sorted(best) if v is not None]
+        if bs:
+            ax.plot([s for s, _ in bs], [v for _, v in bs], color="C2", marker="_", ms=14,
+                    mew=2, lw=1, drawstyle="steps-post", label="study best at the decision")
         for d in decisions:
             if d.action == "STOP":
-                ax.axvline(d.step, color="red", ls=":", lw=1, label=f"STOP ({d.policy})")
+                reason = d.reason if len(d.reason) <= 70 else d.reason[:67] + "..."
+                ax.axvline(d.step, color="red", ls=":", lw=1,
+                           label=f"STOP after step {d.step} ({d.policy}): {reason}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("step (epoch)")
         ax.set_ylabel(f"value ({direction})")
         if title:

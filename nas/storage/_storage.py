@@ -45,6 +45,9 @@ from nas.storage._url import mask_url
 
 __all__ = ["DIRECTIONS", "Storage"]
 
+#: The largest integer a database column holds (beyond it drivers raise OverflowError).
+_INT64_MAX = 2**63 - 1
+
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("maximize", "minimize")
@@ -352,7 +355,7 @@ class Storage:
             for i in range(0, len(rows), POINT_BATCH):
                 conn.execute(stmt, rows[i : i + POINT_BATCH])
             return
-        # Other back ends: skip the steps that are there (one writer per trial, DESIGN.md).
+        # Other back ends: skip the steps that are there (one writer per trial, docs/storage.md).
         tids = sorted({r["trial_id"] for r in rows})
         have = set(conn.execute(select(_P.c.trial_id, _P.c.step)
                                 .where(_P.c.trial_id.in_(tids))).tuples())
@@ -572,7 +575,7 @@ class Storage:
         else:
             q = q.order_by(_T.c.number)
         if limit is not None:
-            q = q.limit(limit)
+            q = q.limit(min(limit, _INT64_MAX))  # a larger LIMIT overflows the driver: all rows
         with self._read("listing trials") as conn:
             rows = [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c}
                     for n, st, v, e, g, c in conn.execute(q)]
@@ -597,7 +600,7 @@ class Storage:
     def trial_id(self, study_id: int, number: int) -> int:
         """The id of trial ``number`` of the study (:class:`ConfigError` listing the range)."""
         with self._read("finding a trial") as conn:
-            tid = conn.execute(select(_T.c.id).where(
+            tid = None if abs(number) > _INT64_MAX else conn.execute(select(_T.c.id).where(
                 _T.c.study_id == study_id, _T.c.number == number)).scalar()
             if tid is None:
                 lo, hi, n = conn.execute(select(

@@ -20,7 +20,7 @@ from sqlalchemy import Table, insert, select
 from nas.errors import ConfigError
 from nas.names import check_study_name
 from nas.storage._engine import jsonable
-from nas.storage._models import CurvePointModel, TrialModel
+from nas.storage._models import CurvePointModel, DecisionModel, TrialModel, utcnow
 from nas.storage._records import TrialRecord
 from nas.storage._storage import DIRECTIONS, Storage
 
@@ -29,6 +29,7 @@ __all__ = ["ImportResult", "export_curves", "export_rows", "import_curves", "stu
 log = logging.getLogger(__name__)
 
 _T = cast(Table, TrialModel.__table__)
+_D = cast(Table, DecisionModel.__table__)
 _P = cast(Table, CurvePointModel.__table__)
 _ROW_BATCH = 20_000
 
@@ -58,7 +59,9 @@ def import_curves(
     *,
     direction: str | None = None,
 ) -> ImportResult:
-    """Import a curve file as a new study of COMPLETE trials, in one transaction.
+    """Import a curve file as a new study, in one transaction.  Each trial is in the file's
+    ``state`` (COMPLETE without one); a STOPPED trial with a ``stop_step`` gets a STOP decision
+    at that step (policy ``imported``), which :func:`study_curveset` reads back.
 
     Trial ``i`` gets number ``i``, ``configs[i]`` as config, ``config_features[i]`` as features
     (name -> value), ``task[i]`` as group, steps 1..``lengths[i]`` as curve points, the curve's
@@ -106,7 +109,7 @@ def import_curves(
             feats = {n: (float(v) if math.isfinite(float(v)) else None)
                      for n, v in zip(names, cs.config_features[i].tolist())}
         trial_rows.append({
-            "number": i, "state": "COMPLETE",
+            "number": i, "state": str(cs.states[i]) if cs.states is not None else "COMPLETE",
             "group_name": groups[i] if groups else None,
             "config": jsonable(cs.configs[i]) if cs.configs is not None else {},
             "distributions": {}, "features": feats,
@@ -124,6 +127,13 @@ def import_curves(
             conn.execute(insert(_T), trial_rows[i : i + _ROW_BATCH])
         ids = dict(conn.execute(select(_T.c.number, _T.c.id).where(_T.c.study_id == study_id)).all())
         n_points = _insert_points(storage, conn, ids, stored, lengths)
+        stops = [{"trial_id": ids[i], "step": int(cs.stop_steps[i]), "policy": "imported",
+                  "action": "STOP", "reason": f"stopped at step {int(cs.stop_steps[i])} "
+                  f"(imported from {Path(path).name})", "created": utcnow()}
+                 for i in range(cs.n) if cs.stop_steps is not None and cs.stop_steps[i] > 0
+                 and trial_rows[i]["state"] == "STOPPED"]
+        if stops:  # the stop step survives the round trip, as a decision
+            conn.execute(insert(_D), stops)
     if missing:
         log.warning("%s: %d of %d curve values are NaN or inf; stored as missing (NULL)",
                     cs.source, missing, n_points)
@@ -193,8 +203,15 @@ def study_curveset(storage: Storage, name: str) -> Any:
     if names:
         feats = np.asarray([[np.nan if (t.features or {}).get(n) is None else float((t.features or {})[n])
                              for n in names] for t in trials], dtype=np.float64)
+    states = np.asarray([t.state for t in trials], dtype=object)
+    stop_steps = np.zeros(len(trials), dtype=np.int64)
+    for i, t in enumerate(trials):
+        if t.state == "STOPPED":
+            stop = [d.step for d in storage.decisions(t.id) if d.action == "STOP"]
+            stop_steps[i] = min(stop[-1], lengths[i]) if stop else lengths[i]
     return CurveSet(curves, lengths, [dict(t.config) for t in trials], task, feats,
-                    names or None, rec.direction, f"study {name!r}")
+                    names or None, rec.direction, f"study {name!r}", states=states,
+                    stop_steps=stop_steps)
 
 
 def export_curves(storage: Storage, name: str, path: str | os.PathLike[str]) -> int:

@@ -76,6 +76,12 @@ class PFNPredictor:
                 f"({WEIGHTS_FILE} + {CONFIG_FILE}); train one with `nas pfn train --out DIR`"
             )
         self._model: PFN | None = None
+        if weights is not None:  # a user's checkpoint: a bad one fails here, not mid-study
+            from predictors.pfn.train import load_model
+
+            model, _ = load_model(self.weights, "cpu")
+            if device == "cpu":
+                self._model = model
 
     def __repr__(self) -> str:
         return f"PFNPredictor(weights={str(self.weights)!r}, device={self.device!r})"

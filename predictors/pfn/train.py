@@ -35,7 +35,7 @@ from nas.errors import ConfigError
 from predictors.pfn.model import PFN, PFNConfig, fit_borders
 from predictors.pfn.prior import PriorConfig, sample_prior
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_model"]
+__all__ = ["TrainConfig", "TrainResult", "load_model", "read_config", "save_checkpoint", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,43 @@ def save_checkpoint(
         _atomic_write(out / OPTIMIZER_FILE, lambda p: torch.save(optimizer.state_dict(), p))
 
 
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json``, checked: a JSON object whose ``model`` is a valid
+    :class:`PFNConfig` (every problem is a :class:`~nas.errors.PredictorError` naming the file)."""
+    from nas.errors import PredictorError
+
+    path = Path(directory) / CONFIG_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise PredictorError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PredictorError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PredictorError(f"{path}: must hold a JSON object, not {type(doc).__name__}")
+    model = doc.get("model")
+    if not isinstance(model, dict):
+        raise PredictorError(f"{path}: no 'model' object (the network's sizes)")
+    for key, value in model.items():
+        want = PFNConfig.__dataclass_fields__.get(key)
+        integer = want is not None and want.type in ("int", int)
+        if want is not None and (isinstance(value, bool) or not isinstance(
+                value, int if integer else (int, float))):
+            raise PredictorError(f"{path}: model.{key} is {value!r}, but must be "
+                                 + ("an integer" if integer else "a number"))
+    try:
+        PFNConfig.from_dict(model)
+    except (ConfigError, TypeError) as exc:
+        raise PredictorError(f"{path}: bad 'model': {exc}") from None
+    return doc
+
+
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[PFN, dict[str, Any]]:
-    """Load a model saved by :func:`save_checkpoint` (safetensors: no pickle)."""
+    """Load a model saved by :func:`save_checkpoint` (safetensors: no pickle).
+
+    A missing, corrupt or truncated file, a bad ``config.json`` or tensors that do not fit the
+    configured network raise :class:`~nas.errors.PredictorError` naming the file."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from nas.errors import PredictorError
@@ -159,11 +194,30 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tup
     d = Path(directory)
     if not (d / WEIGHTS_FILE).is_file() or not (d / CONFIG_FILE).is_file():
         raise PredictorError(f"{d} holds no PFN weights ({WEIGHTS_FILE} and {CONFIG_FILE})")
-    doc = json.loads((d / CONFIG_FILE).read_text())
+    doc = read_config(d)
     cfg = PFNConfig.from_dict(doc["model"])
-    state = load_file(str(d / WEIGHTS_FILE), device=str(device))
-    model = PFN(cfg, borders=state["borders"].cpu()).to(device)
-    model.load_state_dict(state)
+    wpath = d / WEIGHTS_FILE
+    try:
+        state = load_file(str(wpath), device=str(device))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PredictorError(f"{wpath}: not a valid safetensors file (corrupt or truncated?): "
+                             f"{first}") from None
+    if "borders" not in state:
+        raise PredictorError(f"{wpath}: no 'borders' tensor; not a PFN checkpoint")
+    try:
+        model = PFN(cfg, borders=state["borders"].cpu()).to(device)
+    except ConfigError as exc:
+        raise PredictorError(f"{wpath}: does not fit {CONFIG_FILE}: {exc}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing/unexpected keys, shape mismatches
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
+        raise PredictorError(f"{wpath}: tensors do not fit the network of {CONFIG_FILE} "
+                             f"({cfg.n_layers} layers, d_model {cfg.d_model}): {detail}"
+                             ) from None
     model.eval()
     return model, doc
 
