@@ -21,7 +21,7 @@ ENV_VAR = "NAS_STORAGE"
 _PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):(?P<pw>.*)@(?P<tail>[^@]*)$")
 
 # ...?password=secret&sslmode=... (libpq's keyword form) -> ...?password=***&sslmode=...
-_QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:password|passwd|pwd)=)[^&#]*", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:password|passwd|pwd|pass)=)[^&#]*", re.IGNORECASE)
 
 
 def resolve_url(cli_url: str | None = None, file_url: str | None = None) -> str:
@@ -34,15 +34,9 @@ def resolve_url(cli_url: str | None = None, file_url: str | None = None) -> str:
     return DEFAULT_URL
 
 
-# ...?password=secret&x=1 -> ...?password=***&x=1 (libpq and SQLAlchemy accept the password as
-# a query parameter too)
-_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd|pwd|pass)=)[^&#]*")
-
-
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for messages and listings): the one
     after ``user:`` and any ``password=`` query parameter."""
-    url = _QUERY_PASSWORD.sub(r"\1***", url)
     m = _PASSWORD.match(url)
     if m is not None:
         url = f"{m.group('head')}:***@{m.group('tail')}"
