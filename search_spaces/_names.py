@@ -54,5 +54,10 @@ CELL_SPECS: dict[str, CellSpec] = {
                                   "diag": ("complex", "real")}),
     "tcn": CellSpec(False, True, {"kernel": (2, 3, 5), "growth": (1, 2, 4), "levels": (2, 3)}),
     "retention": CellSpec(False, True, {"heads": (1, 2, 4)}),
+    "aaren": CellSpec(False, True, {"heads": (1, 2, 4)}),
+    "mamba": CellSpec(False, False, {"state": (8, 16, 32), "expand": (1, 2), "conv": (2, 4)}),
+    "tcnca": CellSpec(False, True, {"chunk": (4, 8, 16), "kernel": (2, 3), "levels": (1, 2),
+                                    "heads": (1, 2, 4)}),
 }
 CELLS: tuple[str, ...] = tuple(CELL_SPECS)
+
