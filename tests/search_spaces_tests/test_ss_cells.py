@@ -15,7 +15,7 @@ from search_spaces import ACTIVATIONS, CELLS, make_cell
 from search_spaces._names import POSITIONAL
 from search_spaces.cells import AarenCell, MambaCell, RetentionCell, SSMCell, TCNCACell
 from search_spaces.cells._aaren import aaren_recurrent, aaren_scan
-from search_spaces.cells._mamba import selective_scan
+from search_spaces.cells._mamba import fused_scan, selective_scan
 from search_spaces.cells._tcnca import chunked_causal_attention
 
 # (cell, extra options) pairs: every cell, plus every positional encoding of attention.
@@ -216,6 +216,12 @@ def test_mamba_cell_scans_agree_and_delta_is_input_dependent() -> None:
         for scan in ("parallel", "chunked"):
             assert float((cell(x, scan=scan) - ref).abs().max()) < 1e-10
         xs = torch.randn(2, 40, cell.E, dtype=torch.float64)
+        delta, Bm, Cm, A = cell._selective(xs)
+        want = torch.einsum("bten,btn->bte", selective_scan(*cell._ssm_inputs(xs)[:2],
+                                                            "sequential"), Cm)
+        for chunk in (1, 3, 7, 40, 100):  # the fused form, never holding (B, T, E, N)
+            got = fused_scan(delta, xs, Bm, Cm, A, chunk)
+            assert float((got - want).abs().max()) < 1e-10
         a, _, c = cell._ssm_inputs(xs)
         assert a.shape == (2, 40, cell.E, 8) and c.shape == (2, 40, 8)
         assert float(a.std(dim=1).min()) > 0  # the decay changes with the input (selective)
