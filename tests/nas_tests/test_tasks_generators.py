@@ -152,7 +152,6 @@ def test_hmm_targets_are_the_next_emission_and_the_forward_algorithm_is_bayes() 
 
 def test_hmm_reports_its_bayes_limit_as_spec_extra_and_metric() -> None:
     from nas.training import TrainingOptions, evaluate_test, train
-
     from search_spaces import SeqCellsSpace
 
     task = HMMTask(n_train=256, n_val=128, n_test=128)
