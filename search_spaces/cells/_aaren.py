@@ -1,5 +1,5 @@
-"""``aaren``: attention as a many-to-many RNN (Feng, Tung, Ahmed, Bengio and Hajimirsadeghi,
-"Attention as an RNN", 2024).
+"""``aaren``: attention as a many-to-many RNN (Feng et al., "Attention as an RNN",
+2024).
 
 Each head has a *learned* query q (not computed from the input); keys and values come from the
 input.  The output at step k is softmax attention of q over the prefix 1..k:
@@ -9,8 +9,7 @@ input.  The output at step k is softmax attention of q over the prefix 1..k:
 with m_k = max_{i<=k} s_i for stability.  Two forms give the same o (tests: float64, < 1e-8):
 
 * ``mode="scan"`` (training): a parallel prefix scan (Hillis-Steele, ceil(log2 T) rounds of
-  O(T) work) with the paper's associative operator on triples (m, u, w)
-  (section 3.2 of the paper):
+  O(T) work) with the paper's associative operator on triples (m, u, w):
 
       (m_A, u_A, w_A) (+) (m_B, u_B, w_B) = (m, u_A e^{m_A - m} + u_B e^{m_B - m},
                                                 w_A e^{m_A - m} + w_B e^{m_B - m}),

@@ -1,10 +1,10 @@
 """``mamba``: a selective state-space block in the style of Mamba (Gu and Dao, "Mamba:
 Linear-Time Sequence Modeling with Selective State Spaces", 2023), in plain torch.
 
-The block (figure 3 of the paper): the input is projected to two streams of width
+The block (as in the paper): the input is projected to two streams of width
 E = ``expand`` * d.  Stream x goes through a short causal depthwise convolution (``conv``
 taps) and SiLU, then the selective SSM; stream z gates the result, y * SiLU(z); a linear map
-brings it back to d.  The SSM (algorithm 2 of the paper) has a diagonal A = -exp(A_log)
+brings it back to d.  The SSM (the paper's S6 layer) has a diagonal A = -exp(A_log)
 (E x N, S4D-real init A_n = -(n + 1), N = ``state``) and *input-dependent* step size, input and
 output matrices:
 
@@ -85,11 +85,11 @@ def selective_scan(a: torch.Tensor, b: torch.Tensor, scan: str = "chunked",
     rest = a.shape[2:]
     pa, hb = _parallel(a.reshape(B * n, L, *rest), b.reshape(B * n, L, *rest))
     pa, hb = pa.view(B, n, L, *rest), hb.view(B, n, L, *rest)
-    hs, ps = hb.unbind(1), pa.unbind(1)
-    outs = [hs[0]]
-    carry = hs[0][:, -1]
+    local, ps = hb.unbind(1), pa.unbind(1)
+    outs = [local[0]]
+    carry = local[0][:, -1]
     for c in range(1, n):  # carry each chunk's final state into the next
-        h = hs[c] + ps[c] * carry.unsqueeze(1)
+        h = local[c] + ps[c] * carry.unsqueeze(1)
         outs.append(h)
         carry = h[:, -1]
     return torch.stack(outs, dim=1).reshape(B, n * L, *rest)[:, :T]

@@ -1,6 +1,5 @@
-"""``tcnca``: temporal convolutions with chunked attention (Terzić, Hersche, Karunaratne,
-Benini, Sebastian and Rahimi, "TCNCA: Temporal Convolution Network with Chunked Attention for
-Scalable Sequence Processing", 2023).
+"""``tcnca``: temporal convolutions with chunked attention (Terzić et al., "TCNCA: Temporal
+Convolution Network with Chunked Attention for Scalable Sequence Processing", 2023).
 
 TCNCA replaces the exponential moving average of MEGA by a dilated causal TCN and keeps MEGA's
 chunked attention: the sequence is cut into non-overlapping chunks of ``chunk`` steps and causal
