@@ -30,6 +30,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "rhn": {"recurrence_depth": 2}, "slstm": {"forget": "sigmoid"},
     "ssm": {"state": 32, "disc": "zoh", "diag": "complex"}, "tcn": {"kernel": 3, "growth": 2, "levels": 2},
     "retention": {"heads": 4},
+    "aaren": {"heads": 4}, "mamba": {"state": 16, "expand": 2, "conv": 4},
+    "tcnca": {"chunk": 8, "kernel": 3, "levels": 2, "heads": 4},
 }
 
 

@@ -47,6 +47,10 @@ used) and (B, T, output_size) for ``"sequence"``.  Sequence targets equal to -10
 (loss and accuracy).  If the model has an ``aux_loss`` attribute holding a tensor after the
 forward pass (e.g. the ponder cost of adaptive computation time), it is added to the loss.
 
+Bayes limit.  A dataset with a ``bayes_accuracy`` attribute (the built-in ``hmm`` task) adds
+the extra metric ``val_bayes_accuracy`` after every epoch (``test_bayes_accuracy`` on the test
+split): the accuracy of the Bayes-optimal predictor on that split, for comparison.
+
 Objective.  ``cross_entropy`` tasks score accuracy; ``mse`` tasks score the skill
 ``max(0, 1 - MSE / reference_mse)`` where ``reference_mse`` is an attribute of the evaluated
 dataset (the built-in ``lorenz96`` task uses the persistence forecast), else ``-MSE``.
@@ -533,6 +537,9 @@ def _fit(
             _check_finite(f"the objective {spec.objective}", ev["objective"], epoch)
             metrics[spec.objective] = ev["objective"]
             metrics["val_loss"] = ev["loss"]
+            bayes = getattr(val_ds, "bayes_accuracy", None)
+            if bayes is not None:  # the task's Bayes limit on this split (e.g. ``hmm``)
+                metrics["val_bayes_accuracy"] = float(bayes)
         metrics["time_s"] = time.monotonic() - clock.start
         stop = on_epoch(epoch, dict(metrics)) if on_epoch is not None else None
         if stop is True:
@@ -630,7 +637,11 @@ def evaluate_test(model: torch.nn.Module, spec: TaskSpec, test: Dataset, *,
     """
     ev = evaluate(model, test, spec, batch_size=batch_size)
     name = spec.objective.removeprefix("val_")
-    return {f"test_{name}": ev["objective"], "test_loss": ev["loss"]}
+    out = {f"test_{name}": ev["objective"], "test_loss": ev["loss"]}
+    bayes = getattr(test, "bayes_accuracy", None)
+    if bayes is not None:
+        out["test_bayes_accuracy"] = float(bayes)
+    return out
 
 
 @contextmanager

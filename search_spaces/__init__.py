@@ -10,7 +10,9 @@ A config is a JSON-able dict.  Top-level keys:
 * architecture: ``hidden`` (int width), ``norm`` (``"pre" | "post" | "none"``), ``residual``
   (bool), ``loops`` (int >= 1: the whole layer stack is applied ``loops`` times with tied
   weights), ``layers`` (list, one dict per layer, see below), and ``chunk_hyper_size`` (int,
-  present only when some layer uses the ``rnn_chunks`` hypernetwork).
+  present only when some layer uses the ``rnn_chunks`` hypernetwork), ``pattern`` and
+  ``pattern_k`` (present only for a hybrid stack: ``"attn_every_k"`` or ``"tcn_then_attn"``,
+  see :data:`search_spaces._names.PATTERNS`; the layers' cells then follow the pattern).
 * training options, read by the training loop (``nas/training.py``), always present:
 
   ==================  =======  ============================================================

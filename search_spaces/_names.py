@@ -18,6 +18,8 @@ __all__ = [
     "HYPERNETS",
     "NORMS",
     "OPTIMIZERS",
+    "PATTERNS",
+    "PATTERN_KS",
     "POSITIONAL",
     "CellSpec",
 ]
@@ -54,5 +56,30 @@ CELL_SPECS: dict[str, CellSpec] = {
                                   "diag": ("complex", "real")}),
     "tcn": CellSpec(False, True, {"kernel": (2, 3, 5), "growth": (1, 2, 4), "levels": (2, 3)}),
     "retention": CellSpec(False, True, {"heads": (1, 2, 4)}),
+    "aaren": CellSpec(False, True, {"heads": (1, 2, 4)}),
+    "mamba": CellSpec(False, False, {"state": (8, 16, 32), "expand": (1, 2), "conv": (2, 4)}),
+    "tcnca": CellSpec(False, True, {"chunk": (4, 8, 16), "kernel": (2, 3), "levels": (1, 2),
+                                    "heads": (1, 2, 4)}),
 }
 CELLS: tuple[str, ...] = tuple(CELL_SPECS)
+
+# Hybrid stacks: named layer patterns the space samples besides free per-layer cells.
+# ``attn_every_k`` (MaTVLM / Jamba-style): layer i (0-based) is ``attention`` when
+# (i + 1) % k == 0 and ``mamba`` otherwise, with k = min(pattern_k, depth) so that the last
+# layer of a short stack is attention.  ``tcn_then_attn``: the first ceil(depth / 2) layers
+# ``tcn``, the rest ``attention``.  Hybrids have at least 2 layers.
+PATTERNS: tuple[str, ...] = ("free", "attn_every_k", "tcn_then_attn")
+PATTERN_KS: tuple[int, ...] = (2, 3, 4)
+PATTERN_CELLS: dict[str, tuple[str, ...]] = {"attn_every_k": ("attention", "mamba"),
+                                             "tcn_then_attn": ("tcn", "attention")}
+
+
+def pattern_cells(pattern: str, depth: int, k: int = 2) -> list[str]:
+    """The cell of each layer of a hybrid ``pattern`` with ``depth`` layers."""
+    if pattern == "attn_every_k":
+        k = min(k, depth)
+        return ["attention" if (i + 1) % k == 0 else "mamba" for i in range(depth)]
+    if pattern == "tcn_then_attn":
+        n_tcn = -(-depth // 2)
+        return ["tcn"] * n_tcn + ["attention"] * (depth - n_tcn)
+    raise ValueError(f"pattern is {pattern!r}, but must be one of {', '.join(PATTERNS[1:])}")

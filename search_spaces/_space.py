@@ -29,6 +29,10 @@ from search_spaces._names import (
     HYPERNETS,
     NORMS,
     OPTIMIZERS,
+    PATTERN_CELLS,
+    PATTERN_KS,
+    PATTERNS,
+    pattern_cells,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +45,8 @@ __all__ = ["SeqCellsSpace", "validate_config"]
 
 _OPTION_NAMES = ("cells", "min_layers", "max_layers", "hypernets", "mip", "activations", "hidden",
                  "hyper_sizes", "norms", "residual", "max_loops", "optimizers", "lr",
-                 "weight_decay", "dropout", "grad_clips", "curricula", "prune_sparsities")
+                 "weight_decay", "dropout", "grad_clips", "curricula", "prune_sparsities",
+                 "patterns", "pattern_ks")
 _FEATURE_IO = 8  # nominal input/output size used to count parameters in :meth:`features`
 
 
@@ -91,7 +96,10 @@ class SeqCellsSpace:
     ``hidden``, ``hyper_sizes``, ``norms``, ``residual``, ``max_loops``, ``optimizers``,
     ``lr`` ([low, high], log scale), ``weight_decay`` ([low, high], log scale; ``[0, 0]``
     turns it off),
-    ``dropout`` ([low, high]), ``grad_clips``, ``curricula``, ``prune_sparsities``.
+    ``dropout`` ([low, high]), ``grad_clips``, ``curricula``, ``prune_sparsities``,
+    ``patterns`` (``free`` and the hybrid stacks of :data:`PATTERNS`; by default every hybrid
+    whose cells are among ``cells``, when ``max_layers >= 2``) and ``pattern_ks`` (the k of
+    ``attn_every_k``).
     """
 
     name = "seq_cells"
@@ -107,6 +115,8 @@ class SeqCellsSpace:
                  grad_clips: Sequence[float] = (0.0, 0.5, 1.0, 5.0),
                  curricula: Sequence[str] = CURRICULA,
                  prune_sparsities: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+                 patterns: Sequence[str] | None = None,
+                 pattern_ks: Sequence[int] = PATTERN_KS,
                  **unknown: Any) -> None:
         if unknown:
             raise ConfigError(f"space seq_cells: unknown option(s) {', '.join(sorted(unknown))};"
@@ -145,6 +155,21 @@ class SeqCellsSpace:
         if not all(0 <= s < 1 for s in self.prune_sparsities):
             raise ConfigError(f"space seq_cells: option prune_sparsities is "
                               f"{prune_sparsities!r}, but values must lie in [0, 1)")
+        if patterns is None:
+            patterns = [p for p in PATTERNS if p == "free" or (
+                self.max_layers >= 2 and all(c in self.cells for c in PATTERN_CELLS[p]))]
+        self.patterns = _choices("patterns", patterns, PATTERNS)
+        for p in self.patterns:
+            if p == "free":
+                continue
+            missing = [c for c in PATTERN_CELLS[p] if c not in self.cells]
+            if missing or self.max_layers < 2:
+                raise ConfigError(f"space seq_cells: option patterns contains {p!r}, which needs "
+                                  f"cells {list(PATTERN_CELLS[p])} and max_layers >= 2")
+        self.pattern_ks = _choices("pattern_ks", pattern_ks, kind=int)
+        if min(self.pattern_ks) < 1:
+            raise ConfigError(f"space seq_cells: option pattern_ks is {pattern_ks!r}, but k "
+                              "must be >= 1")
         self._n_params: dict[str, float] = {}
         self.hyper_rec = self.hypernets
         self.hyper_other = tuple(h for h in self.hypernets if h != "dynamic")
@@ -159,13 +184,26 @@ class SeqCellsSpace:
         """Sample one configuration with Optuna's define-by-run API (see module docstring)."""
         cfg: dict[str, Any] = {}
         cfg["hidden"] = int(trial.suggest_categorical("hidden", self.hidden))
-        depth = trial.suggest_int("depth", self.min_layers, self.max_layers)
+        pattern = (trial.suggest_categorical("pattern", self.patterns)
+                   if len(self.patterns) > 1 else self.patterns[0])
+        forced: list[str] | None = None
+        if pattern == "free":
+            depth = trial.suggest_int("depth", self.min_layers, self.max_layers)
+        else:  # a hybrid stack: its own depth parameter (>= 2 layers), cells fixed by pattern
+            depth = trial.suggest_int("depth_hybrid", max(2, self.min_layers), self.max_layers)
+            cfg["pattern"] = pattern
+            k = 2
+            if pattern == "attn_every_k":
+                k = min(int(trial.suggest_categorical("pattern_k", self.pattern_ks)), depth)
+                cfg["pattern_k"] = k
+            forced = pattern_cells(pattern, depth, k)
         cfg["norm"] = trial.suggest_categorical("norm", self.norms)
         cfg["residual"] = bool(trial.suggest_categorical("residual", self.residual))
         cfg["loops"] = trial.suggest_int("loops", 1, self.max_loops)
         layers = []
         for i in range(depth):
-            cell = trial.suggest_categorical(f"l{i}_cell", self.cells)
+            cell = (forced[i] if forced is not None
+                    else trial.suggest_categorical(f"l{i}_cell", self.cells))
             spec = CELL_SPECS[cell]
             if spec.recurrent:
                 hyp = trial.suggest_categorical(f"l{i}_hypernet_rec", self.hyper_rec)
@@ -223,6 +261,7 @@ class SeqCellsSpace:
                  "effective_depth", "residual"]
         names += [f"norm_{n}" for n in NORMS]
         names += [f"cell_{c}" for c in CELLS]
+        names += [f"pattern_{p}" for p in PATTERNS] + ["pattern_k"]
         names += [f"hypernet_{h}" for h in HYPERNETS] + ["mip", "hyper_size", "chunk_hyper_size"]
         names += [f"act_{a}" for a in ACTIVATIONS]
         names += ["lr_log10", "weight_decay_log10", "dropout", "grad_clip", "prune_sparsity"]
@@ -256,6 +295,8 @@ class SeqCellsSpace:
                  depth=float(depth), width=hidden, log2_width=math.log2(hidden), loops=loops,
                  effective_depth=depth * loops, residual=float(bool(config.get("residual"))))
         f[f"norm_{config.get('norm', 'pre')}"] = 1.0
+        f[f"pattern_{config.get('pattern', 'free')}"] = 1.0
+        f["pattern_k"] = float(config.get("pattern_k", 0))
         sizes = []
         for layer in layers:
             f[f"cell_{layer['cell']}"] += 1.0 / depth
@@ -322,4 +363,18 @@ def validate_config(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     loops = config.get("loops", 1)
     if isinstance(loops, bool) or not isinstance(loops, int) or loops < 1:
         raise ConfigError(f"seq_cells config loops is {loops!r}, but must be an integer >= 1")
+    pattern = config.get("pattern", "free")
+    if pattern not in PATTERNS:
+        raise ConfigError(f"seq_cells config pattern is {pattern!r}, but must be one of "
+                          f"{', '.join(PATTERNS)}")
+    if pattern != "free":
+        k = config.get("pattern_k", 2)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"seq_cells config pattern_k is {k!r}, but must be an integer "
+                              ">= 1")
+        want = pattern_cells(pattern, len(out), k)
+        got = [layer["cell"] for layer in out]
+        if got != want:
+            raise ConfigError(f"seq_cells config layers have cells {got}, but pattern "
+                              f"{pattern!r} (k={k}) with {len(out)} layers needs {want}")
     return out

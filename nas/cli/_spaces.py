@@ -56,6 +56,8 @@ def _listing() -> list[dict[str, Any]]:
                         "input_size": spec.input_size, "output_size": spec.output_size,
                         "seq_len": spec.seq_len, "output_mode": spec.output_mode,
                         "loss": spec.loss}
+                    if spec.extra:  # e.g. the Bayes limit of ``hmm``
+                        row["details"]["extra"] = dict(spec.extra)
             rows.append(row)
     return rows
 
@@ -63,8 +65,9 @@ def _listing() -> list[dict[str, Any]]:
 def _details_text(d: Any) -> str:
     if not isinstance(d, dict):
         return ""
+    extra = "".join(f", {k} {v}" for k, v in (d.get("extra") or {}).items())
     return (f"{d['objective']} ({d['direction']}), T={d['seq_len']}, in {d['input_size']}, "
-            f"out {d['output_size']}, {d['output_mode']}, {d['loss']}")
+            f"out {d['output_size']}, {d['output_mode']}, {d['loss']}{extra}")
 
 
 @spaces_app.callback(invoke_without_command=True)

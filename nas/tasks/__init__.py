@@ -10,6 +10,7 @@ name                        what                                                
 ``regular_language``        in-context learning of a random DFA per sequence    val_accuracy
 ``lorenz96``                forecast the Lorenz-96 ODE (RK4) ``lead`` steps     val_skill
 ``digits``                  scikit-learn's bundled 8x8 digits, row by row       val_accuracy
+``hmm``                     next emission of a seeded random HMM (Bayes limit)  val_accuracy
 ==========================  ==================================================  =============
 
 A study file names a task and its options (``[task] name = "parity"``, ``[task.options]
@@ -22,6 +23,7 @@ from __future__ import annotations
 from nas.tasks._algorithmic import AssociativeRecallTask, CopyTask, DelayedMatchTask, ParityTask
 from nas.tasks._base import BaseTask
 from nas.tasks._digits import DigitsTask
+from nas.tasks._hmm import HMMTask
 from nas.tasks._lorenz import Lorenz96Task
 from nas.tasks._regular import RegularLanguageTask
 
@@ -32,6 +34,7 @@ __all__ = [
     "CopyTask",
     "DelayedMatchTask",
     "DigitsTask",
+    "HMMTask",
     "Lorenz96Task",
     "ParityTask",
     "RegularLanguageTask",
@@ -45,4 +48,5 @@ BUILTIN_TASKS = {
     "regular_language": RegularLanguageTask,
     "lorenz96": Lorenz96Task,
     "digits": DigitsTask,
+    "hmm": HMMTask,
 }

@@ -97,7 +97,8 @@ class SpaceCheck:
         return self.failures == 0
 
     def coverage(self) -> dict[str, dict[str, int]]:
-        """How often each cell, hypernetwork and activation was sampled, per layer."""
+        """How often each cell, hypernetwork and activation was sampled, per layer, and (for
+        spaces whose configs name a ``pattern``) how often each layer pattern was sampled."""
         cov: dict[str, dict[str, int]] = {k: {} for k in COVERAGE_KEYS}
         for s in self.samples:
             for layer in _layers(s.config):
@@ -107,6 +108,10 @@ class SpaceCheck:
                         continue
                     name = str(v)
                     cov[key][name] = cov[key].get(name, 0) + 1
+            if isinstance(s.config, Mapping) and "pattern" in s.config:  # hybrid stacks
+                name = str(s.config["pattern"])
+                pat = cov.setdefault("pattern", {})
+                pat[name] = pat.get(name, 0) + 1
         return {k: dict(sorted(v.items())) for k, v in cov.items()}
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,24 +16,30 @@ from torch import nn
 
 from search_spaces._activations import lecun_normal_
 from search_spaces._names import CELL_SPECS, CELLS, CellSpec
+from search_spaces.cells._aaren import AarenCell
 from search_spaces.cells._attention import AttentionCell
+from search_spaces.cells._mamba import MambaCell
 from search_spaces.cells._retention import RetentionCell
 from search_spaces.cells._rhn import RHNCell
 from search_spaces.cells._rnn import TorchRNNCell
 from search_spaces.cells._slstm import SLSTMCell
 from search_spaces.cells._ssm import SSMCell
 from search_spaces.cells._tcn import TCNCell
+from search_spaces.cells._tcnca import TCNCACell
 from search_spaces.cells._universal import UniversalCell
 
 __all__ = [
     "CELLS",
     "CELL_SPECS",
+    "AarenCell",
     "AttentionCell",
     "CellSpec",
+    "MambaCell",
     "RHNCell",
     "RetentionCell",
     "SLSTMCell",
     "SSMCell",
+    "TCNCACell",
     "TCNCell",
     "TorchRNNCell",
     "UniversalCell",
@@ -68,6 +74,12 @@ def make_cell(layer: Mapping[str, Any], d_in: int, d_out: int) -> nn.Module:
         cell = SSMCell(d_in, d_out, **kwargs)
     elif name == "tcn":
         cell = TCNCell(d_in, d_out, **kwargs)
+    elif name == "aaren":
+        cell = AarenCell(d_in, d_out, **kwargs)
+    elif name == "mamba":
+        cell = MambaCell(d_in, d_out, **kwargs)
+    elif name == "tcnca":
+        cell = TCNCACell(d_in, d_out, **kwargs)
     else:
         cell = RetentionCell(d_in, d_out, **kwargs)
     if kwargs.get("activation") == "selu":

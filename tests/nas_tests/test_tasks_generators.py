@@ -14,6 +14,7 @@ from nas.tasks import (
     CopyTask,
     DelayedMatchTask,
     DigitsTask,
+    HMMTask,
     Lorenz96Task,
     ParityTask,
     RegularLanguageTask,
@@ -127,6 +128,53 @@ def test_lorenz96_rk4_keeps_the_fixed_point_and_skill_is_relative_to_persistence
     assert spec.objective == "val_skill" and spec.loss == "mse"
 
 
+def test_hmm_targets_are_the_next_emission_and_the_forward_algorithm_is_bayes() -> None:
+    import itertools
+
+    task = HMMTask(n_states=3, n_symbols=3, seq_len=4, concentration=0.5, **SMALL)
+    x, y = task.data(0)[1].tensors
+    assert x.shape == (32, 4, 3) and y.shape == (32, 4)
+    assert torch.equal(x[:, 1:].argmax(-1), y[:, :-1])  # y_t is the input of step t + 1
+    pi, A, E = task.hmm()
+    obs = np.array([[0, 2, 1, 1]])
+    pred = task.predictive(obs)[0]
+    for t in range(4):  # brute force: p(o_{t+1} | o_1..o_t) over all state paths
+        joint = np.zeros(3)
+        for path in itertools.product(range(3), repeat=t + 2):
+            p = pi[path[0]] * E[path[0], obs[0, 0]]
+            for i in range(1, t + 2):
+                p *= A[path[i - 1], path[i]]
+                if i <= t:
+                    p *= E[path[i], obs[0, i]]
+            joint += p * E[path[t + 1]]
+        assert np.allclose(pred[t], joint / joint.sum(), atol=1e-12)
+
+
+def test_hmm_reports_its_bayes_limit_as_spec_extra_and_metric() -> None:
+    from nas.training import TrainingOptions, evaluate_test, train
+    from search_spaces import SeqCellsSpace
+
+    task = HMMTask(n_train=256, n_val=128, n_test=128)
+    bayes = task.spec().extra["bayes_accuracy"]
+    val = task.data(0)[1]
+    assert 0.5 < bayes < 1 and abs(val.bayes_accuracy - bayes) < 0.05
+    # the Bayes predictor beats predicting from the last emission alone (it needs memory)
+    x, y = val.tensors
+    assert val.bayes_accuracy > float((x.argmax(-1) == y).float().mean())
+    cfg = {"hidden": 16, "layers": [{"cell": "gru", "hypernet": "none", "mip": False}],
+           "optimizer": "adam", "lr": 1e-2, "weight_decay": 0.0, "dropout": 0.0,
+           "grad_clip": 1.0, "curriculum": "none", "prune_sparsity": 0.0}
+    seen: list[dict[str, float]] = []
+    train(SeqCellsSpace(), cfg, task, TrainingOptions(max_epochs=1, batch_size=64,
+                                                      device="cpu", seed=0, threads=1),
+          lambda e, m: seen.append(m) is not None)
+    assert seen[-1]["val_bayes_accuracy"] == val.bayes_accuracy
+    assert seen[-1]["val_accuracy"] <= val.bayes_accuracy + 0.05
+    model = SeqCellsSpace().build(cfg, task.spec())
+    test = evaluate_test(model, task.spec(), task.data(0)[2])
+    assert test["test_bayes_accuracy"] == task.data(0)[2].bayes_accuracy
+
+
 def test_digits_splits_are_disjoint_and_cover_the_bundled_set() -> None:
     tr, va, te = DigitsTask(n_val=200, n_test=100).data(0)
     sizes = [len(tr), len(va), len(te)]
@@ -149,6 +197,9 @@ def test_digits_splits_are_disjoint_and_cover_the_bundled_set() -> None:
     (Lorenz96Task, {"dt": 0.0}, "dt"),
     (Lorenz96Task, {"n_vars": 3}, "n_vars"),
     (DigitsTask, {"n_val": 2000}, "n_val"),
+    (HMMTask, {"concentration": 0.0}, "concentration"),
+    (HMMTask, {"stickiness": 1.5}, "stickiness"),
+    (HMMTask, {"n_symbols": 1}, "n_symbols"),
 ])
 def test_bad_options_raise_config_error_naming_the_key(cls, options, key) -> None:
     with pytest.raises(ConfigError, match=key):

@@ -50,7 +50,8 @@ def test_protocol_and_entry_point() -> None:
     ("hyper_sizes", [0]), ("norms", ["batch"]), ("residual", [1]), ("max_loops", 0),
     ("optimizers", ["lbfgs"]), ("lr", [0.0, 1e-2]), ("lr", [1e-2, 1e-3]),
     ("weight_decay", [1e-3]), ("dropout", [0.0, 1.5]), ("grad_clips", [-1.0]),
-    ("curricula", ["random"]), ("prune_sparsities", [1.0]),
+    ("curricula", ["random"]), ("prune_sparsities", [1.0]), ("patterns", ["mixed"]),
+    ("pattern_ks", [0]),
 ])
 def test_bad_options_raise_config_error_naming_the_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=key):
@@ -88,8 +89,9 @@ def test_samples_are_valid_and_conditional() -> None:
 
 
 def test_coverage_is_by_design() -> None:
+    # free stacks only: hybrid patterns fix their layers' cells (tested below)
     counts: dict[str, collections.Counter[Any]] = collections.defaultdict(collections.Counter)
-    for cfg in _samples(SeqCellsSpace(), 400, seed=1):
+    for cfg in _samples(SeqCellsSpace(patterns=["free"]), 400, seed=1):
         for ly in cfg["layers"]:
             counts["cell"][ly["cell"]] += 1
             counts["hypernet"][ly["hypernet"]] += 1
@@ -211,3 +213,43 @@ def test_prunable_parameters_skip_ssm_state_and_embeddings() -> None:
     pruned = {names[id(p)] for p in model.prunable_parameters()}
     assert "blocks.0.cell.out.weight" in pruned and "blocks.1.static.gen.weight" in pruned
     assert not any(n.endswith(("a_re", "c_re", "embed")) for n in pruned)
+
+
+def test_hybrid_patterns_are_sampled_with_their_cells_and_k() -> None:
+    from search_spaces._names import PATTERN_KS, PATTERNS, pattern_cells
+
+    cfgs = _samples(SeqCellsSpace(), 300, seed=2)
+    seen = collections.Counter(c.get("pattern", "free") for c in cfgs)
+    assert set(seen) == set(PATTERNS)
+    ks = set()
+    for cfg in cfgs:
+        pattern = cfg.get("pattern")
+        if pattern is None:
+            continue
+        cells = [ly["cell"] for ly in cfg["layers"]]
+        assert len(cells) >= 2
+        assert cells == pattern_cells(pattern, len(cells), cfg.get("pattern_k", 2))
+        if pattern == "attn_every_k":
+            ks.add(cfg["pattern_k"])
+            assert cells[-1] == "attention" or cfg["pattern_k"] < len(cells)
+            assert "mamba" in cells and "attention" in cells
+        else:
+            assert cells[0] == "tcn" and cells[-1] == "attention"
+    assert ks <= set(PATTERN_KS) and len(ks) >= 2
+    assert pattern_cells("attn_every_k", 6, 3) == ["mamba", "mamba", "attention"] * 2
+    assert pattern_cells("tcn_then_attn", 3) == ["tcn", "tcn", "attention"]
+
+
+def test_patterns_need_their_cells_and_depth() -> None:
+    assert SeqCellsSpace(cells=["lstm"]).patterns == ("free",)
+    assert SeqCellsSpace(max_layers=1).patterns == ("free",)
+    with pytest.raises(ConfigError, match="patterns"):
+        SeqCellsSpace(cells=["lstm", "attention"], patterns=["attn_every_k"])
+    space = SeqCellsSpace(patterns=["tcn_then_attn"], max_layers=4)
+    cfgs = _samples(space, 20)
+    assert all(c["pattern"] == "tcn_then_attn" for c in cfgs)
+    bad = dict(cfgs[0], layers=[dict(ly, cell="lstm") for ly in cfgs[0]["layers"]])
+    with pytest.raises(ConfigError, match="pattern"):
+        space.build(bad, PARITY_SPEC)
+    feats = space.features(cfgs[0])
+    assert feats["pattern_tcn_then_attn"] == 1.0 and feats["pattern_free"] == 0.0
