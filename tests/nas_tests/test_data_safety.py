@@ -355,7 +355,7 @@ def test_a_failed_address_leaves_no_study_behind(tmp_path: Path) -> None:
                                "--address", "not-an-address"], env=_env(short),
                               capture_output=True, text=True, timeout=180, check=False)
         assert proc.returncode == 2, proc.stderr
-        _one_line_error(proc.stderr, "--address not-an-address", "cannot join a Ray cluster")
+        _one_line_error(proc.stderr, "--address", "not-an-address")
         assert Storage(url).study_names() == []
         snap = _snapshot(url)
         assert sum(v for k, v in snap["counts"].items() if k != "alembic_version") == 0
