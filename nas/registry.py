@@ -93,6 +93,9 @@ def check_trainer(name: str) -> Any:
     if not inspect.isfunction(obj):
         raise PluginError(f"trainer {name!r} is a {type(obj).__name__}, not a training function "
                           "(a Python function with the signature of nas.training.train)")
+    return obj
+
+
 #: What a plug-in of each kind must have (checked on what :func:`create` returns).
 _METHODS = {
     "space": ("sample", "build", "features"),
