@@ -242,6 +242,8 @@ def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: st
                 raise BudgetSpent
             last.append(value)
             trial.report(value, epoch)
+            if rec.spent():  # the budget's last epoch: train no further epoch
+                raise BudgetSpent
             return bool(trial.should_prune())
 
         try:
