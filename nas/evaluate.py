@@ -28,7 +28,7 @@ from nas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate_study"]
+__all__ = ["evaluate_study", "test_metric"]
 
 
 def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seeds: int = 3,
@@ -103,3 +103,22 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
            "results": results, "wall_s": round(time.monotonic() - t0, 3)}
     st.set_study_evaluation(rec.id, doc)
     return doc
+
+
+def test_metric(cfg: Any, config: dict[str, Any], *, seed: int = 0) -> float:
+    """The test metric of one configuration of study ``cfg`` (a :class:`StudyConfig`) as
+    :func:`evaluate_study` computes it for one seed: retrained on train + validation for
+    max_epochs with :func:`nas.training.train_final`, scored once on the test split.  Used by
+    ``nas bench race``."""
+    from nas.registry import create
+    from nas.training import TrainingOptions, train_final
+
+    space = create("space", cfg.search.space, dict(cfg.search.space_options))
+    task = create("task", cfg.task.name, dict(cfg.task.options))
+    options = TrainingOptions(max_epochs=cfg.training.max_epochs,
+                              batch_size=cfg.training.batch_size, device=cfg.training.device,
+                              seed=seed, threads=1)
+    res = train_final(space, config, task, options)
+    name = next((k for k in res.metrics if k.startswith("test_") and k != "test_loss"),
+                "test_loss")
+    return float(res.metrics[name])

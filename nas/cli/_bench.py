@@ -169,3 +169,46 @@ def replay_cmd(
     emit(rows, "table", title=f"replay {policy} ({predictor or '-'}"
                               f"{', calibrated' if doc['calibrated'] else ''}), worst regret "
                               f"{doc['worst_regret']:.4g}{audit_note}")
+
+
+@bench_app.command("race")
+def race_cmd(
+    study_files: list[Path] = typer.Argument(..., help="Study files (.toml or .py)."),  # noqa: B008
+    seeds: int = typer.Option(3, "--seeds", help="Race seeds (added to each study's seed)."),
+    budget_epochs: int | None = typer.Option(
+        None, "--budget-epochs", help="Epochs each entrant may consume (counted exactly)."),
+    budget_s: float | None = typer.Option(
+        None, "--budget-s", help="Wall seconds each entrant may use."),
+    entrants: str | None = typer.Option(
+        None, "--entrants", help="Comma-separated subset of: none, optuna-median, "
+        "optuna-hyperband, tune-asha, nas-asha, nas-baker, nas-pfn (default: all)."),
+    test: bool = typer.Option(True, "--test/--no-test",
+                              help="Retrain each entrant's best configuration and score it "
+                                   "on the test split (the nas evaluate path)."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write a PNG of best-so-far "  # noqa: B008
+                                                          "against epochs."),
+    fmt: Format = FORMAT_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Race nas against plain Optuna and plain Ray Tune on the same search and budget."""
+    from nas.bench._race import ENTRANTS, check_race_options, plot_races, race_tables, run_race
+
+    out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
+    names = list(ENTRANTS) if entrants is None else \
+        [e.strip() for e in entrants.split(",") if e.strip()]
+    cfgs = check_race_options([str(p) for p in study_files], seeds=seeds,
+                              budget_epochs=budget_epochs, budget_s=budget_s, entrants=names,
+                              plot=plot)
+    with _progress() as prog:
+        doc = run_race(cfgs, seeds=seeds, budget_epochs=budget_epochs, budget_s=budget_s,
+                       entrants=names, test=test, progress=prog)
+    if plot is not None:
+        plot_races(doc, plot)
+        typer.echo(f"wrote {plot}", err=True)
+    if out_fmt == "json":
+        emit_json(doc)
+        return
+    budget = (f"{budget_epochs} epochs" if budget_epochs is not None else
+              f"{budget_s:g} s" if budget_s is not None else "the studies' trial budgets")
+    for study, rows in race_tables(doc).items():
+        emit(rows, "table", title=f"race {study}: {seeds} seed(s), budget {budget}")

@@ -1,0 +1,592 @@
+"""``nas bench race``: nas against plain Optuna and plain Ray Tune, live, on one search and budget.
+
+For every study file, race seed and entrant, :func:`run_race` runs the study's search (its space,
+task, primary objective, ``max_epochs`` and sampler; the sampler and study seed are
+``study.seed + race seed``) until the budget is spent, in epochs (``budget_epochs``) or in wall
+seconds (``budget_s``); without either, until the study's trial budget is spent.
+
+Entrants (:data:`ENTRANTS`):
+
+* ``none``, ``optuna-median``, ``optuna-hyperband``: plain Optuna in this process, no Ray:
+  ``optuna.create_study`` with the study's sampler and ``NopPruner`` / ``MedianPruner`` /
+  ``HyperbandPruner``, trials one after the other, ``trial.report`` / ``should_prune`` after
+  every epoch.
+* ``tune-asha``: plain Ray Tune: ``Tuner`` + ``OptunaSearch`` (the same sampler, define-by-run
+  through the space's own ``sample``) + ``ASHAScheduler`` (grace 1, eta 3, ``max_t`` =
+  max_epochs), the study's concurrency.
+* ``nas-asha``, ``nas-baker``, ``nas-pfn``: :func:`nas.runner.run_study` with a temporary SQLite
+  database and the policy ``asha`` / ``predictive`` with the ``baker`` / ``pfn`` predictor.
+
+Training is the same for all: the study's trainer (``nas.training.train`` unless the study
+names another) called with the space and task objects, as the runner's worker calls it.
+
+Budget.  Every epoch an entrant's trainer reports is counted on the driver in the order it
+arrives; the epoch that makes the count reach N ends the search (running trials are stopped,
+no new trial starts).  Reports past N (a concurrent trial's epoch that was already on its way)
+are discarded: they are neither counted nor used, so no entrant is credited with more than N
+epochs.  ``epochs`` in a race record is the count used, ``epochs_trained`` what the workers
+reported in all.
+
+Best value.  The best-so-far is over every epoch value reported within the budget (the
+objective's direction); its configuration is retrained on train + validation for max_epochs
+with :func:`nas.evaluate.test_metric` (the ``nas evaluate`` path, seed 0) and scored once on
+the test split: ``test_value``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nas.config import Objective, StudyConfig, load_config
+from nas.errors import ConfigError
+
+__all__ = ["ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
+           "run_race", "summarize_races"]
+
+ENTRANTS = ("none", "optuna-median", "optuna-hyperband", "tune-asha", "nas-asha", "nas-baker",
+            "nas-pfn")
+RAY_ENTRANTS = ("tune-asha", "nas-asha", "nas-baker", "nas-pfn")
+
+Progress = Callable[[str, int, int], None]
+
+
+class BudgetSpent(Exception):
+    """Raised inside a report callback to end an in-process trial when the budget is spent."""
+
+
+@dataclass
+class Recorder:
+    """The driver-side count of one race: epochs used, best-so-far, trajectories.
+
+    Thread-safe (Tune calls stoppers and callbacks from its loop thread; the engine from the
+    scheduler).  ``add`` returns False for a report past the budget (discarded)."""
+
+    direction: str
+    budget_epochs: int | None
+    budget_s: float | None
+    t0: float = field(default_factory=time.monotonic)
+    epochs: int = 0
+    trained: int = 0
+    best: float | None = None
+    best_config: dict[str, Any] | None = None
+    trajectory: list[list[float]] = field(default_factory=list)
+    wall_trajectory: list[list[float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spent(self) -> bool:
+        if self.budget_epochs is not None and self.epochs >= self.budget_epochs:
+            return True
+        return self.budget_s is not None and time.monotonic() - self.t0 >= self.budget_s
+
+    def add(self, value: float, config: Mapping[str, Any]) -> bool:
+        with self.lock:
+            self.trained += 1
+            if self.spent():
+                return False
+            self.epochs += 1
+            if math.isfinite(value) and (
+                    self.best is None or (value > self.best if self.direction == "maximize"
+                                          else value < self.best)):
+                self.best = float(value)
+                self.best_config = dict(config)
+                self.trajectory.append([self.epochs, self.best])
+                self.wall_trajectory.append([round(time.monotonic() - self.t0, 3), self.best])
+            return True
+
+
+# ---------------------------------------------------------------------------------- options
+
+
+def check_race_options(paths: Sequence[str | Path], *, seeds: int, budget_epochs: int | None,
+                       budget_s: float | None, entrants: Sequence[str],
+                       plot: str | Path | None = None) -> list[StudyConfig]:
+    """Validate everything before anything starts (exit 2 on the CLI); returns the configs."""
+    if not paths:
+        raise ConfigError("give at least one STUDY_FILE")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds = {seeds!r}: must be an integer >= 1")
+    if budget_epochs is not None and budget_s is not None:
+        raise ConfigError("--budget-epochs and --budget-s exclude each other; give one")
+    if budget_epochs is not None and budget_epochs < 1:
+        raise ConfigError(f"--budget-epochs = {budget_epochs!r}: must be an integer >= 1")
+    if budget_s is not None and not (math.isfinite(budget_s) and budget_s > 0):
+        raise ConfigError(f"--budget-s = {budget_s!r}: must be a number of seconds > 0")
+    if not entrants:
+        raise ConfigError("--entrants is empty")
+    bad = [e for e in entrants if e not in ENTRANTS]
+    if bad:
+        raise ConfigError(f"--entrants: unknown entrant(s) {', '.join(bad)}; known: "
+                          f"{', '.join(ENTRANTS)}")
+    if len(set(entrants)) != len(entrants):
+        raise ConfigError("--entrants: an entrant is named twice")
+    if plot is not None and Path(plot).suffix.lower() != ".png":
+        raise ConfigError(f"--plot {plot}: the plot is a PNG file; name it *.png")
+    cfgs = [race_config(load_config(p)) for p in paths]
+    names = [c.name for c in cfgs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two study files have the same study name ({', '.join(names)})")
+    from nas.config import check_plugins
+
+    for c in cfgs:
+        check_plugins(c)
+    return cfgs
+
+
+def race_config(cfg: StudyConfig) -> StudyConfig:
+    """The study as raced: its primary objective only (every entrant optimises one value)."""
+    if len(cfg.search.objectives) > 1:
+        first: Objective = cfg.search.objectives[0]
+        cfg = replace(cfg, search=replace(cfg.search, objectives=(first,)))
+    return cfg
+
+
+def _with_seed(cfg: StudyConfig, seed: int) -> StudyConfig:
+    return replace(cfg, study=replace(cfg.study, seed=cfg.study.seed + seed))
+
+
+# ------------------------------------------------------------------------- training (shared)
+
+_CACHE: dict[str, Any] = {}
+
+
+def _static(cfg: StudyConfig) -> dict[str, Any]:
+    """Plain JSON that a worker needs to train a configuration of ``cfg``."""
+    return {"space": cfg.search.space, "space_options": dict(cfg.search.space_options),
+            "task": cfg.task.name, "task_options": dict(cfg.task.options),
+            "trainer": cfg.training.trainer or "nas.training:train", "seed": cfg.study.seed,
+            "training": {"max_epochs": cfg.training.max_epochs,
+                         "batch_size": cfg.training.batch_size, "device": cfg.training.device,
+                         "time_limit_s": cfg.training.time_limit_s}}
+
+
+def _objects(static: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """Space, task, trainer and the task's splits (cached per process)."""
+    key = json.dumps([static["space"], static["space_options"], static["task"],
+                      static["task_options"], static["trainer"], static["seed"]],
+                     sort_keys=True, default=str)
+    if key not in _CACHE:
+        from nas.registry import check_trainer, create
+
+        space = create("space", static["space"], dict(static["space_options"]))
+        task = create("task", static["task"], dict(static["task_options"]))
+        trainer = check_trainer(static["trainer"])
+        data = task.data(int(static["seed"])) if static["trainer"] == "nas.training:train" \
+            else None
+        _CACHE[key] = (space, task, trainer, data)
+    return _CACHE[key]  # type: ignore[no-any-return]
+
+
+def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: int,
+                 report: Callable[[int, dict[str, float]], bool | None]) -> None:
+    """Train one configuration with the study's trainer, as the runner's worker does
+    (:func:`nas.runner_tune.run_trial`): seed ``study seed + trial number``, the splits of the
+    study seed.  ``report(epoch, metrics)`` returning True ends the trial."""
+    space, task, trainer, data = _objects(static)
+    seed = int(static["seed"]) + int(number)
+    if static["trainer"] == "nas.training:train":
+        from nas.training import TrainingOptions
+
+        options: Any = TrainingOptions(seed=seed, threads=1, **static["training"])
+        trainer(space, dict(config), task, options, report, data=data)
+    else:
+        from nas.runner_tune import TrialOptions
+
+        options = TrialOptions(seed=seed, **static["training"])
+        trainer(space, dict(config), task, options, report)
+
+
+# ----------------------------------------------------------------------------- entrants
+
+
+def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: str) -> None:
+    """none / optuna-median / optuna-hyperband: plain Optuna, one process, trials in turn."""
+    import optuna
+
+    from nas.runner_engine import make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner: optuna.pruners.BasePruner
+    if entrant == "optuna-median":
+        pruner = optuna.pruners.MedianPruner()
+    elif entrant == "optuna-hyperband":
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1,
+                                                max_resource=cfg.training.max_epochs)
+    else:
+        pruner = optuna.pruners.NopPruner()
+    sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options, 1)
+    study = optuna.create_study(direction=rec.direction,  # type: ignore[arg-type]
+                                sampler=sampler, pruner=pruner)
+    _built[entrant] = (type(study), type(sampler), type(pruner))
+    space, _, _, _ = _objects(_static(cfg))
+    static = _static(cfg)
+    for _ in range(cfg.search.trials):
+        if rec.spent():
+            break
+        trial = study.ask()
+        config = space.sample(trial)
+        last: list[float] = []
+
+        def report(epoch: int, metrics: dict[str, float], trial: Any = trial,
+                   config: Any = config, last: list[float] = last) -> bool:
+            value = float(metrics[objective])
+            if not rec.add(value, config):
+                raise BudgetSpent
+            last.append(value)
+            trial.report(value, epoch)
+            if rec.spent():  # the budget's last epoch: train no further epoch
+                raise BudgetSpent
+            return bool(trial.should_prune())
+
+        try:
+            train_config(static, config, trial.number, report)
+        except BudgetSpent:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        except Exception:  # noqa: BLE001  (the trial is at fault: the search goes on)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        if not last:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif len(last) < cfg.training.max_epochs:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, last[-1])
+
+
+#: the library classes each in-process / Tune entrant was built from (asserted by the tests)
+_built: dict[str, tuple[type, ...]] = {}
+_RECORDERS: dict[str, Recorder] = {}
+
+
+def _recorder(key: str) -> Recorder:
+    return _RECORDERS[key]
+
+
+def _tune_trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    static = json.loads(config["race_static"])
+    objective = config["race_objective"]
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        tune.report({objective: float(metrics[objective]), "epoch": int(epoch),
+                     "race_config": config["race_config"]})
+        return False
+
+    try:
+        train_config(static, json.loads(config["race_config"]), int(config["race_number"]),
+                     report)
+    except Exception as exc:  # noqa: BLE001  (the trial is at fault: the search goes on)
+        tune.report({"epoch": 0, "race_error": f"{type(exc).__name__}: {exc}"})
+
+
+class _DefineByRun:
+    """OptunaSearch's define-by-run space: the study space's own ``sample`` (picklable: Tune
+    saves its searcher with plain pickle)."""
+
+    def __init__(self, static: dict[str, Any], objective: str) -> None:
+        self.static, self.objective = static, objective
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        space = _objects(self.static)[0]
+        config = space.sample(trial)
+        return {"race_config": json.dumps(config, default=str), "race_number": trial.number,
+                "race_static": json.dumps(self.static), "race_objective": self.objective}
+
+
+def _budget_stopper(key: str, objective: str) -> Any:
+    """A Tune ``Stopper`` that counts every epoch on the driver (in the recorder ``key`` of
+    :data:`_RECORDERS`: Tune pickles its stoppers, the recorder holds a lock) and ends the
+    experiment when the budget is spent."""
+    from ray.tune.stopper import Stopper
+
+    class _Budget(Stopper):
+        def __init__(self) -> None:
+            self.key, self.objective = key, objective
+
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            r = _recorder(self.key)
+            if "race_error" in result:
+                return True
+            value = result.get(self.objective)
+            if isinstance(value, (int, float)):
+                r.add(float(value), json.loads(result["race_config"]))
+            return r.spent()
+
+        def stop_all(self) -> bool:
+            return _recorder(self.key).spent()
+
+    return _Budget()
+
+
+def _tune_entrant(cfg: StudyConfig, rec: Recorder, objective: str, ray_dir: str) -> None:
+    """tune-asha: Ray Tune's Tuner + OptunaSearch + ASHAScheduler."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from nas.runner_engine import make_sampler
+
+    define = _DefineByRun(_static(cfg), objective)
+
+    sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options, 1)
+    mode = "max" if rec.direction == "maximize" else "min"
+    searcher = OptunaSearch(space=define, metric=objective, mode=mode, sampler=sampler)
+    scheduler = ASHAScheduler(time_attr="epoch", metric=objective, mode=mode,
+                              max_t=cfg.training.max_epochs, grace_period=1, reduction_factor=3)
+    _built["tune-asha"] = (tune.Tuner, type(searcher), type(scheduler), type(sampler))
+    key = f"{id(rec):x}"
+    _RECORDERS[key] = rec
+
+    tuner = tune.Tuner(
+        tune.with_resources(_tune_trainable, {"cpu": cfg.training.cpu}),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=cfg.search.trials,
+            max_concurrent_trials=cfg.search.concurrency, reuse_actors=True,
+            time_budget_s=rec.budget_s),
+        run_config=tune.RunConfig(name=f"race-{cfg.name}-{int(time.time())}",
+                                  storage_path=ray_dir, stop=_budget_stopper(key, objective),
+                                  verbose=0,
+                                  log_to_file=False,
+                                  checkpoint_config=tune.CheckpointConfig(
+                                      checkpoint_at_end=False)))
+    try:
+        tuner.fit()
+    finally:
+        _RECORDERS.pop(key, None)
+
+
+def _nas_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: str,
+                 tmp: str, ray_dir: str) -> None:
+    """nas-asha / nas-baker / nas-pfn: nas's own run_study on a temporary SQLite database."""
+    from nas.config import StoppingSection
+    from nas.runner import run_study
+
+    if entrant == "nas-asha":
+        stopping = StoppingSection(policy="asha", options={"grace_period": 1,
+                                                           "reduction_factor": 3})
+    else:
+        pred = entrant.removeprefix("nas-")
+        base = cfg.stopping if cfg.stopping.policy == "predictive" else StoppingSection()
+        stopping = replace(base, policy="predictive", predictor=pred)
+    run_cfg = replace(cfg, stopping=stopping, study=replace(cfg.study, storage=None))
+    url = f"sqlite:///{Path(tmp) / f'{entrant}.db'}"
+
+    def on_start(engine: Any) -> None:
+        orig = engine.on_result
+        numbers: dict[str, Any] = {}
+
+        def on_result(key: str, result: Mapping[str, Any]) -> bool:
+            stop = orig(key, result)
+            t = engine.live.get(key)
+            value = result.get(objective)
+            if t is not None and "nas_error" not in result and isinstance(value, (int, float)):
+                numbers[key] = t.number
+                rec.add(float(value), t.config)
+            if rec.spent():
+                engine.budget = engine.launched  # no new trial
+                return True
+            return bool(stop)
+
+        engine.on_result = on_result
+
+    run_study(run_cfg, storage=url, on_start=on_start, ray_storage=ray_dir,
+              timeout=(None if rec.budget_s is None
+                       else max(0.1, rec.budget_s - (time.monotonic() - rec.t0))))
+
+
+# ---------------------------------------------------------------------------------- races
+
+
+def _race_one(cfg: StudyConfig, seed: int, entrant: str, budget_epochs: int | None,
+              budget_s: float | None, tmp: str, test: bool) -> dict[str, Any]:
+    from nas.config import check_plugins
+
+    cfg = _with_seed(cfg, seed)
+    spec = check_plugins(cfg)["spec"]
+    objective = spec.objective
+    direction = cfg.search.objectives[0].direction if cfg.search.objectives else spec.direction
+    rec = Recorder(direction=direction, budget_epochs=budget_epochs, budget_s=budget_s)
+    ray_dir = os.path.join(tmp, "ray_results")
+    if entrant in ("none", "optuna-median", "optuna-hyperband"):
+        _optuna_entrant(cfg, entrant, rec, objective)
+    elif entrant == "tune-asha":
+        _tune_entrant(cfg, rec, objective, ray_dir)
+    else:
+        _nas_entrant(cfg, entrant, rec, objective, tmp, ray_dir)
+    wall = time.monotonic() - rec.t0
+    test_value = None
+    if test and rec.best_config is not None:
+        from nas.evaluate import test_metric
+
+        test_value = test_metric(cfg, rec.best_config, seed=0)
+    return {"study": cfg.name, "seed": seed, "entrant": entrant, "epochs": rec.epochs,
+            "epochs_trained": rec.trained, "wall_s": round(wall, 3), "best_value": rec.best,
+            "test_value": test_value, "trajectory": rec.trajectory,
+            "wall_trajectory": rec.wall_trajectory, "best_config": rec.best_config}
+
+
+def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int | None = None,
+             budget_s: float | None = None, entrants: Sequence[str] = ENTRANTS,
+             test: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """Run every (study, seed, entrant) race; return ``{"races", "summary", ...}``.
+
+    Configs come from :func:`check_race_options`.  Ray is started (embedded, loopback) only
+    when a Ray entrant runs and the process has no Ray yet; it is stopped at the end."""
+    from nas.runner import _start_ray, quiet_ray_env
+
+    owns, made = False, None
+    if any(e in RAY_ENTRANTS for e in entrants):
+        quiet_ray_env(False)
+        owns, made = _start_ray(None, None, False, None)
+    total = len(cfgs) * seeds * len(entrants)
+    races: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="nas-race-") as tmp:
+            for cfg in cfgs:
+                for seed in range(seeds):
+                    for entrant in entrants:
+                        if progress is not None:
+                            progress(f"{cfg.name} seed {seed} {entrant}", len(races), total)
+                        sub = os.path.join(tmp, f"{cfg.name}-{seed}-{entrant}")
+                        os.makedirs(sub)
+                        races.append(_race_one(cfg, seed, entrant, budget_epochs, budget_s,
+                                               sub, test))
+            if progress is not None:
+                progress("done", len(races), total)
+    finally:
+        if owns:
+            import ray
+
+            ray.shutdown()
+        if made:
+            import shutil
+
+            shutil.rmtree(made, ignore_errors=True)
+    return {"budget": {"epochs": budget_epochs, "wall_s": budget_s}, "seeds": seeds,
+            "entrants": list(entrants), "races": races,
+            "summary": summarize_races(races, cfgs), "wall_s": round(time.monotonic() - t0, 3)}
+
+
+# -------------------------------------------------------------------------------- summary
+
+
+def _mean_sd(vals: Sequence[float]) -> tuple[float | None, float | None]:
+    if not vals:
+        return None, None
+    m = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return m, sd
+
+
+def _epochs_to_reach(traj: Sequence[Sequence[float]], target: float, maximize: bool
+                     ) -> int | None:
+    for ep, best in traj:
+        if (best >= target - 1e-12) if maximize else (best <= target + 1e-12):
+            return int(ep)
+    return None
+
+
+def summarize_races(races: Sequence[Mapping[str, Any]], cfgs: Sequence[StudyConfig]
+                    ) -> list[dict[str, Any]]:
+    """Per study and entrant: best val mean ± sd over seeds, test mean, epochs to reach the best
+    value of ``none`` (per seed, against that seed's ``none``; mean over the seeds that
+    reached it, with how many did), wall mean."""
+    out = []
+    for cfg in cfgs:
+        rs = [r for r in races if r["study"] == cfg.name]
+        direction = (cfg.search.objectives[0].direction if cfg.search.objectives else None)
+        maximize = direction != "minimize"
+        targets = {r["seed"]: r["best_value"] for r in rs
+                   if r["entrant"] == "none" and r["best_value"] is not None}
+        for entrant in dict.fromkeys(r["entrant"] for r in rs):
+            er = [r for r in rs if r["entrant"] == entrant]
+            bm, bsd = _mean_sd([r["best_value"] for r in er if r["best_value"] is not None])
+            tm, tsd = _mean_sd([r["test_value"] for r in er if r["test_value"] is not None])
+            reach = [_epochs_to_reach(r["trajectory"], targets[r["seed"]], maximize)
+                     for r in er if r["seed"] in targets]
+            got = [x for x in reach if x is not None]
+            out.append({"study": cfg.name, "entrant": entrant, "seeds": len(er),
+                        "best_mean": bm, "best_sd": bsd, "test_mean": tm, "test_sd": tsd,
+                        "epochs_to_none_best": (sum(got) / len(got)) if got else None,
+                        "reached": len(got), "of": len(reach),
+                        "epochs_mean": _mean_sd([r["epochs"] for r in er])[0],
+                        "wall_mean": _mean_sd([r["wall_s"] for r in er])[0]})
+    return out
+
+
+def race_tables(doc: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of the table per study (strings, ready to print)."""
+
+    def f(v: Any, nd: int = 4) -> str:
+        return "-" if v is None else f"{v:.{nd}g}"
+
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for s in doc["summary"]:
+        reach = "-" if s["epochs_to_none_best"] is None else \
+            f"{s['epochs_to_none_best']:.1f} ({s['reached']}/{s['of']})"
+        tables.setdefault(s["study"], []).append({
+            "entrant": s["entrant"],
+            "best val": f"{f(s['best_mean'])} ± {f(s['best_sd'], 2)}",
+            "test": f(s["test_mean"]),
+            "epochs to none's best": reach,
+            "epochs": f(s["epochs_mean"]),
+            "wall s": f(s["wall_mean"], 3)})
+    return tables
+
+
+def plot_races(doc: Mapping[str, Any], path: str | Path) -> None:
+    """PNG: best-so-far against epochs, one panel per study, one line per entrant (mean over
+    seeds, band = min..max over seeds)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib (pip install matplotlib)") from None
+    import numpy as np
+
+    studies = list(dict.fromkeys(r["study"] for r in doc["races"]))
+    fig, axes = plt.subplots(1, max(1, len(studies)), figsize=(5 * max(1, len(studies)), 3.6),
+                             squeeze=False)
+    for ax, study in zip(axes[0], studies):
+        rs = [r for r in doc["races"] if r["study"] == study]
+        horizon = max([int(r["epochs"]) for r in rs] + [1])
+        grid = np.arange(1, horizon + 1)
+        for entrant in dict.fromkeys(r["entrant"] for r in rs):
+            rows = []
+            for r in (r for r in rs if r["entrant"] == entrant):
+                y = np.full(grid.shape, np.nan)
+                for ep, best in r["trajectory"]:
+                    y[int(ep) - 1:] = best
+                y[int(r["epochs"]):] = np.nan  # not past what it consumed
+                rows.append(y)
+            arr = np.asarray(rows)
+            with np.errstate(all="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean = np.nanmean(arr, axis=0)
+                    lo, hi = np.nanmin(arr, axis=0), np.nanmax(arr, axis=0)
+            (line,) = ax.plot(grid, mean, label=entrant, lw=1.4)
+            ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+        ax.set_title(study)
+        ax.set_xlabel("epochs consumed")
+        ax.set_ylabel("best validation value so far")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
