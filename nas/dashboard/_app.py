@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ class _Headers:
             await self.app(scope, receive, send)
             return
 
-        async def send_with(message: dict[str, Any]) -> None:
+        async def send_with(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 have = {k.lower() for k, _ in headers}

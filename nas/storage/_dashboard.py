@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import String, Table, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, String, Table, and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from nas.errors import ConfigError
@@ -106,13 +106,13 @@ class DashboardReads:
                 raise ConfigError(f"trial state {s!r} is not one of {', '.join(STATES)}")
         if limit < 0 or offset < 0:
             raise ConfigError("offset and limit must be >= 0")
-        where = [_T.c.study_id == study_id]
+        where: list[ColumnElement[bool]] = [_T.c.study_id == study_id]
         if states:
             where.append(_T.c.state.in_(list(states)))
         if search:
             text = search.strip().lower()
             like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            cond = func.lower(_T.c.config.cast(String)).like(like, escape="\\")
+            cond: ColumnElement[bool] = func.lower(_T.c.config.cast(String)).like(like, escape="\\")
             if text.isdigit():
                 cond = or_(cond, _T.c.number == int(text))
             where.append(cond)

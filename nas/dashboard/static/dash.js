@@ -95,10 +95,14 @@
     },
   };
 
-  function draw(el) {
+  function draw(el, fetched) {
     const kind = el.getAttribute("data-plot");
-    return fetch(el.getAttribute("data-src"), {headers: {accept: "application/json"}})
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+    const src = el.getAttribute("data-src");
+    if (!fetched[src]) {  // plots sharing an endpoint share one request
+      fetched[src] = fetch(src, {headers: {accept: "application/json"}})
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); });
+    }
+    return fetched[src]
       .then(function (d) {
         const tl = builders[kind](d);
         if (window.Plotly) { return window.Plotly.react(el, tl[0], tl[1], CONFIG); }
@@ -124,7 +128,8 @@
           if (checked.has(x.value)) { x.checked = true; } });
         const plots = Array.from(document.querySelectorAll("[data-plot]")).filter(function (el) {
           return !el.hasAttribute("data-slow") || polls % 6 === 0; });
-        return Promise.all(plots.map(draw));
+        const fetched = {};
+        return Promise.all(plots.map(function (el) { return draw(el, fetched); }));
       })
       .then(function () { stamp(""); })
       .catch(function (e) { stamp(" (update failed: " + e + ")"); });
@@ -138,7 +143,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    Promise.all(Array.from(document.querySelectorAll("[data-plot]")).map(draw)).then(function () {
+    const fetched = {};
+    Promise.all(Array.from(document.querySelectorAll("[data-plot]")).map(function (el) {
+      return draw(el, fetched); })).then(function () {
       document.body.setAttribute("data-plots-drawn", "1");
     });
     const s = parseFloat(document.body.getAttribute("data-poll") || "0");
