@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nas.dashboard import _data
-from nas.errors import ConfigError, StudyNotFoundError
+from nas.errors import ConfigError, StorageError, StudyNotFoundError
 from nas.storage import STATES, Storage, StudyRecord
 from nas.storage._dashboard import LEADERBOARD_SORTS
 
@@ -222,6 +222,10 @@ def create_app(storage: Storage) -> Starlette:
     async def bad_request(request: Request, exc: Exception) -> Response:
         return await not_found(request, HTTPException(400, str(exc)))
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # StorageError messages name the masked URL only (nas.storage)
+        return await not_found(request, HTTPException(503, str(exc)))
+
     get = ["GET"]
     routes = [
         Route("/", studies_page, methods=get),
@@ -239,7 +243,7 @@ def create_app(storage: Storage) -> Starlette:
         Route("/static/{name}", static, methods=get),
     ]
     app = Starlette(routes=routes, exception_handlers={
-        HTTPException: not_found, ConfigError: bad_request})
+        HTTPException: not_found, ConfigError: bad_request, StorageError: unavailable})
     app.add_middleware(_Headers)
     app.state.storage = storage
     return app

@@ -313,3 +313,18 @@ def test_real_server_warns_when_not_loopback(tmp_path: Path) -> None:
         proc.wait(timeout=15)
     assert "warning: listening on 0.0.0.0, not a loopback address" in first
     assert " at http://0.0.0.0:" in second and "read-only" in second
+
+
+def test_database_gone_is_503_with_masked_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    build_db(url, tmp_path)
+    st = Storage(url)
+    client = TestClient(create_app(st))
+    assert client.get("/").status_code == 200
+    from sqlalchemy import text
+
+    with st.engine.begin() as conn:  # the schema disappears under the running dashboard
+        conn.execute(text("drop table decisions"))
+    r = client.get("/")
+    assert r.status_code == 503 and st.masked_url in r.text
+    assert client.get("/api/studies").json()["error"].startswith("reading the stop audit")

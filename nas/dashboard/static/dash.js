@@ -40,10 +40,13 @@
       return [traces, layout("Best so far vs trial number", "trial number", "value (" + d.direction + ")")];
     },
     walltime: function (d) {
-      const traces = byState(d, d.time_h, d.time_state, d.time_value, d.time_number);
-      traces.push({type: "scatter", mode: "lines", name: "best so far", x: d.time_h,
+      const top = Math.max.apply(null, d.time_h.concat([0]));
+      const unit = top >= 2 ? ["hours", 1] : (top * 60 >= 2 ? ["minutes", 60] : ["seconds", 3600]);
+      const xs = d.time_h.map(function (h) { return h === null ? null : h * unit[1]; });
+      const traces = byState(d, xs, d.time_state, d.time_value, d.time_number);
+      traces.push({type: "scatter", mode: "lines", name: "best so far", x: xs,
         y: d.time_best, line: {color: "#000", width: 2, shape: "hv"}});
-      const lay = layout("Best so far vs wall time", "hours since the study was created",
+      const lay = layout("Best so far vs wall time", unit[0] + " since the study was created",
         "value (" + d.direction + ")");
       if (!d.time_h.length) { empty(lay, "no finish times stored (imported curves have none)"); }
       return [traces, lay];
@@ -65,8 +68,13 @@
         traces.push({type: "scatter", mode: "lines", x: xs, y: fs.map(function (f) { return f.q05; }),
           fill: "tonexty", fillcolor: "rgba(31,119,180,0.2)", line: {width: 0, shape: "hv"},
           name: "forecast of step " + fs[fs.length - 1].horizon + ": q05-q95"});
-        traces.push({type: "scatter", mode: "lines", x: xs, y: fs.map(function (f) { return f.mean; }),
-          line: {dash: "dash", color: "#1f77b4", shape: "hv"}, name: "forecast mean"});
+        // the mean, with the q05-q95 interval as an error bar (visible for a single forecast too)
+        traces.push({type: "scatter", mode: "lines+markers", x: xs,
+          y: fs.map(function (f) { return f.mean; }), name: "forecast mean",
+          line: {dash: "dash", color: "#1f77b4", shape: "hv"}, marker: {size: 6},
+          error_y: {type: "data", symmetric: false, color: "rgba(31,119,180,0.5)", thickness: 1,
+            array: fs.map(function (f) { return f.q95 === null || f.mean === null ? 0 : f.q95 - f.mean; }),
+            arrayminus: fs.map(function (f) { return f.q05 === null || f.mean === null ? 0 : f.mean - f.q05; })}});
       }
       traces.push({type: "scatter", mode: "lines+markers", x: d.steps, y: d.values,
         name: "observed", line: {color: "#000"}, marker: {size: 4}});
