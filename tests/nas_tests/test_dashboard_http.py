@@ -328,3 +328,19 @@ def test_database_gone_is_503_with_masked_url(tmp_path: Path) -> None:
     r = client.get("/")
     assert r.status_code == 503 and st.masked_url in r.text
     assert client.get("/api/studies").json()["error"].startswith("reading the stop audit")
+
+
+def test_pages_follow_new_writes(site: Any) -> None:
+    """What the live refresh re-fetches: the same URL shows what a running study wrote since."""
+    client, ids, st = site
+    sid = ids["live"]
+    before = client.get(f"/study/{sid}").text
+    assert "12 trials match" in before and 'id="updated"' in before
+    tid = st.create_trial(sid, 12, config={"cell": "gru", "lr": 0.01, "hidden": 8},
+                          distributions={})
+    st.add_points(tid, [(1, 0.05, 1.0)])
+    st.finish_trial(tid, state="COMPLETE", value=0.05)
+    after = client.get(f"/study/{sid}").text
+    assert "13 trials match" in after and _numbers(after, sid)[0] == 12  # the new best
+    assert client.get(f"/api/study/{sid}").json()["best_value"] == 0.05
+    assert client.get("/api/studies").json()["studies"][1]["trials"] == 13
