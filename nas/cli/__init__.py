@@ -7,7 +7,7 @@ import sys
 from nas.cli._app import app, state
 
 # Command modules register themselves on the app when imported (keep their imports light).
-from nas.cli import _db, _run, _spaces, _bench, _pfn  # noqa: E402,F401  (registration)
+from nas.cli import _db, _run, _spaces, _bench, _pfn, _dashboard  # noqa: E402,F401  (registration)
 
 __all__ = ["app", "main"]
 

@@ -23,6 +23,7 @@ from typing_extensions import Self
 
 from nas.errors import ConfigError, NasError, StorageError, StudyNotFoundError
 from nas.names import check_study_name
+from nas.storage._dashboard import DashboardReads
 from nas.storage._engine import cause, finite, jsonable, make_engine
 from nas.storage._models import (
     CurvePointModel,
@@ -83,7 +84,7 @@ def _check_state(state: str) -> str:
     return state
 
 
-class Storage:
+class Storage(DashboardReads):
     """A connection to one study database (any SQLAlchemy URL).
 
     Opening a new (empty) database creates the schema at the head revision; a database at an

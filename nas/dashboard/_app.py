@@ -1,0 +1,259 @@
+"""The Starlette application of ``nas dashboard``: HTML pages (Jinja2, autoescaped) and the
+JSON endpoints their plots poll.  Read-only: every route answers GET (and HEAD) only.
+
+Pages:
+  ``/``                              studies
+  ``/study/{id}``                    leaderboard (sort/filter/page in the query), plots, summary
+  ``/study/{id}/trial/{number}``     curve, forecasts, decisions, config, error
+  ``/study/{id}/compare?t=1&t=2``    overlaid curves
+JSON: ``/api/studies``, ``/api/study/{id}``, ``/api/study/{id}/trials``,
+``/api/study/{id}/progress``, ``/api/study/{id}/importances``,
+``/api/study/{id}/trial/{number}``, ``/api/study/{id}/curves?t=..``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import MutableMapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from nas.dashboard import _data
+from nas.errors import ConfigError, StorageError, StudyNotFoundError
+from nas.storage import STATES, Storage, StudyRecord
+from nas.storage._dashboard import LEADERBOARD_SORTS
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+MAX_COMPARE = 50
+POLL_S = 5
+
+#: Sent with every response: only our own scripts run, nothing is framed or referred.
+SECURITY_HEADERS = {
+    "content-security-policy": ("default-src 'self'; script-src 'self'; "
+                                "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                                "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                                "frame-ancestors 'none'"),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped inside the ``plotly`` Python package (served locally)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+class _Headers:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                for k, v in SECURITY_HEADERS.items():
+                    if k.encode() not in have:
+                        headers.append((k.encode(), v.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}" if math.isfinite(v) else ""
+    if isinstance(v, _dt.datetime):
+        return v.replace(microsecond=0).isoformat(sep=" ")
+    return str(v)
+
+
+def create_app(storage: Storage) -> Starlette:
+    """The dashboard for ``storage``.  Nothing here writes to the database."""
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["fmt"] = _fmt
+    plotly_js = plotly_js_path()
+
+    def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        now = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S UTC")
+        html = env.get_template(name).render(
+            request=request, storage=storage.masked_url, rendered=now, poll_s=POLL_S,
+            colors=_data.COLORS, **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def study_of(request: Request) -> StudyRecord:
+        try:
+            return storage.get_study_by_id(int(request.path_params["study_id"]))
+        except StudyNotFoundError:
+            raise HTTPException(404, "no such study") from None
+
+    def trial_of(request: Request, study: StudyRecord) -> Any:
+        t = storage.trial_by_number(study.id, int(request.path_params["number"]))
+        if t is None:
+            raise HTTPException(404, f"study {study.name!r} has no such trial")
+        return t
+
+    def board_query(request: Request, study: StudyRecord) -> dict[str, Any]:
+        q = request.query_params
+        sort = q.get("sort", "value")
+        if sort not in LEADERBOARD_SORTS:
+            sort = "value"
+        order = q.get("order", "")
+        descending = None if order not in ("asc", "desc") else order == "desc"
+        state = q.get("state", "")
+        states = [state] if state in STATES else None
+        search = q.get("q", "")[:200]
+        try:
+            page = max(1, int(q.get("page", "1")))
+        except ValueError:
+            page = 1
+        rows, total = storage.leaderboard(
+            study.id, direction=study.direction, sort=sort, descending=descending,
+            states=states, search=search or None, offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE)
+        return {"rows": _data.leaderboard_rows(rows), "total": total, "sort": sort,
+                "order": order, "state": state if states else "", "q": search, "page": page,
+                "pages": max(1, -(-total // PAGE_SIZE)), "page_size": PAGE_SIZE}
+
+    def board_link(board: dict[str, Any], **change: Any) -> str:
+        params = {k: board[k] for k in ("sort", "order", "state", "q", "page")}
+        params.update(change)
+        return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
+
+    # ---------------------------------------------------------------- pages
+    async def studies_page(request: Request) -> Response:
+        return render(request, "studies.html", studies=_data.studies_table(storage))
+
+    async def study_page(request: Request) -> Response:
+        study = study_of(request)
+        board = board_query(request, study)
+        return render(request, "study.html", study=study,
+                      summary=_data.study_summary(storage, study), board=board,
+                      link=lambda **kw: board_link(board, **kw), sorts=LEADERBOARD_SORTS,
+                      states=STATES)
+
+    async def trial_page(request: Request) -> Response:
+        study = study_of(request)
+        trial = trial_of(request, study)
+        view = _data.trial_view(storage, study, trial)
+        import json
+
+        return render(request, "trial.html", study=study, trial=trial, view=view,
+                      config_json=json.dumps(trial.config, indent=2, sort_keys=True,
+                                             default=str))
+
+    async def compare_page(request: Request) -> Response:
+        study = study_of(request)
+        numbers = _numbers(request)
+        return render(request, "compare.html", study=study, numbers=numbers,
+                      query=urlencode([("t", n) for n in numbers]))
+
+    # ---------------------------------------------------------------- JSON
+    async def api_studies(request: Request) -> Response:
+        return JSONResponse({"storage": storage.masked_url,
+                             "studies": _data.studies_table(storage)})
+
+    async def api_study(request: Request) -> Response:
+        return JSONResponse(_data.study_summary(storage, study_of(request)))
+
+    async def api_trials(request: Request) -> Response:
+        study = study_of(request)
+        board = board_query(request, study)
+        return JSONResponse({k: board[k] for k in ("rows", "total", "page", "pages", "sort",
+                                                   "order", "state", "q")})
+
+    async def api_progress(request: Request) -> Response:
+        return JSONResponse(_data.best_so_far(storage, study_of(request)))
+
+    def api_importances(request: Request) -> Response:  # sync: Optuna runs in the threadpool
+        return JSONResponse(_data.importances(storage, study_of(request)))
+
+    async def api_trial(request: Request) -> Response:
+        study = study_of(request)
+        return JSONResponse(_data.trial_view(storage, study, trial_of(request, study)))
+
+    async def api_curves(request: Request) -> Response:
+        study = study_of(request)
+        return JSONResponse(_data.compare_curves(storage, study, _numbers(request)))
+
+    # ---------------------------------------------------------------- assets, errors
+    async def plotly(request: Request) -> Response:
+        return FileResponse(plotly_js, media_type="text/javascript",
+                            headers={"cache-control": "max-age=86400"})
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("dash.js", "dash.css"):
+            raise HTTPException(404, "no such file")
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return FileResponse(HERE / "static" / name, media_type=kind)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        detail = getattr(exc, "detail", "not found")
+        code = getattr(exc, "status_code", 404)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": detail}, status_code=code)
+        return render(request, "error.html", status=code, code=code, detail=detail)
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return await not_found(request, HTTPException(400, str(exc)))
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # StorageError messages name the masked URL only (nas.storage)
+        return await not_found(request, HTTPException(503, str(exc)))
+
+    get = ["GET"]
+    routes = [
+        Route("/", studies_page, methods=get),
+        Route("/study/{study_id:int}", study_page, methods=get),
+        Route("/study/{study_id:int}/trial/{number:int}", trial_page, methods=get),
+        Route("/study/{study_id:int}/compare", compare_page, methods=get),
+        Route("/api/studies", api_studies, methods=get),
+        Route("/api/study/{study_id:int}", api_study, methods=get),
+        Route("/api/study/{study_id:int}/trials", api_trials, methods=get),
+        Route("/api/study/{study_id:int}/progress", api_progress, methods=get),
+        Route("/api/study/{study_id:int}/importances", api_importances, methods=get),
+        Route("/api/study/{study_id:int}/trial/{number:int}", api_trial, methods=get),
+        Route("/api/study/{study_id:int}/curves", api_curves, methods=get),
+        Route("/static/plotly.min.js", plotly, methods=get),
+        Route("/static/{name}", static, methods=get),
+    ]
+    app = Starlette(routes=routes, exception_handlers={
+        HTTPException: not_found, ConfigError: bad_request, StorageError: unavailable})
+    app.add_middleware(_Headers)
+    app.state.storage = storage
+    return app
+
+
+def _numbers(request: Request) -> list[int]:
+    out: list[int] = []
+    for raw in request.query_params.getlist("t"):
+        for part in raw.split(","):
+            part = part.strip()
+            if part.isdigit() and int(part) not in out:
+                out.append(int(part))
+    return out[:MAX_COMPARE]

@@ -1,0 +1,228 @@
+"""What the dashboard's pages and JSON endpoints show, computed from a :class:`Storage`.
+
+Pure functions of the storage (no web framework here) so that they are easy to test.  Every
+value is JSON-ready: datetimes as ISO strings, non-finite floats as None.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import threading
+from typing import Any, cast
+
+from nas.policies._audit import false_stop_text
+from nas.runner_progress import short_config
+from nas.storage import Storage, StudyRecord
+
+__all__ = [
+    "best_so_far",
+    "compare_curves",
+    "importances",
+    "studies_table",
+    "study_summary",
+    "trial_view",
+]
+
+log = logging.getLogger(__name__)
+
+#: Trials drawn per state colour (stopped vs completed differ; the JS uses the same names).
+COLORS = {"COMPLETE": "#1f77b4", "STOPPED": "#ff7f0e", "FAILED": "#d62728",
+          "RUNNING": "#2ca02c", "INTERRUPTED": "#7f7f7f"}
+
+
+def iso(v: _dt.datetime | None) -> str | None:
+    return None if v is None else v.replace(microsecond=0).isoformat(sep=" ")
+
+
+def num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _max_epochs(study: StudyRecord) -> int | None:
+    training = study.config.get("training") if isinstance(study.config, dict) else None
+    m = training.get("max_epochs") if isinstance(training, dict) else None
+    return int(m) if isinstance(m, (int, float)) and m > 0 else None
+
+
+# ---------------------------------------------------------------------------- studies page
+def studies_table(st: Storage) -> list[dict[str, Any]]:
+    activity = st.study_activity()
+    rows = []
+    for s in st.study_summaries():
+        rec: StudyRecord = s["study"]
+        states = s["states"]
+        fs = st.false_stops(rec.id)
+        rows.append({
+            "id": rec.id, "name": rec.name, "space": rec.space, "task": rec.task,
+            "direction": rec.direction, "status": rec.status, "trials": sum(states.values()),
+            "states": states, "best_value": num(s["best_value"]),
+            "false_stops": fs, "false_stop_text": false_stop_text(fs, short=True),
+            "created": iso(rec.created),
+            "last_activity": iso(activity.get(rec.id) or rec.created),
+        })
+    return rows
+
+
+# ---------------------------------------------------------------------------- study page
+def study_summary(st: Storage, study: StudyRecord) -> dict[str, Any]:
+    """Counts, best value and the epochs saved by stopping.  Without stopping, every finished
+    trial would have run ``training.max_epochs`` (else the longest trial's epochs)."""
+    ov = st.study_overview(study.id, study.direction)
+    full = _max_epochs(study) or ov["longest"] or 0
+    done = ov["states"].get("COMPLETE", 0) + ov["states"].get("STOPPED", 0)
+    run_done = ov["epochs_by_state"].get("COMPLETE", 0) + ov["epochs_by_state"].get("STOPPED", 0)
+    budget = done * full
+    saved = max(0, budget - run_done)
+    fs = st.false_stops(study.id)
+    return {
+        "id": study.id, "name": study.name, "space": study.space, "task": study.task,
+        "direction": study.direction, "status": study.status, "created": iso(study.created),
+        "last_activity": iso(ov["last_activity"] or study.created), "trials": ov["trials"],
+        "states": ov["states"], "best_value": num(ov["best_value"]),
+        "epochs_run": ov["epochs_run"], "max_epochs": full, "epochs_budget": budget,
+        "epochs_saved": saved, "saved_share": (saved / budget) if budget else None,
+        "false_stops": fs, "false_stop_text": false_stop_text(fs),
+    }
+
+
+def leaderboard_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**r, "value": num(r["value"]), "summary": short_config(r["config"], width=120),
+             "started": iso(r["started"]), "finished": iso(r["finished"])} for r in rows]
+
+
+def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
+    """Every finished trial's value by number and by wall time (hours since the study was
+    created), its state, and the best COMPLETE value so far in both orders."""
+    minimize = study.direction == "minimize"
+    rows = [r for r in st.trial_progress(study.id) if num(r[2]) is not None]
+    t0 = study.created
+
+    def hours(t: _dt.datetime | None) -> float | None:
+        return None if t is None or t0 is None else (t - t0).total_seconds() / 3600
+
+    def running_best(order: list[tuple[int, str, float | None, Any, Any]]) -> list[float | None]:
+        best: float | None = None
+        out: list[float | None] = []
+        for _, state, v, _, _ in order:
+            if state == "COMPLETE" and v is not None and (
+                    best is None or (v < best if minimize else v > best)):
+                best = float(v)
+            out.append(best)
+        return out
+
+    by_time = sorted((r for r in rows if r[4] is not None), key=lambda r: cast(_dt.datetime, r[4]))
+    return {
+        "direction": study.direction, "colors": COLORS,
+        "number": [r[0] for r in rows], "state": [r[1] for r in rows],
+        "value": [num(r[2]) for r in rows], "best": running_best(rows),
+        "time_h": [hours(r[4]) for r in by_time], "time_state": [r[1] for r in by_time],
+        "time_value": [num(r[2]) for r in by_time], "time_number": [r[0] for r in by_time],
+        "time_best": running_best(by_time),
+    }
+
+
+_importance_cache: dict[tuple[str, int], tuple[tuple[int, float | None], float, dict[str, Any]]] = {}
+_importance_lock = threading.Lock()
+#: fANOVA on the latest completed trials (16 trees: ~2 s for 500 trials on a busy core).
+IMPORTANCE_TRIALS = 500
+IMPORTANCE_TREES = 16
+#: While a study runs, recompute at most this often (the plot polls; fANOVA is not free).
+IMPORTANCE_MIN_AGE_S = 30.0
+
+
+def importances(st: Storage, study: StudyRecord) -> dict[str, Any]:
+    """Optuna's parameter importances (fANOVA) on an in-memory Optuna study rebuilt from the
+    latest COMPLETE trials that carry Optuna distributions (as the runner's ``_rebuild``
+    does); cached until a trial completes, and recomputed at most every 30 s."""
+    import time
+
+    rows = st.importance_inputs(study.id, limit=IMPORTANCE_TRIALS)
+    key = (st.url, study.id)  # never shown: only the cache's key
+    stamp = (len(rows), rows[0][0] if rows else None)
+    with _importance_lock:  # one computation at a time; the others wait and reuse it
+        hit = _importance_cache.get(key)
+        if hit is not None and (hit[0] == stamp or time.monotonic() - hit[1] < IMPORTANCE_MIN_AGE_S):
+            return hit[2]
+        result = _compute_importances(rows, study.direction)
+        _importance_cache[key] = (stamp, time.monotonic(), result)
+    return result
+
+
+def _compute_importances(rows: list[tuple[float, Any]], direction: str) -> dict[str, Any]:
+    import optuna
+    from optuna.distributions import json_to_distribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = []
+    for value, payload in rows:
+        payload = payload or {}
+        try:
+            dists = {k: json_to_distribution(v)
+                     for k, v in (payload.get("distributions") or {}).items()}
+            params = dict(payload.get("params") or {})
+            if not dists or set(params) != set(dists):
+                continue
+            trials.append(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.COMPLETE, params=params, distributions=dists,
+                value=value))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # imported, malformed
+            log.debug("trial skipped for importances: %s", exc)
+    base = {"trials": len(trials), "limit": IMPORTANCE_TRIALS, "params": [], "importance": []}
+    if len(trials) < 2:
+        return {**base, "note": "needs at least 2 completed trials with Optuna parameters"}
+    study = optuna.create_study(direction="minimize" if direction == "minimize" else "maximize")
+    study.add_trials(trials)
+    try:
+        from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+        imp = get_param_importances(study, evaluator=FanovaImportanceEvaluator(
+            n_trees=IMPORTANCE_TREES, seed=0))
+    except (RuntimeError, ValueError) as exc:
+        return {**base, "note": f"importances unavailable: {exc}"}
+    items = sorted(imp.items(), key=lambda kv: kv[1])
+    return {**base, "params": [k for k, _ in items], "importance": [float(v) for _, v in items],
+            "note": ""}
+
+
+# ---------------------------------------------------------------------------- trial page
+def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
+    """The trial's curve, each forecast (q05-q95 and mean, at the step it was made), each
+    decision with its reason and the best value it was compared against: the decision's
+    stored threshold, else the study's best COMPLETE value when the decision was made."""
+    points, forecasts, decisions = st.trial_detail(trial.id)
+    missing = [i for i, d in enumerate(decisions) if d.threshold is None]
+    fallback = st.best_completed_at(study.id, [decisions[i].created for i in missing],
+                                    direction=study.direction, exclude_trial=trial.id)
+    best_at = dict(zip(missing, fallback))
+    ds = []
+    for i, d in enumerate(decisions):
+        stored = num(d.threshold)
+        ds.append({"step": d.step, "policy": d.policy, "action": d.action, "reason": d.reason,
+                   "created": iso(d.created),
+                   "compared_to": stored if stored is not None else num(best_at.get(i)),
+                   "compared_source": ("threshold" if stored is not None else
+                                       ("study best then" if best_at.get(i) is not None
+                                        else ""))})
+    fs = [{"step": f.step, "predictor": f.predictor, "horizon": f.horizon, "mean": num(f.mean),
+           "q05": num(f.q05), "q50": num(f.q50), "q95": num(f.q95),
+           "p_improve": num(f.p_improve)} for f in forecasts]
+    return {
+        "study": study.name, "number": trial.number, "state": trial.state,
+        "direction": study.direction, "value": num(trial.value), "epochs": trial.epochs,
+        "steps": [p[0] for p in points], "values": [num(p[1]) for p in points],
+        "wall": [num(p[2]) for p in points], "forecasts": fs, "decisions": ds,
+        "colors": COLORS,
+    }
+
+
+def compare_curves(st: Storage, study: StudyRecord, numbers: list[int]) -> dict[str, Any]:
+    curves = st.curves_of(study.id, numbers)
+    return {"direction": study.direction,
+            "curves": [{"number": n, "steps": [p[0] for p in pts],
+                        "values": [num(p[1]) for p in pts]}
+                       for n, pts in sorted(curves.items())]}

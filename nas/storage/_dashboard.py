@@ -1,0 +1,231 @@
+"""Read queries of ``nas dashboard``: aggregated and paginated in SQL so that a page of a
+10,000-trial study never loads every trial's curve.
+
+:class:`DashboardReads` is a mixin of :class:`~nas.storage.Storage` (the facade stays one
+class); it only reads.  Each method opens one connection and returns plain Python values.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import ColumnElement, String, Table, and_, case, func, or_, select
+from sqlalchemy.engine import Connection
+
+from nas.errors import ConfigError
+from nas.storage._models import (
+    CurvePointModel,
+    DecisionModel,
+    ForecastModel,
+    TrialModel,
+)
+from nas.storage._records import STATES, DecisionRecord, ForecastRecord, TrialRecord
+
+__all__ = ["LEADERBOARD_SORTS", "DashboardReads"]
+
+_T = cast(Table, TrialModel.__table__)
+_P = cast(Table, CurvePointModel.__table__)
+_F = cast(Table, ForecastModel.__table__)
+_D = cast(Table, DecisionModel.__table__)
+
+#: Leaderboard sort keys and their columns ("value" is best-first for the study's direction).
+LEADERBOARD_SORTS = ("value", "number", "epochs", "state", "started", "finished")
+
+
+def _latest(*values: _dt.datetime | None) -> _dt.datetime | None:
+    got = [v for v in values if v is not None]
+    return max(got) if got else None
+
+
+class DashboardReads:
+    """The dashboard's queries (mixed into :class:`~nas.storage.Storage`)."""
+
+    if TYPE_CHECKING:
+        masked_url: str
+
+        def _read(self, action: str) -> AbstractContextManager[Connection]: ...
+
+    # ------------------------------------------------------------------ studies page
+    def study_activity(self) -> dict[int, _dt.datetime | None]:
+        """Per study id: the last time a trial of it started or finished (None: no trials)."""
+        q = select(_T.c.study_id, func.max(_T.c.started), func.max(_T.c.finished)).group_by(
+            _T.c.study_id)
+        with self._read("reading study activity") as conn:
+            return {int(sid): _latest(s, f) for sid, s, f in conn.execute(q)}
+
+    # ------------------------------------------------------------------ one study
+    def study_overview(self, study_id: int, direction: str = "maximize") -> dict[str, Any]:
+        """One study in a few aggregate queries: trials by state, best COMPLETE value, epochs
+        run (all trials, and by state), finished trials, the longest trial, last activity."""
+        with self._read(f"summarising study {study_id}") as conn:
+            states: dict[str, int] = {}
+            epochs: dict[str, int] = {}
+            for state, n, ep in conn.execute(
+                select(_T.c.state, func.count(), func.coalesce(func.sum(_T.c.epochs), 0))
+                .where(_T.c.study_id == study_id).group_by(_T.c.state)
+            ):
+                states[str(state)] = int(n)
+                epochs[str(state)] = int(ep or 0)
+            agg = func.min if direction == "minimize" else func.max
+            best, longest, started, finished = conn.execute(
+                select(agg(case((and_(_T.c.state == "COMPLETE", _T.c.value.is_not(None)),
+                                 _T.c.value))),
+                       func.max(_T.c.epochs), func.max(_T.c.started), func.max(_T.c.finished))
+                .where(_T.c.study_id == study_id)
+            ).one()
+        return {
+            "states": states, "trials": sum(states.values()), "best_value": best,
+            "epochs_run": sum(epochs.values()), "epochs_by_state": epochs,
+            "finished": sum(n for s, n in states.items() if s in ("COMPLETE", "STOPPED", "FAILED")),
+            "longest": longest, "last_activity": _latest(started, finished),
+        }
+
+    def leaderboard(
+        self,
+        study_id: int,
+        *,
+        direction: str = "maximize",
+        sort: str = "value",
+        descending: bool | None = None,
+        states: Sequence[str] | None = None,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the study's trials, sorted, filtered and paginated in SQL, and how many
+        trials match the filter.  ``sort="value"`` with ``descending=None`` puts the best first
+        for ``direction``; trials without a value always come last.  ``search`` matches a
+        substring of the config's JSON text (case-insensitive) or the trial number."""
+        if sort not in LEADERBOARD_SORTS:
+            raise ConfigError(f"sort is {sort!r}; must be one of {', '.join(LEADERBOARD_SORTS)}")
+        for s in states or []:
+            if s not in STATES:
+                raise ConfigError(f"trial state {s!r} is not one of {', '.join(STATES)}")
+        if limit < 0 or offset < 0:
+            raise ConfigError("offset and limit must be >= 0")
+        where: list[ColumnElement[bool]] = [_T.c.study_id == study_id]
+        if states:
+            where.append(_T.c.state.in_(list(states)))
+        if search:
+            text = search.strip().lower()
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            cond: ColumnElement[bool] = func.lower(_T.c.config.cast(String)).like(like, escape="\\")
+            if text.isdigit():
+                cond = or_(cond, _T.c.number == int(text))
+            where.append(cond)
+        col = _T.c[sort]
+        if descending is None:
+            descending = direction != "minimize" if sort == "value" else False
+        key = col.desc() if descending else col.asc()
+        q = (select(_T.c.number, _T.c.state, _T.c.value, _T.c.epochs, _T.c.config,
+                    _T.c.started, _T.c.finished, _T.c.error.is_not(None).label("failed"))
+             .where(*where).order_by(col.is_(None), key, _T.c.number)
+             .offset(offset).limit(limit))
+        with self._read(f"listing trials of study {study_id}") as conn:
+            total = int(conn.execute(select(func.count()).select_from(_T).where(*where))
+                        .scalar_one())
+            rows = [{"number": int(n), "state": st, "value": v, "epochs": e,
+                     "config": dict(c or {}), "started": s, "finished": f, "has_error": bool(x)}
+                    for n, st, v, e, c, s, f, x in conn.execute(q)]
+        return rows, total
+
+    def trial_progress(self, study_id: int) -> list[tuple[int, str, float | None,
+                                                          _dt.datetime | None,
+                                                          _dt.datetime | None]]:
+        """Every trial's ``(number, state, value, started, finished)`` by number: scalars only
+        (the best-so-far plots of the study page)."""
+        q = (select(_T.c.number, _T.c.state, _T.c.value, _T.c.started, _T.c.finished)
+             .where(_T.c.study_id == study_id).order_by(_T.c.number))
+        with self._read(f"reading the progress of study {study_id}") as conn:
+            return [(int(n), str(s), v, a, b) for n, s, v, a, b in conn.execute(q)]
+
+    def importance_inputs(self, study_id: int, limit: int = 2000) -> list[tuple[float, Any]]:
+        """``(value, distributions)`` of the study's latest ``limit`` COMPLETE trials with a
+        value (the input of Optuna's parameter importances)."""
+        q = (select(_T.c.value, _T.c.distributions)
+             .where(_T.c.study_id == study_id, _T.c.state == "COMPLETE", _T.c.value.is_not(None))
+             .order_by(_T.c.number.desc()).limit(limit))
+        with self._read(f"reading the parameters of study {study_id}") as conn:
+            return [(float(v), d) for v, d in conn.execute(q)]
+
+    # ------------------------------------------------------------------ one trial
+    def trial_by_number(self, study_id: int, number: int) -> TrialRecord | None:
+        """Trial ``number`` of the study without its curve, or None if there is none."""
+        with self._read("reading a trial") as conn:
+            r = conn.execute(select(_T).where(_T.c.study_id == study_id,
+                                              _T.c.number == number)).first()
+        if r is None:
+            return None
+        return TrialRecord(
+            id=r.id, study_id=r.study_id, number=r.number, state=r.state,
+            config=dict(r.config or {}), distributions=dict(r.distributions or {}),
+            features=None if r.features is None else dict(r.features), group=r.group_name,
+            value=r.value, values=None, epochs=r.epochs, error=r.error, node=r.node,
+            started=r.started, finished=r.finished)
+
+    def trial_detail(self, trial_id: int) -> tuple[list[tuple[int, float | None, float | None]],
+                                                   list[ForecastRecord], list[DecisionRecord]]:
+        """The trial's points ``(step, value, wall_time)``, forecasts and decisions, read on
+        one connection."""
+        with self._read(f"reading trial {trial_id}") as conn:
+            points = [(int(s), v, w) for s, v, w in conn.execute(
+                select(_P.c.step, _P.c.value, _P.c.wall_time)
+                .where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
+            fs = [ForecastRecord(r.trial_id, r.step, r.predictor, r.horizon, r.mean, r.q05,
+                                 r.q50, r.q95, r.p_improve, r.created)
+                  for r in conn.execute(select(_F).where(_F.c.trial_id == trial_id)
+                                        .order_by(_F.c.step, _F.c.id))]
+            ds = [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created,
+                                 r.threshold)
+                  for r in conn.execute(select(_D).where(_D.c.trial_id == trial_id)
+                                        .order_by(_D.c.step, _D.c.id))]
+        return points, fs, ds
+
+    def best_completed_at(self, study_id: int, times: Sequence[_dt.datetime], *,
+                          direction: str = "maximize",
+                          exclude_trial: int | None = None) -> list[float | None]:
+        """For each time, the study's best COMPLETE value among the trials finished by then
+        (None before the first): what a decision made at that time was compared against."""
+        if not times:
+            return []
+        q = (select(_T.c.finished, _T.c.value)
+             .where(_T.c.study_id == study_id, _T.c.state == "COMPLETE",
+                    _T.c.value.is_not(None), _T.c.finished.is_not(None),
+                    _T.c.finished <= max(times))
+             .order_by(_T.c.finished))
+        if exclude_trial is not None:
+            q = q.where(_T.c.id != exclude_trial)
+        with self._read(f"reading the best values of study {study_id}") as conn:
+            done = [(f, float(v)) for f, v in conn.execute(q)]
+        better = (lambda a, b: a < b) if direction == "minimize" else (lambda a, b: a > b)
+        order = sorted(range(len(times)), key=lambda i: times[i])
+        res: dict[int, float | None] = {}
+        best: float | None = None
+        j = 0
+        for i in order:
+            while j < len(done) and done[j][0] <= times[i]:
+                v = done[j][1]
+                if best is None or better(v, best):
+                    best = v
+                j += 1
+            res[i] = best
+        return [res[i] for i in range(len(times))]
+
+    def curves_of(self, study_id: int, numbers: Sequence[int]
+                  ) -> dict[int, list[tuple[int, float | None, float | None]]]:
+        """The curves ``(step, value, wall_time)`` of the given trial numbers (one query)."""
+        nums = sorted({int(n) for n in numbers})
+        out: dict[int, list[tuple[int, float | None, float | None]]] = {}
+        if not nums:
+            return out
+        q = (select(_T.c.number, _P.c.step, _P.c.value, _P.c.wall_time)
+             .join(_T, _T.c.id == _P.c.trial_id)
+             .where(_T.c.study_id == study_id, _T.c.number.in_(nums))
+             .order_by(_T.c.number, _P.c.step))
+        with self._read(f"reading curves of study {study_id}") as conn:
+            for n, s, v, w in conn.execute(q):
+                out.setdefault(int(n), []).append((int(s), v, w))
+        return out

@@ -1,0 +1,153 @@
+"""Databases and a real server for the dashboard tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nas.cli import main
+from nas.curvefile import save_curves
+from nas.storage import Storage
+from nas.testing.storage import synthetic_study_curves
+
+XSS = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert('x')</script>"
+
+
+def _optuna_payload(params: dict[str, Any]) -> dict[str, Any]:
+    """trials.distributions as the runner writes it: the params and their Optuna distributions."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        distribution_to_json,
+    )
+
+    dists = {"lr": FloatDistribution(1e-4, 1e-1, log=True),
+             "cell": CategoricalDistribution(["gru", "lstm", SCRIPT])}
+    return {"params": params, "distributions": {k: distribution_to_json(d)
+                                                for k, d in dists.items()}}
+
+
+def build_db(url: str, tmp: Path) -> dict[str, int]:
+    """Study 'syn' (30 curves imported with `nas import`), study 'live' (minimize, Optuna
+    distributions, forecasts, STOP/CONTINUE decisions with and without a threshold, a FAILED
+    trial with a hostile error) and a study named like an XSS payload.  Returns study ids."""
+    src = tmp / "syn.npz"
+    save_curves(src, synthetic_study_curves(n=30, horizon=10, seed=4))
+    assert main(["import", str(src), "--study", "syn", "--storage", url]) == 0
+    st = Storage(url)
+    sid = st.create_study("live", space="seq_cells", task="parity",
+                          objectives=[{"name": "val_loss", "direction": "minimize"}],
+                          config={"training": {"max_epochs": 10}})
+    import random
+
+    rng = random.Random(0)
+    for n in range(12):
+        cell = ["gru", "lstm", SCRIPT][n % 3]
+        lr = 10 ** rng.uniform(-4, -1)
+        params = {"lr": lr, "cell": cell}
+        tid = st.create_trial(sid, n, config={"cell": cell, "lr": lr, "hidden": 32},
+                              distributions=_optuna_payload(params))
+        final = 0.2 + 0.05 * n + (0.1 if cell == "lstm" else 0.0)
+        epochs = 10 if n % 4 != 3 else 4
+        st.add_points(tid, [(s, final + 0.5 / s, float(s)) for s in range(1, epochs + 1)])
+        if n % 4 == 3:  # stopped after a forecast that could not beat the best
+            for s in range(2, epochs + 1):
+                st.add_forecast(tid, s, predictor="baker", horizon=10, mean=final + 0.05,
+                                q05=final - 0.02, q50=final + 0.05, q95=final + 0.12,
+                                p_improve=0.3 / s)
+                last = s == epochs
+                st.add_decision(tid, s, policy="predictive", action="STOP" if last else "CONTINUE",
+                                reason=(f"P(improve)={0.3 / s:.3f} < 0.1 {SCRIPT}" if last
+                                        else "still plausible"),
+                                threshold=0.25 if s % 2 == 0 else None)
+            st.finish_trial(tid, state="STOPPED", value=final + 0.5 / epochs)
+        elif n == 5:
+            st.finish_trial(tid, state="FAILED", error=f"RuntimeError: boom {SCRIPT}")
+        else:
+            st.finish_trial(tid, state="COMPLETE", value=final + 0.05)
+    xid = st.create_study(XSS, space=XSS, task=SCRIPT,
+                          objectives=[{"name": "acc", "direction": "maximize"}], config={})
+    t0 = st.create_trial(xid, 0, config={"cell": XSS, "note": SCRIPT}, distributions={})
+    st.add_points(t0, [(1, 0.1, 1.0), (2, 0.2, 2.0)])
+    st.finish_trial(t0, state="FAILED", error=XSS)
+    out = {"syn": st.get_study("syn").id, "live": sid, "xss": xid}
+    st.close()
+    return out
+
+
+@contextmanager
+def running_dashboard(url: str, *extra: str, timeout: float = 60.0) -> Iterator[str]:
+    """`nas dashboard --storage URL --port 0` as a real process (the console script's main);
+    yields its base URL (read from its startup line) and stops it by its PID afterwards."""
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from nas.cli import _console_main; _console_main()",
+         "dashboard", "--storage", url, "--port", "0", *extra],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        base = None
+        lines = []
+        assert proc.stderr is not None
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r" at (http://\S+/) ", line)
+            if m:
+                base = m.group(1)
+                break
+        if base is None:
+            raise AssertionError(f"the dashboard did not start: {''.join(lines)}")
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def chrome(url: str, *, screenshot: Path | None = None,
+           budget_ms: int = 5000) -> str:
+    """Load ``url`` in headless Chromium, let its scripts run ``budget_ms`` of virtual time,
+    and return the rendered DOM (``--dump-dom``) or write ``screenshot``."""
+    exe = chromium()
+    assert exe is not None
+    profile = tempfile.mkdtemp(prefix="nas-chrome-")
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}", "--hide-scrollbars"]
+    if screenshot is not None:
+        args += [f"--screenshot={screenshot}", "--window-size=1280,900"]
+    else:
+        args += ["--dump-dom"]
+    try:
+        res = subprocess.run([*args, url], capture_output=True, text=True, timeout=120,
+                             check=False)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout
