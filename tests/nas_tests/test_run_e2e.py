@@ -91,7 +91,10 @@ def test_tiny_study_postgresql_via_cli_json(tmp_path: Path, capsys: pytest.Captu
         doc = json.loads(out)
         assert code == 0
         assert set(doc) == {"study", "storage", "wall_s", "trials", "epochs_run",
-                            "epochs_budget", "best"}
+                            "epochs_budget", "best", "false_stops"}
+        fs = doc["false_stops"]  # the stop audit's measured rate (asha stops, audit 0.05)
+        assert set(fs) == {"audited", "false_stops", "pending", "rate", "ci95"}
+        assert fs["pending"] == 0 and 0 <= fs["false_stops"] <= fs["audited"]
         assert doc["study"] == "e2e-pg" and sum(doc["trials"].values()) == 8
         assert doc["storage"].startswith("postgresql")
         assert doc["best"]["number"] in range(8)
