@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from dev_families import FAMILIES  # noqa: E402
 
+from nas.policies._audit import false_stop_text  # noqa: E402
+
 ROWS = [("none", None, False, 0.0), ("asha", None, False, 0.0), ("median", None, False, 0.0)]
 for _p in ("baker", "pfn"):
     for _cal in (False, True):
@@ -98,10 +100,8 @@ def table(out_dir: Path) -> str:
         d = json.loads(path.read_text())
         fs = d["false_stops"]
         fs_txt = "–"
-        if fs["audited"]:
-            lo, hi = fs["ci95"]
-            fs_txt = (f"{fs['rate']:.3f} [{lo:.3f}, {hi:.3f}] of {fs['audited']} "
-                      f"(true {fs['true_rate']:.3f})")
+        if fs["audited"]:  # the study's view, and what only a replay knows
+            fs_txt = f"{false_stop_text(fs, short=True)} (true {100 * fs['true_rate']:.1f}%)"
         label = policy if pred is None else (
             f"predictive + {pred}, {'calibrated' if cal else 'raw'}, audit {audit:g}")
         lines.append(f"| {label} | {d['speedup']:.2f}x | {d['regret']:.4f} | "

@@ -237,6 +237,11 @@ class _Checker:
             raise self.fail(key, v, "must be a number " + " and ".join(parts))
         return float(v)
 
+    def bool_(self, v: Any, key: str) -> bool:
+        if not isinstance(v, bool):
+            raise self.fail(key, v, "must be true or false")
+        return v
+
     def mapping(self, v: Any, key: str) -> dict[str, Any]:
         if not isinstance(v, Mapping):
             raise self.fail(key, v, "must be a table")
@@ -367,16 +372,10 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
                       hi_open=True),
         audit=c.num(st.get("audit", DEFAULT_AUDIT), "stopping.audit", lo=0.0, hi=1.0,
                     hi_open=True),
-        calibrate=_bool(c, st.get("calibrate", False), "stopping.calibrate"),
+        calibrate=c.bool_(st.get("calibrate", False), "stopping.calibrate"),
     )
     return StudyConfig(study=study, search=search, task=task, training=training,
                        stopping=stopping, source=source)
-
-
-def _bool(c: Any, v: Any, key: str) -> bool:
-    if not isinstance(v, bool):
-        raise c.fail(key, v, "must be true or false")
-    return v
 
 
 def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) -> StudyConfig:

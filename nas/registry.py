@@ -96,15 +96,6 @@ def check_trainer(name: str) -> Any:
     return obj
 
 
-#: What a plug-in of each kind must have (checked on what :func:`create` returns).
-_METHODS = {
-    "space": ("sample", "build", "features"),
-    "task": ("spec", "data"),
-    "predictor": ("fit", "predict"),
-    "policy": ("decide",),
-}
-
-
 def _describe(obj: Any) -> str:
     text = repr(obj)
     text = text if len(text) <= 40 else text[:37] + "..."
@@ -112,7 +103,7 @@ def _describe(obj: Any) -> str:
 
 
 def _check(kind: str, name: str, obj: Any, built: bool) -> Any:
-    missing = [m for m in _METHODS.get(kind, ()) if not callable(getattr(obj, m, None))]
+    missing = [m for m in PROTOCOLS.get(kind, ()) if not callable(getattr(obj, m, None))]
     if missing:
         what = f"built {_describe(obj)}" if built else f"is {_describe(obj)}"
         raise PluginError(f"{kind} {name!r} {what}, not a {kind} (no {', '.join(missing)} "

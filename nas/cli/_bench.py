@@ -160,12 +160,10 @@ def replay_cmd(
         return
     rows = [{"group": g, **v} for g, v in doc["groups"].items()]
     rows.append({"group": "mean", "speedup": doc["speedup"], "regret": doc["regret"]})
+    from nas.policies._audit import false_stop_text
+
     fs = doc["false_stops"]
-    audit_note = ""
-    if fs["audited"]:
-        lo, hi = fs["ci95"]
-        audit_note = (f", audited false-stop rate {fs['rate']:.3f} "
-                      f"[{lo:.3f}, {hi:.3f}] of {fs['audited']}")
+    audit_note = f", {false_stop_text(fs)}" if fs["audited"] else ""
     emit(rows, "table", title=f"replay {policy} ({predictor or '-'}"
                               f"{', calibrated' if doc['calibrated'] else ''}), worst regret "
                               f"{doc['worst_regret']:.4g}{audit_note}")
