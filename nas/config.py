@@ -49,12 +49,13 @@ __all__ = [
     "StudySection",
     "TaskSection",
     "TrainingSection",
-    "check_plugins",
     "config_from_dict",
     "load_config",
 ]
 
-SAMPLERS = ("random", "tpe", "cmaes", "gp", "nsga2")
+#: ``search.sampler`` names -> the Optuna sampler class (``optuna.samplers.<class>``)
+SAMPLERS = {"random": "RandomSampler", "tpe": "TPESampler", "cmaes": "CmaEsSampler",
+            "gp": "GPSampler", "nsga2": "NSGAIISampler"}
 POLICIES = ("none", "median", "asha", "predictive")
 DEVICES = ("auto", "cpu", "cuda")
 _PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
@@ -308,7 +309,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
         ))
     if len({o.name for o in objectives}) != len(objectives):
         raise c.fail("search.objectives", raw_obj, "objective names must be distinct")
-    sampler = c.choice(se.get("sampler", "tpe"), "search.sampler", SAMPLERS)
+    sampler = c.choice(se.get("sampler", "tpe"), "search.sampler", tuple(SAMPLERS))
     if sampler == "cmaes" and len(objectives) > 1:
         raise c.fail("search.sampler", sampler, "cmaes handles one objective only; use nsga2, "
                      "tpe, gp or random for two")
@@ -424,49 +425,3 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
     return config_from_dict(data, source=source)
-
-
-def check_plugins(cfg: StudyConfig) -> dict[str, Any]:
-    """Construct the study's space, task, policy and sampler once, so that their own option
-    checks run now (``nas validate``, and ``nas run`` before Ray starts).  Each plug-in is first
-    checked to be a class of its protocol (:data:`nas.registry.PROTOCOLS`) and the trainer to
-    be a function; nothing that fails the check is called.  Errors are re-raised as one line prefixed with the file and the table they came from.  Returns the objects
-    (``space``, ``task``, ``spec``, ``policy``).  Imports the plug-ins (may import torch)."""
-    from nas.errors import NasError
-    from nas.registry import create
-
-    def build(key: str, fn: Any) -> Any:
-        try:
-            return fn()
-        except NasError as exc:
-            raise ConfigError(f"{cfg.source}: {key}: {exc}") from exc
-        except Exception as exc:
-            raise ConfigError(f"{cfg.source}: {key}: {type(exc).__name__}: {exc}") from exc
-
-    from nas.registry import check_class, load
-
-    build("search.space", lambda: check_class("space", cfg.search.space,
-                                              load("space", cfg.search.space)))
-    build("task.name", lambda: check_class("task", cfg.task.name, load("task", cfg.task.name)))
-    if cfg.training.trainer is not None:
-        from nas.registry import check_trainer
-
-        build("training.trainer", lambda: check_trainer(cfg.training.trainer or ""))
-    space = build("search.space_options",
-                  lambda: create("space", cfg.search.space, dict(cfg.search.space_options)))
-    task = build("task.options", lambda: create("task", cfg.task.name, dict(cfg.task.options)))
-    spec = build("task", task.spec)
-    if cfg.search.objectives and cfg.search.objectives[0].name != spec.objective:
-        o = cfg.search.objectives[0]
-        raise ConfigError(f"{cfg.source}: search.objectives[0].name = {o.name!r}: the task "
-                          f"{cfg.task.name!r} reports {spec.objective!r}; the first objective "
-                          "must be the task's")
-    from nas.runner_engine import make_policy, make_sampler
-
-    policy = build("stopping", lambda: make_policy(cfg))
-    build("search.sampler_options", lambda: make_sampler(
-        cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
-        max(1, len(cfg.search.objectives))))
-    if cfg.stopping.predictor is not None:  # built now: one that cannot be is an error
-        build("stopping.predictor", lambda: create("predictor", cfg.stopping.predictor or ""))
-    return {"space": space, "task": task, "spec": spec, "policy": policy}

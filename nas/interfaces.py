@@ -35,6 +35,7 @@ __all__ = [
     "Curve",
     "Decision",
     "Forecast",
+    "ForecastSummary",
     "LearningCurvePredictor",
     "SearchSpace",
     "StoppingPolicy",
@@ -223,18 +224,28 @@ AUDIT: Literal["AUDIT"] = "AUDIT"
 
 
 @dataclass(frozen=True)
+class ForecastSummary:
+    """A predictor's forecast of one trial's value at step ``horizon``, as nas keeps it: what a
+    :class:`Decision` carries, what the engine records in ``forecasts`` and what
+    ``Storage.forecasts`` returns (raw objective units there; normalised in a Decision)."""
+
+    predictor: str
+    horizon: int
+    mean: float | None = None
+    q05: float | None = None
+    q50: float | None = None
+    q95: float | None = None
+    #: P(the value at the horizon beats the threshold of the decision)
+    p_improve: float | None = None
+
+
+@dataclass(frozen=True)
 class Decision:
     """A policy's verdict after one epoch, with the forecast summary that led to it (if any)."""
 
     action: Literal["CONTINUE", "STOP", "AUDIT"]
     reason: str = ""
-    mean: float | None = None
-    q05: float | None = None
-    q50: float | None = None
-    q95: float | None = None
-    p_improve: float | None = None
-    predictor: str | None = None
-    horizon: int | None = None
+    forecast: ForecastSummary | None = None
     #: the normalised value the trial's final had to beat (y_best + epsilon), when there was one
     threshold: float | None = None
 

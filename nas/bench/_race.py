@@ -134,10 +134,10 @@ def check_race_options(paths: Sequence[str | Path], *, seeds: int, budget_epochs
     names = [c.name for c in cfgs]
     if len(set(names)) != len(names):
         raise ConfigError(f"two study files have the same study name ({', '.join(names)})")
-    from nas.config import check_plugins
+    from nas.plugins import build_plugins
 
     for c in cfgs:
-        check_plugins(c)
+        build_plugins(c)
     return cfgs
 
 
@@ -188,7 +188,7 @@ def _objects(static: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
 def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: int,
                  report: Callable[[int, dict[str, float]], bool | None]) -> None:
     """Train one configuration with the study's trainer, as the runner's worker does
-    (:func:`nas.runner_tune.run_trial`): seed ``study seed + trial number``, the splits of the
+    (:func:`nas.runner._tune.run_trial`): seed ``study seed + trial number``, the splits of the
     study seed.  ``report(epoch, metrics)`` returning True ends the trial."""
     space, task, trainer, data = _objects(static)
     seed = int(static["seed"]) + int(number)
@@ -198,7 +198,7 @@ def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: i
         options: Any = TrainingOptions(seed=seed, threads=1, **static["training"])
         trainer(space, dict(config), task, options, report, data=data)
     else:
-        from nas.runner_tune import TrialOptions
+        from nas.runner._tune import TrialOptions
 
         options = TrialOptions(seed=seed, **static["training"])
         trainer(space, dict(config), task, options, report)
@@ -211,7 +211,7 @@ def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: st
     """none / optuna-median / optuna-hyperband: plain Optuna, one process, trials in turn."""
     import optuna
 
-    from nas.runner_engine import make_sampler
+    from nas.plugins import make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner: optuna.pruners.BasePruner
@@ -222,7 +222,7 @@ def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: st
                                                 max_resource=cfg.training.max_epochs)
     else:
         pruner = optuna.pruners.NopPruner()
-    sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options, 1)
+    sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options)
     study = optuna.create_study(direction=rec.direction,  # type: ignore[arg-type]
                                 sampler=sampler, pruner=pruner)
     _built[entrant] = (type(study), type(sampler), type(pruner))
@@ -334,11 +334,11 @@ def _tune_entrant(cfg: StudyConfig, rec: Recorder, objective: str, ray_dir: str)
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from nas.runner_engine import make_sampler
+    from nas.plugins import make_sampler
 
     define = _DefineByRun(_static(cfg), objective)
 
-    sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options, 1)
+    sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options)
     mode = "max" if rec.direction == "maximize" else "min"
     searcher = OptunaSearch(space=define, metric=objective, mode=mode, sampler=sampler)
     scheduler = ASHAScheduler(time_attr="epoch", metric=objective, mode=mode,
@@ -409,10 +409,10 @@ def _nas_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: str,
 
 def _race_one(cfg: StudyConfig, seed: int, entrant: str, budget_epochs: int | None,
               budget_s: float | None, tmp: str, test: bool) -> dict[str, Any]:
-    from nas.config import check_plugins
+    from nas.plugins import build_plugins
 
     cfg = _with_seed(cfg, seed)
-    spec = check_plugins(cfg)["spec"]
+    spec = build_plugins(cfg).spec
     objective = spec.objective
     direction = cfg.search.objectives[0].direction if cfg.search.objectives else spec.direction
     rec = Recorder(direction=direction, budget_epochs=budget_epochs, budget_s=budget_s)
@@ -442,12 +442,13 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
 
     Configs come from :func:`check_race_options`.  Ray is started (embedded, loopback) only
     when a Ray entrant runs and the process has no Ray yet; it is stopped at the end."""
-    from nas.runner import _start_ray, quiet_ray_env
+    from nas.runner._cluster import quiet_ray_env
+    from nas.runner._tune import start_ray
 
     owns, made = False, None
     if any(e in RAY_ENTRANTS for e in entrants):
         quiet_ray_env(False)
-        owns, made = _start_ray(None, None, False, None)
+        owns, made = start_ray(None, None, False, None)
     total = len(cfgs) * seeds * len(entrants)
     races: list[dict[str, Any]] = []
     t0 = time.monotonic()

@@ -7,9 +7,9 @@ here):
    reports), through a ``Tuner`` with the FIFO scheduler, Tune's own random search over the same
    parameters, ``reuse_actors=True`` and ``max_concurrent_trials = concurrency``.  Its
    trainable calls the same training function as the engine's trials
-   (:func:`nas.runner_toy.toy_train`) and ``tune.report`` after every epoch;
+   (:func:`nas.testing.toy.toy_train`) and ``tune.report`` after every epoch;
 2. *engine*: the same N x ``epochs`` reports through :func:`nas.runner.run_study` (the
-   synthetic space and trainer of :mod:`nas.runner_toy`, an SQLite study database in a temp dir,
+   synthetic space and trainer of :mod:`nas.testing.toy`, an SQLite study database in a temp dir,
    Optuna's random sampler, the same concurrency, policy ``none``).
    One untimed warm-up run of each comes first (first-run imports, code upload to the workers);
    then steps 1 and 2 alternate ``reps`` times, swapping which goes first (ABBA), with a pause
@@ -58,7 +58,7 @@ def _plain_trainable(config: dict[str, Any]) -> None:
 
     from ray import tune
 
-    from nas.runner_toy import toy_train
+    from nas.testing.toy import toy_train
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
         tune.report({**metrics, "epoch": epoch})
@@ -169,10 +169,10 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurren
                 "study": {"name": f"overhead-{runs}", "seed": 0},
                 # random sampling on both sides: the plain run samples at random too, and
                 # TPE's own cost (which plain Optuna users pay as well) is not engine overhead
-                "search": {"space": "nas.runner_toy:ToySpace", "sampler": "random",
+                "search": {"space": "nas.testing.toy:ToySpace", "sampler": "random",
                            "trials": n, "concurrency": concurrency},
-                "task": {"name": "nas.runner_toy:ToyTask"},
-                "training": {"max_epochs": epochs, "trainer": "nas.runner_toy:toy_train"},
+                "task": {"name": "nas.testing.toy:ToyTask"},
+                "training": {"max_epochs": epochs, "trainer": "nas.testing.toy:toy_train"},
                 "stopping": policy,
             }
             engines: list[Any] = []

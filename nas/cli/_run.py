@@ -74,7 +74,7 @@ def run_cmd(
     """Run a study: search, stop unpromising trials early, record everything."""
     from nas.config import load_config
     from nas.runner import run_study
-    from nas.runner_progress import ProgressView, render_leaderboard
+    from nas.cli._progress import ProgressView, render_leaderboard
 
     _logging(verbose, quiet)
     view = None if (quiet or as_json) else ProgressView()
@@ -91,7 +91,7 @@ def run_cmd(
                 view = None
             import signal
 
-            from nas import runner
+            from nas.runner import _signals as runner
 
             signum = (exc.signum if isinstance(exc, runner.Terminated)
                       else runner.last_stop_signal or int(signal.SIGINT))
@@ -114,10 +114,11 @@ def validate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the validated study as JSON."),
 ) -> None:
     """Check a study file: every key and value, and the plug-ins' own options (nothing runs)."""
-    from nas.config import check_plugins, load_config
+    from nas.config import load_config
+    from nas.plugins import build_plugins
 
     cfg = load_config(file)
-    check_plugins(cfg)
+    build_plugins(cfg)
     if as_json:
         from nas.storage import mask_url
 

@@ -13,7 +13,7 @@ import threading
 from typing import Any, cast
 
 from nas.policies._audit import false_stop_text
-from nas.runner_progress import short_config
+from nas.cli._progress import short_config
 from nas.storage import Storage, StudyRecord
 
 __all__ = [

@@ -11,7 +11,7 @@ import numpy as np
 
 from nas.errors import ConfigError
 from nas.interfaces import Curve, Decision, LearningCurvePredictor, StoppingPolicy, TrialView
-from nas.runner_engine import StudyMirror
+from nas.runner._engine import StudyMirror
 
 __all__ = ["PolicyState"]
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from nas.errors import ConfigError
-from nas.interfaces import CONTINUE, STOP, Decision, StudyView, TrialView
+from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_EPSILON", "PredictivePolicy"]
 
@@ -98,5 +98,5 @@ class PredictivePolicy:
         what = f"best {best:.4g}" if not self.epsilon else \
             f"best {best:.4g} + epsilon {self.epsilon:g}"
         return Decision(action, f"P(y_T > {what}) = {p:.3g} {rel} delta {self.delta:g}",
-                        mean=mean, q05=q05, q50=q50, q95=q95, p_improve=p, predictor=pname,
-                        horizon=trial.horizon, threshold=min(bar, 1.0))
+                        forecast=ForecastSummary(pname, trial.horizon, mean, q05, q50, q95, p),
+                        threshold=min(bar, 1.0))

@@ -1,4 +1,4 @@
-"""Study files for the runner tests: the synthetic space/task/trainer of :mod:`nas.runner_toy`."""
+"""Study files for the runner tests: the synthetic space/task/trainer of :mod:`nas.testing.toy`."""
 
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ def toy_sections(name: str, *, trials: int = 10, modes: list[str] | None = None,
                  extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     s: dict[str, dict[str, Any]] = {
         "study": {"name": name, "seed": 3},
-        "search": {"space": "nas.runner_toy:ToySpace",
+        "search": {"space": "nas.testing.toy:ToySpace",
                    "space_options": {"modes": modes or ["ok"], "epoch_s": epoch_s},
                    "sampler": sampler, "trials": trials, "concurrency": concurrency},
-        "task": {"name": "nas.runner_toy:ToyTask"},
-        "training": {"max_epochs": max_epochs, "trainer": "nas.runner_toy:toy_train"},
+        "task": {"name": "nas.testing.toy:ToyTask"},
+        "training": {"max_epochs": max_epochs, "trainer": "nas.testing.toy:toy_train"},
         "stopping": {"policy": policy},
     }
     for sec, body in (extra or {}).items():

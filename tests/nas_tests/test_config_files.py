@@ -165,17 +165,17 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_shipped_study_files_validate() -> None:
-    from nas.config import check_plugins
+    from nas.plugins import build_plugins
 
     studies = sorted(Path(__file__).resolve().parents[2].joinpath("studies").glob("*.toml"))
     assert len(studies) >= 8, studies  # quickstart + one per built-in task
     tasks = set()
     for path in studies:
         cfg = load_config(path)
-        objs = check_plugins(cfg)  # the space's, task's and policy's own option checks
+        objs = build_plugins(cfg)  # the space's, task's and policy's own option checks
         tasks.add(cfg.task.name)
-        assert objs["spec"].objective == (cfg.search.objectives[0].name
-                                          if cfg.search.objectives else objs["spec"].objective)
+        assert objs.spec.objective == (cfg.search.objectives[0].name
+                                       if cfg.search.objectives else objs.spec.objective)
     from nas.registry import available
 
     assert set(available("task")) <= tasks

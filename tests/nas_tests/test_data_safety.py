@@ -69,13 +69,13 @@ RESUME_CHANGES = [
     ("max_epochs", {"training": {"max_epochs": 2}}, "training.max_epochs: 3 → 2"),
     ("batch_size", {"training": {"batch_size": 8}}, "training.batch_size: 64 → 8"),
     ("trainer", {"training": {"trainer": "nas.training:train"}},
-     "training.trainer: 'nas.runner_toy:toy_train' → 'nas.training:train'"),
+     "training.trainer: 'nas.testing.toy:toy_train' → 'nas.training:train'"),
     ("task_options", {"task": {"options": {"n": 32}}}, "task.options: {} → {'n': 32}"),
     ("space_options", {"search": {"space_options": {"modes": ["ok"], "epoch_s": 0.5}}},
      ("search.space_options: {'modes': ['ok'], 'epoch_s': 0.0} → {'modes': ['ok'], "
       "'epoch_s': 0.5}")),
     ("space", {"search": {"space": "other_space:OtherSpace"}},
-     "search.space: 'nas.runner_toy:ToySpace' → 'other_space:OtherSpace'"),
+     "search.space: 'nas.testing.toy:ToySpace' → 'other_space:OtherSpace'"),
 ]
 
 
@@ -92,7 +92,7 @@ def test_resume_refuses_every_change_of_meaning_and_leaves_the_study_untouched(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "other_space.py").write_text(
-        "from nas.runner_toy import ToySpace\n\n\nclass OtherSpace(ToySpace):\n    pass\n")
+        "from nas.testing.toy import ToySpace\n\n\nclass OtherSpace(ToySpace):\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     base = toy_sections("rs", trials=2, policy="none", max_epochs=3)
     url = f"sqlite:///{tmp_path / 'nas.db'}"
@@ -248,7 +248,7 @@ def test_a_postgresql_database_of_other_tables_is_refused(
 # ------------------------------------------------------------------ plug-ins before they run
 def _study_text(space: str, extra: str = "") -> str:
     return (f'[study]\nname = "p"\n[search]\nspace = "{space}"\n{extra}'
-            '[task]\nname = "nas.runner_toy:ToyTask"\n')
+            '[task]\nname = "nas.testing.toy:ToyTask"\n')
 
 
 def test_validate_and_run_never_call_what_is_not_a_plugin(
@@ -278,11 +278,11 @@ def test_validate_and_run_never_call_what_is_not_a_plugin(
 def test_a_trainer_that_is_not_a_function_is_caught_by_validate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for trainer, shown in (("no_such_mod:train", "cannot import module 'no_such_mod'"),
-                           ("nas.runner_toy:nothing", "has no attribute 'nothing'"),
+                           ("nas.testing.toy:nothing", "has no attribute 'nothing'"),
                            ("os:system", "not a training function"),
-                           ("nas.runner_toy:ToySpace", "not a training function")):
+                           ("nas.testing.toy:ToySpace", "not a training function")):
         path = tmp_path / "t.toml"
-        path.write_text(_study_text("nas.runner_toy:ToySpace",
+        path.write_text(_study_text("nas.testing.toy:ToySpace",
                                     f'[training]\ntrainer = "{trainer}"\n'))
         capsys.readouterr()
         assert main(["validate", str(path)]) == 2
@@ -384,7 +384,7 @@ def test_a_plugin_that_fails_at_run_leaves_no_study(
 # ------------------------------------------------------------------ --json: stdout is JSON only
 NOISY = '''
 import os
-from nas.runner_toy import ToySpace
+from nas.testing.toy import ToySpace
 
 
 class NoisySpace(ToySpace):
@@ -419,8 +419,8 @@ def test_run_json_stdout_is_one_json_document(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ orphans of a killed driver
 def test_next_run_stops_what_a_killed_driver_left_of_its_ray(tmp_path: Path) -> None:
-    from nas.runner import _short_tmp
-    from nas.runner_orphans import instance_pids, reap_orphans, record_owner
+    from nas.runner._cluster import short_tmp
+    from nas.runner._orphans import instance_pids, reap_orphans, record_owner
 
     path = write_study(tmp_path / "s.toml", toy_sections(
         "orph", trials=4, policy="none", max_epochs=50, epoch_s=0.3))
@@ -461,7 +461,7 @@ def test_next_run_stops_what_a_killed_driver_left_of_its_ray(tmp_path: Path) -> 
         record_owner(str(alive))
         os.environ["TMPDIR"] = short
         try:
-            made = _short_tmp()  # what the next `nas run` does before it starts Ray
+            made = short_tmp()  # what the next `nas run` does before it starts Ray
         finally:
             os.environ.pop("TMPDIR")
         assert instance_pids(ray_dirs[0]) == []

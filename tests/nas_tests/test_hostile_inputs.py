@@ -107,10 +107,10 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "broken.toml").write_text("[study\nname = 'x'\n")
     (d / "unknown_key.toml").write_text(
         (d / "task_pi.toml").read_text().replace('name = "math:pi"',
-                                                 'name = "nas.runner_toy:ToyTask"\ncolour = 1'))
+                                                 'name = "nas.testing.toy:ToyTask"\ncolour = 1'))
     (d / "huge_trials.toml").write_text(
         (d / "space_pi.toml").read_text().replace('space = "math:pi"',
-                                                  'space = "nas.runner_toy:ToySpace"')
+                                                  'space = "nas.testing.toy:ToySpace"')
         .replace("trials = 10", "trials = 100000000000000000000000000000"))
     return d
 
@@ -276,8 +276,10 @@ def test_password_never_shown(capsys: pytest.CaptureFixture[str], url: str, need
 
 
 def test_stored_study_config_never_holds_the_storage_url(tmp_path: Path) -> None:
-    from nas.config import check_plugins, load_config
-    from nas.runner import _prepare_study, open_run_storage
+    from nas.config import load_config
+    from nas.plugins import build_plugins
+    from nas.runner._resume import prepare_study
+    from nas.runner._study import open_run_storage
 
     url = f"sqlite:///{tmp_path / 's.db'}?timeout=5"
     f = write_study(tmp_path / "s.toml", toy_sections("stored"))
@@ -285,7 +287,7 @@ def test_stored_study_config_never_holds_the_storage_url(tmp_path: Path) -> None
     cfg = load_config(f)
     assert cfg.study.storage == url
     st = open_run_storage(cfg, None)
-    _prepare_study(cfg, st, False, check_plugins(cfg)["spec"])
+    prepare_study(cfg, st, False, build_plugins(cfg).spec)
     with sqlite3.connect(tmp_path / "s.db") as conn:
         (stored,) = conn.execute("select config from studies").fetchone()
     assert "storage" not in json.loads(stored)["study"]

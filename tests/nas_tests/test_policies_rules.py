@@ -160,11 +160,13 @@ def test_predictive_rule() -> None:
     s = study_of([[0.5, 0.6, 0.7, 0.8]], predictor=LastValue())
     assert not pol.decide(tv([0.0]), s).stop  # before min_epochs
     d = pol.decide(tv([0.0, 0.1]), s)
-    assert d.stop and d.p_improve is not None and d.p_improve < 0.05
-    assert d.q05 is not None and d.q05 <= d.q50 <= d.q95  # type: ignore[operator]
-    assert d.predictor == "last" and d.horizon == 4
+    f = d.forecast
+    assert d.stop and f is not None and f.p_improve is not None and f.p_improve < 0.05
+    assert f.q05 is not None and f.q05 <= f.q50 <= f.q95  # type: ignore[operator]
+    assert f.predictor == "last" and f.horizon == 4
     d = pol.decide(tv([0.0, 0.79]), s)
-    assert not d.stop and d.p_improve is not None and 0.3 < d.p_improve < 0.5
+    f = d.forecast
+    assert not d.stop and f is not None and f.p_improve is not None and 0.3 < f.p_improve < 0.5
     assert not pol.decide(tv([0.0, 0.1]), study_of([[0.5] * 4])).stop  # no predictor
 
 

@@ -12,8 +12,9 @@ from _storage_helpers import storage_url_fixture
 
 from nas.config import load_config
 from nas.errors import StorageError
-from nas.runner import _prepare_study, _space_and_spec
-from nas.runner_engine import Engine
+from nas.plugins import build_plugins
+from nas.runner._resume import prepare_study
+from nas.runner._engine import Engine
 from nas.storage import Storage
 
 EPOCHS = 5
@@ -23,10 +24,10 @@ storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 def _engine(url: str, trials: int = 6) -> tuple[Engine, Storage, int]:
     cfg = load_config(toy_sections("writes", trials=trials, policy="median",
                                    max_epochs=EPOCHS, sampler="random"))
-    space, spec = _space_and_spec(cfg)
+    plugins = build_plugins(cfg)
     st = Storage(url)
-    sid, _ = _prepare_study(cfg, st, False, spec)
-    return Engine(cfg, st, sid, space, spec), st, sid
+    sid, _ = prepare_study(cfg, st, False, plugins.spec)
+    return Engine(cfg, st, sid, plugins), st, sid
 
 
 def _run_trial(eng: Engine, key: str, values: list[float]) -> None:

@@ -34,7 +34,7 @@ def test_evaluate_top_k_with_seeds(tmp_path: Path) -> None:
     import torch
     from safetensors.torch import load_model
 
-    from nas.runner_toy import ToySpace, ToyTask
+    from nas.testing.toy import ToySpace, ToyTask
 
     torch.set_num_threads(1)
     url = f"sqlite:///{tmp_path / 'nas.db'}"

@@ -13,7 +13,7 @@ from scipy import stats
 from nas.errors import ConfigError
 from nas.integrations import PolicyPruner
 from nas.interfaces import Curve
-from nas.runner_toy import toy_curve
+from nas.testing.toy import toy_curve
 
 HORIZON = 8
 

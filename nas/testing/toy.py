@@ -4,12 +4,12 @@ Used by the runner's tests, by ``nas bench overhead`` (trivial trials) and by us
 see the engine work in seconds.  Study-file usage::
 
     [search]
-    space = "nas.runner_toy:ToySpace"
+    space = "nas.testing.toy:ToySpace"
     space_options = { modes = ["ok", "raise", "nan"], epoch_s = 0.0 }
     [task]
-    name = "nas.runner_toy:ToyTask"
+    name = "nas.testing.toy:ToyTask"
     [training]
-    trainer = "nas.runner_toy:toy_train"
+    trainer = "nas.testing.toy:toy_train"
 
 The curve of a configuration is ``ceiling * (1 - exp(-rate * epoch))`` (plus a little seeded
 noise): deterministic, saturating, so stopping policies have something to decide about.

@@ -2,7 +2,7 @@
 
 This module and :mod:`nas.runner` are where the runner touches Ray's developer APIs (hooks whose
 signatures change between releases): keep them here.  The driver-side logic lives in
-:class:`nas.runner_engine.Engine`; these classes only forward to it.
+:class:`nas.runner._engine.Engine`; these classes only forward to it.
 
 * :func:`make_trainable` gives the trainable (the study's static payload bound), whose
   :func:`run_trial` runs in a Ray worker: builds the space and task (cached per worker
@@ -24,8 +24,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from collections.abc import Mapping
 from typing import Any
 
 from ray import tune
@@ -33,7 +33,10 @@ from ray.tune.callback import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import SearchGenerator, Searcher
 
-from nas.runner_engine import Engine
+from nas.config import StudyConfig
+from nas.errors import ConfigError
+from nas.runner._cluster import short_tmp
+from nas.runner._engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -296,3 +299,89 @@ class NasCallback(_EngineRef, Callback):
                          **info: Any) -> None:
         logger.warning("trial %s: worker died; retrying (%d failure(s) so far)", trial.trial_id,
                        trial.num_failures)
+
+
+# ----------------------------------------------------------------- Ray start-up and the Tuner
+
+
+def start_ray(address: str | None, cpus: int | None, verbose: bool,
+               temp_dir: str | None) -> tuple[bool, str | None]:
+    """Start (or join) Ray.  Returns (whether we started it, the temp dir we created for it);
+    (False, None) when the caller's process already had Ray running."""
+    import ray
+
+    if ray.is_initialized():
+        return False, None
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": verbose,
+                              "logging_level": logging.INFO if verbose else logging.ERROR}
+    if address:
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"--address {address}: cannot join a Ray cluster: {first}") from None
+        return True, None
+    made = None if temp_dir else short_tmp()
+    ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
+             _temp_dir=temp_dir or made, **kwargs)
+    return True, made
+
+
+def check_resources(cfg: StudyConfig) -> None:
+    """A trial must fit on one node of the cluster: otherwise Tune would wait forever.
+    ``NAS_SKIP_RESOURCE_CHECK=1`` skips this (autoscaling clusters that add nodes on demand)."""
+    if os.environ.get("NAS_SKIP_RESOURCE_CHECK", "") not in ("", "0"):
+        return
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    need = {"CPU": float(cfg.training.cpu), "GPU": float(cfg.training.gpu)}
+    if any(all(r.get(k, 0.0) >= v for k, v in need.items()) for r in nodes):
+        return
+    have = ", ".join(f"{r.get('CPU', 0):g} CPU + {r.get('GPU', 0):g} GPU" for r in nodes) or "none"
+    raise ConfigError(
+        f"{cfg.source}: training.resources asks for {need['CPU']:g} CPU + {need['GPU']:g} GPU per "
+        f"trial, but no node of the Ray cluster has that (nodes: {have}); lower "
+        "training.resources (or --cpus), or set NAS_SKIP_RESOURCE_CHECK=1 on an autoscaling "
+        "cluster that adds such nodes"
+    )
+
+
+
+
+def fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
+         ray_storage: str | None, on_change: Callable[[], None] | None,
+         callbacks: Sequence[Any] = ()) -> None:
+    from ray import tune
+
+    from nas.runner._tune import (
+        NasCallback,
+        NasScheduler,
+        NasSearcher,
+        NasSearchGenerator,
+        make_trainable,
+        release,
+        static_payload,
+    )
+
+    callback = NasCallback(engine, on_change)
+    trainable = tune.with_resources(make_trainable(static_payload(engine)),
+                                    {"cpu": cfg.training.cpu, "gpu": cfg.training.gpu})
+    storage_path = os.path.abspath(os.path.expanduser(ray_storage or "~/ray_results"))
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=NasSearchGenerator(NasSearcher(engine), cfg.search.concurrency),
+            scheduler=NasScheduler(engine), num_samples=engine.budget,
+            reuse_actors=True, time_budget_s=timeout),
+        run_config=tune.RunConfig(
+            name=f"nas-{cfg.name}-{int(time.time())}", storage_path=storage_path,
+            callbacks=[callback, *callbacks], verbose=1 if verbose else 0,
+            failure_config=tune.FailureConfig(max_failures=cfg.training.max_failures),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            log_to_file=False),
+    )
+    try:
+        tuner.fit()
+    finally:
+        release(engine)

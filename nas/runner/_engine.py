@@ -27,7 +27,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,49 +35,15 @@ import numpy as np
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError, NasError, StorageError
-from nas.interfaces import Curve, Decision, LearningCurvePredictor, TaskSpec, TrialView
+from nas.interfaces import Curve, Decision, LearningCurvePredictor, TrialView
+from nas.plugins import StudyPlugins
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DONE_STATES", "Engine", "LiveTrial", "StudyMirror", "make_policy", "make_sampler"]
+__all__ = ["DONE_STATES", "Engine", "LiveTrial", "StudyMirror"]
 
 #: States that count against the trial budget.
 DONE_STATES = ("COMPLETE", "STOPPED", "FAILED")
-
-
-def make_sampler(name: str, seed: int, options: Mapping[str, Any], n_objectives: int) -> Any:
-    """The Optuna sampler named in ``search.sampler`` (constructor errors -> ConfigError)."""
-    import optuna
-
-    classes: dict[str, Callable[..., Any]] = {
-        "random": optuna.samplers.RandomSampler,
-        "tpe": optuna.samplers.TPESampler,
-        "cmaes": optuna.samplers.CmaEsSampler,
-        "gp": optuna.samplers.GPSampler,
-        "nsga2": optuna.samplers.NSGAIISampler,
-    }
-    try:
-        return classes[name](seed=seed, **dict(options))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"search.sampler_options = {dict(options)!r}: not accepted by the "
-                          f"{name} sampler: {exc}") from exc
-
-
-def make_policy(cfg: StudyConfig) -> Any:
-    """The stopping policy of the study (``nas.policies.make_policy`` when it is there)."""
-    st = cfg.stopping
-    options: dict[str, Any] = dict(st.options)
-    if st.policy == "predictive":
-        options.setdefault("delta", st.delta)
-        options.setdefault("min_epochs", st.min_epochs)
-        options.setdefault("epsilon", st.epsilon)
-    if ":" in st.policy:  # a user's policy class, "module:attr"
-        from nas.registry import create
-
-        return create("policy", st.policy, options)
-    from nas.policies import make_policy as _make
-
-    return _make(st.policy, options)
 
 
 def _should_refit(n_complete: int) -> bool:
@@ -277,19 +243,21 @@ class LiveTrial:
 class Engine:
     """Driver state of one study run (see the module docstring for the call order)."""
 
-    def __init__(self, cfg: StudyConfig, storage: Any, study_id: int, space: Any,
-                 spec: TaskSpec, *, budget: int | None = None) -> None:
+    def __init__(self, cfg: StudyConfig, storage: Any, study_id: int, plugins: StudyPlugins,
+                 *, budget: int | None = None) -> None:
         import optuna
 
         self.cfg, self.storage, self.study_id = cfg, storage, study_id
-        self.space, self.spec = space, spec
+        self.plugins = plugins
+        self.space, self.spec = plugins.space, plugins.spec
+        spec = self.spec
         self.objectives: list[dict[str, Any]] = [{"name": o.name, "direction": o.direction}
                            for o in cfg.search.objectives] or \
             [{"name": spec.objective, "direction": spec.direction}]
         self.primary = self.objectives[0]["name"]
         self.direction = self.objectives[0]["direction"]
         self.horizon = cfg.training.max_epochs
-        self.policy = make_policy(cfg)
+        self.policy = plugins.policy
         self.policy_name = cfg.stopping.policy
         self.audit = None
         if self.policy_name != "none" and cfg.stopping.audit > 0:
@@ -309,11 +277,9 @@ class Engine:
         self.epochs_run = 0
         self.best: tuple[int, float, dict[str, Any]] | None = None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options,
-                               len(self.objectives))
         self.study = optuna.create_study(
             directions=[str(o["direction"]) for o in self.objectives],  # type: ignore[misc]
-            sampler=sampler)
+            sampler=plugins.sampler)
         self._lock = threading.Lock()
         self._refit_thread: threading.Thread | None = None
         self._refit_pending = False
@@ -509,11 +475,12 @@ class Engine:
             threshold = None if bar is None else self.spec.denormalise(bar)
             decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason,
                         "threshold": threshold}
-            if d.mean is not None:
-                forecast = {"predictor": d.predictor or self.cfg.stopping.predictor or "?",
-                            "horizon": d.horizon or self.horizon, "mean": d.mean,
-                            "q05": d.q05, "q50": d.q50, "q95": d.q95,
-                            "p_improve": d.p_improve}
+            f = d.forecast
+            if f is not None and f.mean is not None:
+                forecast = {"predictor": f.predictor or self.cfg.stopping.predictor or "?",
+                            "horizon": f.horizon or self.horizon, "mean": f.mean,
+                            "q05": f.q05, "q50": f.q50, "q95": f.q95,
+                            "p_improve": f.p_improve}
         self.writer.put("record_step", t.ref, epoch, value, wall, forecast=forecast,
                         decision=decision)
 
@@ -622,15 +589,8 @@ class Engine:
 
     def _refit(self, curves: Sequence[Curve], weights: Sequence[float] | None = None,
                until: Sequence[int] | None = None) -> None:
-        from nas.registry import create
-
         name = self.cfg.stopping.predictor
-        try:
-            p = create("predictor", name or "")
-        except Exception as exc:
-            logger.warning("predictor %s cannot be created (%s); the policy runs without one",
-                           name, exc)
-            p = None
+        p = self.plugins.new_predictor()  # built (and checked) before the run started
         if "torch" in sys.modules and not self._threads_set:
             # The driver's forecasts are single-curve batches: one intra-op thread is fastest
             # and leaves the cores to the workers (process-wide; NAS_DRIVER_THREADS overrides).

@@ -1,0 +1,94 @@
+"""A study's row at the start of a run: created, or (``--resume``) reopened after checking that
+the study file still means the same trials (:data:`RESUME_KEYS`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nas.config import StudyConfig
+from nas.errors import ConfigError
+
+logger = logging.getLogger("nas.runner")
+
+__all__ = ["RESUME_KEYS", "prepare_study", "resume_differences", "stored_config"]
+
+
+#: The keys that change what a trial means: ``--resume`` refuses a study file whose values
+#: differ from the stored ones (docs/runner.md lists what may change).
+RESUME_KEYS = (
+    ("search", "space"), ("search", "space_options"), ("task", "name"), ("task", "options"),
+    ("training", "max_epochs"), ("training", "batch_size"), ("training", "trainer"),
+    ("training", "time_limit_s"),
+)
+
+
+def _defaults() -> dict[str, dict[str, Any]]:
+    from dataclasses import MISSING, fields
+
+    from nas.config import SearchSection, TaskSection, TrainingSection
+
+    out: dict[str, dict[str, Any]] = {}
+    for sec, cls in (("search", SearchSection), ("task", TaskSection),
+                     ("training", TrainingSection)):
+        out[sec] = {}
+        for f in fields(cls):
+            if f.default is not MISSING:
+                out[sec][f.name] = f.default
+            elif f.default_factory is not MISSING:
+                out[sec][f.name] = f.default_factory()
+    out["training"]["trainer"] = "nas.training:train"  # what None means
+    return out
+
+
+def resume_differences(stored: Mapping[str, Any], stored_objectives: Sequence[Mapping[str, Any]],
+                       cfg: StudyConfig, objectives: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``KEY: OLD → NEW`` for every key of :data:`RESUME_KEYS` (and the objectives with their
+    directions) where the study file differs from the study's stored config."""
+    new = cfg.to_dict()
+    defaults = _defaults()
+    diffs = []
+    old_obj = [{"name": o.get("name"), "direction": o.get("direction", "maximize")}
+               for o in stored_objectives]
+    new_obj = [{"name": o["name"], "direction": o["direction"]} for o in objectives]
+    if old_obj != new_obj:
+        def show(objs: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{o['name']} ({o['direction']})" for o in objs) or "none"
+        diffs.append(f"search.objectives: {show(old_obj)} → {show(new_obj)}")
+    for sec, key in RESUME_KEYS:
+        default = defaults[sec].get(key)
+        old = dict(stored.get(sec) or {}).get(key)
+        cur = dict(new.get(sec) or {}).get(key)
+        old, cur = (default if old is None else old), (default if cur is None else cur)
+        if old != cur:
+            diffs.append(f"{sec}.{key}: {old!r} → {cur!r}")
+    return diffs
+
+
+def prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> tuple[int, str | None]:
+    """The study's id, and its status before this run (None: created by this run)."""
+    objectives = [{"name": o.name, "direction": o.direction} for o in cfg.search.objectives] \
+        or [{"name": spec.objective, "direction": spec.direction}]
+    if resume and cfg.name in st.study_names():
+        rec = st.get_study(cfg.name)
+        diffs = resume_differences(rec.config, rec.objectives, cfg, objectives)
+        if diffs:
+            raise ConfigError(f"{cfg.source}: --resume refused: study {cfg.name!r} was run with "
+                              f"other settings ({'; '.join(diffs)}); restore them, or run "
+                              "under a new study name")
+        n = st.mark_interrupted(rec.id)
+        if n:
+            logger.info("study %s: %d trial(s) left RUNNING marked INTERRUPTED", cfg.name, n)
+        st.set_study_status(rec.id, "RUNNING")
+        return int(rec.id), str(rec.status)
+    return int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
+                               objectives=objectives, config=stored_config(cfg))), None
+
+
+def stored_config(cfg: StudyConfig) -> dict[str, Any]:
+    """What ``studies.config`` keeps of the study file: everything but ``study.storage`` (a URL
+    may hold a password; where the study lives is known to whoever reads it)."""
+    d = cfg.to_dict()
+    d["study"].pop("storage", None)
+    return d
