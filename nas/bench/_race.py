@@ -188,7 +188,7 @@ def _objects(static: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
 def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: int,
                  report: Callable[[int, dict[str, float]], bool | None]) -> None:
     """Train one configuration with the study's trainer, as the runner's worker does
-    (:func:`nas.runner._tune.run_trial`): seed ``study seed + trial number``, the splits of the
+    (:func:`nas.runner._worker.run_trial`): seed ``study seed + trial number``, the splits of the
     study seed.  ``report(epoch, metrics)`` returning True ends the trial."""
     space, task, trainer, data = _objects(static)
     seed = int(static["seed"]) + int(number)
@@ -198,7 +198,7 @@ def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: i
         options: Any = TrainingOptions(seed=seed, threads=1, **static["training"])
         trainer(space, dict(config), task, options, report, data=data)
     else:
-        from nas.runner._tune import TrialOptions
+        from nas.runner._worker import TrialOptions
 
         options = TrialOptions(seed=seed, **static["training"])
         trainer(space, dict(config), task, options, report)

@@ -72,9 +72,9 @@ def run_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Ray's and Optuna's logs."),
 ) -> None:
     """Run a study: search, stop unpromising trials early, record everything."""
+    from nas.cli._progress import ProgressView, render_leaderboard
     from nas.config import load_config
     from nas.runner import run_study
-    from nas.cli._progress import ProgressView, render_leaderboard
 
     _logging(verbose, quiet)
     view = None if (quiet or as_json) else ProgressView()

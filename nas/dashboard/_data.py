@@ -12,8 +12,8 @@ import math
 import threading
 from typing import Any, cast
 
-from nas.policies._audit import false_stop_text
 from nas.cli._progress import short_config
+from nas.policies._audit import false_stop_text
 from nas.storage import Storage, StudyRecord
 
 __all__ = [

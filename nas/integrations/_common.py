@@ -11,7 +11,7 @@ import numpy as np
 
 from nas.errors import ConfigError
 from nas.interfaces import Curve, Decision, LearningCurvePredictor, StoppingPolicy, TrialView
-from nas.runner._engine import StudyMirror
+from nas.policies import StudyCurves
 
 __all__ = ["PolicyState"]
 
@@ -59,7 +59,7 @@ class PolicyState:
         self.horizon = horizon
         self.direction = direction
         self.lo, self.hi = lo, hi
-        self.mirror = StudyMirror()
+        self.mirror = StudyCurves()
         self._predictor = pred
         self._fitted_at = -1
 

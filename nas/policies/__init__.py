@@ -15,6 +15,7 @@ from nas.policies._audit import DEFAULT_AUDIT, StopAudit, false_stop_summary, wi
 from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
 from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
+from nas.policies._view import StudyCurves
 
 __all__ = [
     "DEFAULT_AUDIT",
@@ -26,6 +27,7 @@ __all__ = [
     "NoStopping",
     "PredictivePolicy",
     "StopAudit",
+    "StudyCurves",
     "false_stop_summary",
     "make_policy",
     "should_refit",

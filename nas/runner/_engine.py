@@ -35,12 +35,13 @@ import numpy as np
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError, NasError, StorageError
-from nas.interfaces import Curve, Decision, LearningCurvePredictor, TrialView
+from nas.interfaces import Curve, Decision, TrialView
 from nas.plugins import StudyPlugins
+from nas.policies import StudyCurves
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DONE_STATES", "Engine", "LiveTrial", "StudyMirror"]
+__all__ = ["DONE_STATES", "Engine", "LiveTrial"]
 
 #: States that count against the trial budget.
 DONE_STATES = ("COMPLETE", "STOPPED", "FAILED")
@@ -50,43 +51,6 @@ def _should_refit(n_complete: int) -> bool:
     from nas.policies import should_refit
 
     return bool(should_refit(n_complete))
-
-
-class StudyMirror:
-    """The in-memory copy of the study's curves that policies see (:class:`StudyView`).
-
-    Values are normalised to [0, 1], higher better.  ``current`` is the trial being decided
-    about; :meth:`values_at` leaves it out.  Single-threaded use (the Tune loop), except
-    :attr:`predictor`, which the refit thread swaps atomically.
-    """
-
-    def __init__(self) -> None:
-        self.curves: dict[int, list[float]] = {}
-        self.complete: dict[int, float] = {}
-        self.audited: dict[int, int] = {}  # the stop audit's trials: number -> step of the stop
-        self.current: int | None = None
-        self._predictor: LearningCurvePredictor | None = None
-
-    @property
-    def best_value(self) -> float | None:
-        return max(self.complete.values()) if self.complete else None
-
-    @property
-    def n_complete(self) -> int:
-        return len(self.complete)
-
-    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
-        src = self.complete.keys() if complete_only else self.curves.keys()
-        out = [self.curves[n][step - 1] for n in src
-               if n != self.current and len(self.curves.get(n, ())) >= step]
-        return np.asarray(out, dtype=np.float64)
-
-    @property
-    def predictor(self) -> LearningCurvePredictor | None:
-        return self._predictor
-
-    def set_predictor(self, p: LearningCurvePredictor | None) -> None:
-        self._predictor = p
 
 
 class TrialRef:
@@ -264,7 +228,7 @@ class Engine:
             from nas.policies import StopAudit
 
             self.audit = StopAudit(cfg.stopping.audit, seed=cfg.study.seed)
-        self.mirror = StudyMirror()
+        self.mirror = StudyCurves()
         self.hook_ms: list[float] = []
         self.hook_ms_refit: list[float] = []  # the subset measured while a refit was running
         #: driver time spent in the engine's own calls (suggest, every result, trial end)

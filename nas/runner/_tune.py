@@ -24,19 +24,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ray import tune
 from ray.tune.callback import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
-from ray.tune.search import SearchGenerator, Searcher
+from ray.tune.search import Searcher, SearchGenerator
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError
 from nas.runner._cluster import short_tmp
 from nas.runner._engine import Engine
+from nas.runner._worker import run_trial, static_payload, trial_config
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +45,12 @@ __all__ = [
     "NasScheduler",
     "NasSearchGenerator",
     "NasSearcher",
+    "fit",
     "make_trainable",
     "release",
-    "run_trial",
-    "static_payload",
-    "trial_config",
+    "start_ray",
 ]
 
-_CACHE: dict[str, Any] = {}
 # Tune pickles its searcher, scheduler and callbacks (for its own restore); the engine holds a
 # database connection and threads, so the adapters hold only a key into this table.
 _ENGINES: dict[str, Engine] = {}
@@ -77,55 +75,20 @@ def release(engine: Engine) -> None:
     _ENGINES.pop(f"{id(engine):x}", None)
 
 
-def static_payload(engine: Engine) -> dict[str, Any]:
-    """What every worker needs besides the trial's own config (plain JSON, no credentials)."""
-    cfg = engine.cfg
-    return {
-        "space": cfg.search.space, "space_options": dict(cfg.search.space_options),
-        "task": cfg.task.name, "task_options": dict(cfg.task.options),
-        "trainer": cfg.training.trainer or _DEFAULT_TRAINER,
-        "seed": cfg.study.seed,
-        "training": {"max_epochs": cfg.training.max_epochs,
-                     "batch_size": cfg.training.batch_size, "device": cfg.training.device,
-                     "time_limit_s": cfg.training.time_limit_s},
-    }
-
-
-def _cached(kind: str, name: str, options: dict[str, Any]) -> Any:
-    key = json.dumps([kind, name, options], sort_keys=True, default=str)
-    if key not in _CACHE:
-        from nas.registry import check_trainer, create
-
-        _CACHE[key] = check_trainer(name) if kind == "trainer" else create(kind, name, options)
-    return _CACHE[key]
-
-
-@dataclass(frozen=True)
-class TrialOptions:
-    """What a custom ``training.trainer`` gets as ``options`` (the default trainer gets
-    :class:`nas.training.TrainingOptions`, whose import costs torch's)."""
-
-    max_epochs: int
-    batch_size: int
-    device: str
-    time_limit_s: float | None
-    seed: int
-
-
-_DEFAULT_TRAINER = "nas.training:train"
+_NODE: str | None = None
 
 
 def _node_name() -> str:
     """``host:node-id`` of this worker (cached: it does not change within a process)."""
-    if "node" not in _CACHE:
+    global _NODE
+    if _NODE is None:
         try:
             import ray
 
-            _CACHE["node"] = (f"{os.uname().nodename}:"
-                              f"{ray.get_runtime_context().get_node_id()[:8]}")
+            _NODE = f"{os.uname().nodename}:{ray.get_runtime_context().get_node_id()[:8]}"
         except Exception:  # pragma: no cover - outside a Ray worker
-            _CACHE["node"] = os.uname().nodename
-    return str(_CACHE["node"])
+            _NODE = os.uname().nodename
+    return _NODE
 
 
 def make_trainable(static: dict[str, Any]) -> Any:
@@ -133,64 +96,9 @@ def make_trainable(static: dict[str, Any]) -> Any:
     bound (pickled once with the function, not carried in every trial's config)."""
 
     def nas_trainable(config: dict[str, Any]) -> None:
-        run_trial(static, json.loads(config["nas_trial"]))
+        run_trial(static, json.loads(config["nas_trial"]), tune.report, _node_name())
 
     return nas_trainable
-
-
-def trial_config(number: int, config: Mapping[str, Any]) -> dict[str, Any]:
-    """What Tune carries for a trial: one JSON string.  Tune copies, flattens and keeps
-    running statistics of every numeric leaf of a trial's config with every result; the
-    configuration is in the study database, so Tune gets it opaque."""
-    return {"nas_trial": json.dumps({"number": int(number), "config": dict(config)},
-                                    default=str)}
-
-
-def run_trial(static: dict[str, Any], trial: dict[str, Any]) -> None:
-    """One trial in a Ray worker: set up (cached per worker), train, report every epoch."""
-    data_key = ""
-    try:
-        space = _cached("space", static["space"], static["space_options"])
-        task = _cached("task", static["task"], static["task_options"])
-        trainer = _cached("trainer", static["trainer"], {})
-        seed = int(static["seed"]) + int(trial["number"])
-        options: Any
-        if static["trainer"] == _DEFAULT_TRAINER:
-            from nas.training import TrainingOptions
-
-            options = TrainingOptions(seed=seed, **static["training"])
-            # the task's splits depend on the study seed only: generate them once per worker
-            data_key = json.dumps(["data", static["task"], static["task_options"],
-                                   static["seed"]], sort_keys=True)
-            if data_key not in _CACHE:
-                _CACHE[data_key] = task.data(int(static["seed"]))
-        else:
-            options = TrialOptions(seed=seed, **static["training"])
-    except Exception as exc:
-        tune.report({"epoch": 0, "nas_error": f"setting up the trial failed: "
-                                              f"{type(exc).__name__}: {exc}"})
-        return
-    node = _node_name()
-    limit = static["training"].get("time_limit_s")
-    t0 = time.monotonic()
-
-    def report(epoch: int, metrics: dict[str, float]) -> bool:
-        if limit is not None and time.monotonic() - t0 > float(limit):
-            raise TimeoutError(f"time limit of {float(limit):g} s exceeded at epoch {epoch}")
-        out: dict[str, Any] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-        out["epoch"] = int(epoch)
-        if limit is not None:  # for the driver's watchdog (Tune keeps statistics of every
-            out["nas_elapsed_s"] = time.monotonic() - t0  # numeric key: only when needed)
-        if epoch == 1:  # the driver records the node once per trial
-            out["nas_node"] = node
-        tune.report(out)
-        return False
-
-    try:
-        kwargs = {"data": _CACHE[data_key]} if data_key else {}
-        trainer(space, trial["config"], task, options, report, **kwargs)
-    except Exception as exc:  # the trial is at fault: FAILED with the text, the study goes on
-        tune.report({"epoch": 0, "nas_error": f"{type(exc).__name__}: {exc}"})
 
 
 class NasSearcher(_EngineRef, Searcher):
@@ -347,25 +255,13 @@ def check_resources(cfg: StudyConfig) -> None:
     )
 
 
-
-
-def fit(engine: Any, cfg: StudyConfig, timeout: float | None, verbose: bool,
-         ray_storage: str | None, on_change: Callable[[], None] | None,
-         callbacks: Sequence[Any] = ()) -> None:
-    from ray import tune
-
-    from nas.runner._tune import (
-        NasCallback,
-        NasScheduler,
-        NasSearcher,
-        NasSearchGenerator,
-        make_trainable,
-        release,
-        static_payload,
-    )
-
+def fit(engine: Engine, cfg: StudyConfig, timeout: float | None, verbose: bool,
+        ray_storage: str | None, on_change: Callable[[], None] | None,
+        callbacks: Sequence[Any] = ()) -> None:
+    """Run the study's trials with a Tune ``Tuner`` over ``engine`` (to its budget, or until
+    ``timeout`` seconds)."""
     callback = NasCallback(engine, on_change)
-    trainable = tune.with_resources(make_trainable(static_payload(engine)),
+    trainable = tune.with_resources(make_trainable(static_payload(cfg)),
                                     {"cpu": cfg.training.cpu, "gpu": cfg.training.gpu})
     storage_path = os.path.abspath(os.path.expanduser(ray_storage or "~/ray_results"))
     tuner = tune.Tuner(

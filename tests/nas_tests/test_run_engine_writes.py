@@ -13,8 +13,8 @@ from _storage_helpers import storage_url_fixture
 from nas.config import load_config
 from nas.errors import StorageError
 from nas.plugins import build_plugins
-from nas.runner._resume import prepare_study
 from nas.runner._engine import Engine
+from nas.runner._resume import prepare_study
 from nas.storage import Storage
 
 EPOCHS = 5

@@ -1,0 +1,115 @@
+"""The worker side of a trial, without Ray: build the plug-ins (cached per worker process, so a
+reused actor does not regenerate the data), train with the study's training function, and emit
+a result after every epoch.
+
+A trial at fault (an exception, NaN, time limit) is emitted as a result carrying ``nas_error``
+and :func:`run_trial` returns normally, so that Tune's retries (``max_failures``) are spent only
+on worker deaths.  :mod:`nas.runner._tune` binds :func:`run_trial` to ``tune.report``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nas.config import StudyConfig
+
+__all__ = ["TrialOptions", "run_trial", "static_payload", "trial_config"]
+
+_CACHE: dict[str, Any] = {}
+
+
+def static_payload(cfg: StudyConfig) -> dict[str, Any]:
+    """What every worker needs besides the trial's own config (plain JSON, no credentials)."""
+    return {
+        "space": cfg.search.space, "space_options": dict(cfg.search.space_options),
+        "task": cfg.task.name, "task_options": dict(cfg.task.options),
+        "trainer": cfg.training.trainer or _DEFAULT_TRAINER,
+        "seed": cfg.study.seed,
+        "training": {"max_epochs": cfg.training.max_epochs,
+                     "batch_size": cfg.training.batch_size, "device": cfg.training.device,
+                     "time_limit_s": cfg.training.time_limit_s},
+    }
+
+
+def _cached(kind: str, name: str, options: dict[str, Any]) -> Any:
+    key = json.dumps([kind, name, options], sort_keys=True, default=str)
+    if key not in _CACHE:
+        from nas.registry import check_trainer, create
+
+        _CACHE[key] = check_trainer(name) if kind == "trainer" else create(kind, name, options)
+    return _CACHE[key]
+
+
+@dataclass(frozen=True)
+class TrialOptions:
+    """What a custom ``training.trainer`` gets as ``options`` (the default trainer gets
+    :class:`nas.training.TrainingOptions`, whose import costs torch's)."""
+
+    max_epochs: int
+    batch_size: int
+    device: str
+    time_limit_s: float | None
+    seed: int
+
+
+_DEFAULT_TRAINER = "nas.training:train"
+
+
+def trial_config(number: int, config: Mapping[str, Any]) -> dict[str, Any]:
+    """What Tune carries for a trial: one JSON string.  Tune copies, flattens and keeps
+    running statistics of every numeric leaf of a trial's config with every result; the
+    configuration is in the study database, so Tune gets it opaque."""
+    return {"nas_trial": json.dumps({"number": int(number), "config": dict(config)},
+                                    default=str)}
+
+
+def run_trial(static: dict[str, Any], trial: dict[str, Any],
+              emit: Callable[[dict[str, Any]], None], node: str) -> None:
+    """One trial in a Ray worker: set up (cached per worker), train, ``emit`` a result after
+    every epoch (``tune.report`` there); ``node`` names the worker's node in the first one."""
+    data_key = ""
+    try:
+        space = _cached("space", static["space"], static["space_options"])
+        task = _cached("task", static["task"], static["task_options"])
+        trainer = _cached("trainer", static["trainer"], {})
+        seed = int(static["seed"]) + int(trial["number"])
+        options: Any
+        if static["trainer"] == _DEFAULT_TRAINER:
+            from nas.training import TrainingOptions
+
+            options = TrainingOptions(seed=seed, **static["training"])
+            # the task's splits depend on the study seed only: generate them once per worker
+            data_key = json.dumps(["data", static["task"], static["task_options"],
+                                   static["seed"]], sort_keys=True)
+            if data_key not in _CACHE:
+                _CACHE[data_key] = task.data(int(static["seed"]))
+        else:
+            options = TrialOptions(seed=seed, **static["training"])
+    except Exception as exc:
+        emit({"epoch": 0, "nas_error": f"setting up the trial failed: "
+                                              f"{type(exc).__name__}: {exc}"})
+        return
+    limit = static["training"].get("time_limit_s")
+    t0 = time.monotonic()
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        if limit is not None and time.monotonic() - t0 > float(limit):
+            raise TimeoutError(f"time limit of {float(limit):g} s exceeded at epoch {epoch}")
+        out: dict[str, Any] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        out["epoch"] = int(epoch)
+        if limit is not None:  # for the driver's watchdog (Tune keeps statistics of every
+            out["nas_elapsed_s"] = time.monotonic() - t0  # numeric key: only when needed)
+        if epoch == 1:  # the driver records the node once per trial
+            out["nas_node"] = node
+        emit(out)
+        return False
+
+    try:
+        kwargs = {"data": _CACHE[data_key]} if data_key else {}
+        trainer(space, trial["config"], task, options, report, **kwargs)
+    except Exception as exc:  # the trial is at fault: FAILED with the text, the study goes on
+        emit({"epoch": 0, "nas_error": f"{type(exc).__name__}: {exc}"})
