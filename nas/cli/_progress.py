@@ -2,7 +2,8 @@
 
 :class:`ProgressView` is started by the CLI around :func:`nas.runner.run_study`: ``attach`` is
 the runner's ``on_start`` (it receives the engine), rich refreshes the view from its own thread
-a few times a second, reading the engine's counters (plain ints and dicts, read-only here).
+a few times a second, each time from one :class:`~nas.runner._stats.RunStats` snapshot
+(``engine.stats()``); the view reads nothing else of the engine.
 Everything goes to stderr so that ``--json`` keeps stdout for the one JSON document.
 """
 
@@ -10,12 +11,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from nas.runner import RunStats
 
 __all__ = ["ProgressView", "render_leaderboard", "short_config"]
 
@@ -32,48 +37,45 @@ class ProgressView:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.engine: Any = None
+        self._stats: Callable[[], RunStats] | None = None
         self.t0 = time.monotonic()
         self.done0 = 0
         self._live: Live | None = None
 
     def attach(self, engine: Any) -> None:
-        self.engine = engine
-        self.done0 = self._done()
+        """Start the view over ``engine`` (anything with a ``stats()`` returning RunStats)."""
+        self._stats = engine.stats
+        self.done0 = engine.stats().done
         self.t0 = time.monotonic()
         self._live = Live(get_renderable=self.render, console=self.console,
                           refresh_per_second=4, transient=False)
         self._live.start()
 
-    def _done(self) -> int:
-        c = self.engine.counts
-        return int(c.get("COMPLETE", 0) + c.get("STOPPED", 0) + c.get("FAILED", 0))
-
     def render(self) -> Any:
-        e = self.engine
-        if e is None:
+        if self._stats is None:
             return Text("starting ...")
-        c = dict(e.counts)
-        done = self._done()
+        s = self._stats()
+        c = s.counts
+        done = s.done
         elapsed = time.monotonic() - self.t0
         new = done - self.done0
-        left = max(0, e.budget - new)
+        left = max(0, s.budget - new)
         eta = elapsed / new * left if new else None
-        budget_epochs = done * e.horizon
-        best = e.best
+        budget_epochs = done * s.horizon
         t = Table.grid(padding=(0, 2))
         t.add_row(
-            Text(f"study {e.cfg.name}", style="bold"),
-            f"done {done}/{done - new + e.budget}",
-            f"running {c.get('RUNNING', 0)}",
+            Text(f"study {s.study}", style="bold"),
+            f"done {done}/{done - new + s.budget}",
+            f"running {s.running}",
             f"complete {c.get('COMPLETE', 0)}",
             f"stopped {c.get('STOPPED', 0)}",
             f"failed {c.get('FAILED', 0)}",
         )
-        saved = max(0, budget_epochs - e.epochs_run) if done else 0
+        saved = max(0, budget_epochs - s.epochs_run) if done else 0
         t.add_row(
-            f"best {best[1]:.4g} (#{best[0]})" if best else "best -",
-            f"epochs {e.epochs_run} (saved {saved})",
+            f"best {s.best_value:.4g} (#{s.best_number})" if s.best_value is not None
+            else "best -",
+            f"epochs {s.epochs_run} (saved {saved})",
             f"elapsed {_fmt_s(elapsed)}",
             f"ETA {_fmt_s(eta) if left else '0m00s'}",
             "", "",

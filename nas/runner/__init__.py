@@ -2,7 +2,15 @@
 
 * :mod:`nas.runner._study` -- :func:`run_study`: storage, the study row, Ray start-up, the Tuner,
   interruption and the summary;
-* :mod:`nas.runner._engine` -- the trial lifecycle the Tune adapters call into (no Ray);
+* :mod:`nas.runner._engine` -- the trial lifecycle the Tune adapters call into (no Ray): Optuna
+  ask/tell and the stopping hook, over
+  * :mod:`nas.runner._writer` -- the typed database writes and the thread that applies them,
+  * :mod:`nas.runner._history` -- rebuilding the Optuna study and the mirror from the database,
+  * :mod:`nas.runner._refit` -- the predictor's refit thread,
+  * :mod:`nas.runner._watchdog` -- the time-limit watchdog,
+  * :mod:`nas.runner._stats` -- run statistics and their :class:`RunStats` snapshot (what the
+    progress view reads),
+  * :mod:`nas.runner._trials` -- the record of a live trial;
 * :mod:`nas.runner._tune` -- the Ray Tune adapters and the worker-side trainable (the only Ray
   module of the runner);
 * :mod:`nas.runner._orphans` -- Ray temp dirs left behind by killed drivers.
@@ -10,6 +18,8 @@
 docs/architecture.md draws where the runner sits among the packages.
 """
 
+from nas.runner._stats import RunStats
 from nas.runner._study import RunSummary, Terminated, open_run_storage, quiet_ray_env, run_study
 
-__all__ = ["RunSummary", "Terminated", "open_run_storage", "quiet_ray_env", "run_study"]
+__all__ = ["RunStats", "RunSummary", "Terminated", "open_run_storage", "quiet_ray_env",
+           "run_study"]

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nas.config import StudyConfig, load_config
 from nas.errors import ConfigError
 from nas.runner._cluster import check_address, drop_ray_exit_noise, quiet_ray_env
 from nas.runner._resume import prepare_study
 from nas.runner._signals import Terminated, install_stop_handlers, restore_handlers
+from nas.runner._stats import RunStats
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +76,7 @@ def open_run_storage(cfg: StudyConfig, storage: str | None) -> Any:
 
 
 def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: int = 10,
-              engine: Any = None, nodes: Mapping[str, int] | None = None,
-              interrupted: bool = False) -> RunSummary:
+              stats: RunStats | None = None, interrupted: bool = False) -> RunSummary:
     """The study's summary from the database (counts cover every run of the study)."""
     rec = st.get_study_by_id(study_id)
     trials = st.trials(study_id)
@@ -95,16 +93,14 @@ def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: i
         best = {"number": b.number, "value": b.value, "params": b.config}
     board = [{"number": t.number, "value": t.value, "values": t.values, "epochs": t.epochs,
               "config": t.config} for t in complete[:top]]
-    p50 = p99 = None
-    if engine is not None and engine.hook_ms:
-        arr = np.asarray(engine.hook_ms)
-        p50, p99 = float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
     return RunSummary(
         study=cfg.name, storage=st.masked_url, wall_s=wall_s, trials=counts,
         epochs_run=int(sum(t.epochs or 0 for t in trials)),
         epochs_budget=len(done) * cfg.training.max_epochs, best=best,
-        direction=rec.direction, leaderboard=board, hook_ms_p50=p50, hook_ms_p99=p99,
-        nodes=dict(nodes or {}), interrupted=interrupted,
+        direction=rec.direction, leaderboard=board,
+        hook_ms_p50=stats.hook_ms_p50 if stats else None,
+        hook_ms_p99=stats.hook_ms_p99 if stats else None,
+        nodes=dict(stats.nodes) if stats else {}, interrupted=interrupted,
         false_stops=st.false_stops(rec.id) if cfg.stopping.policy != "none" else None)
 
 
@@ -130,7 +126,8 @@ def run_study(
     ``HOST:PORT``; default: an embedded Ray with ``cpus`` CPUs), ``trials`` overrides the
     budget, ``timeout`` (seconds) ends the run early (trials then running become INTERRUPTED),
     ``ray_storage`` is where Tune keeps its own trial artifacts (default ``~/ray_results``).
-    ``on_start(engine)`` / ``on_change()`` drive a progress view; ``callbacks`` are more Ray
+    ``on_start(engine)`` / ``on_change()`` drive a progress view (``engine.stats()`` is its
+    :class:`~nas.runner._stats.RunStats` snapshot); ``callbacks`` are more Ray
     Tune callbacks (``ray.tune.Callback``) for the run, e.g. a logger of the user's choice.  A Ray runtime already
     initialised by the caller is used as is and left running.
     """
@@ -211,7 +208,7 @@ def run_study(
 
             Path(made_tmp, OWNER_FILE).unlink(missing_ok=True)
         restore_handlers(old_handlers)
-    return summarize(cfg, st, study_id, time.monotonic() - t0, engine=engine,
-                     nodes=engine.nodes, interrupted=interrupted)
+    return summarize(cfg, st, study_id, time.monotonic() - t0, stats=engine.stats(),
+                     interrupted=interrupted)
 
 

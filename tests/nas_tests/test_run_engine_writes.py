@@ -15,6 +15,7 @@ from nas.errors import StorageError
 from nas.plugins import build_plugins
 from nas.runner._engine import Engine
 from nas.runner._resume import prepare_study
+from nas.runner._writer import FinishTrial, TrialRef
 from nas.storage import Storage
 
 EPOCHS = 5
@@ -64,7 +65,7 @@ def test_a_bad_write_in_a_batch_loses_only_itself(storage_url: str) -> None:
     eng, st, sid = _engine(storage_url)
     eng.writer.flush_s = 10.0
     _run_trial(eng, "a", [0.2] * EPOCHS)
-    eng.writer.put("finish_trial", 10**9, state="COMPLETE", epochs=1)  # no such trial
+    eng.writer.put(FinishTrial(TrialRef(10**9), state="COMPLETE", epochs=1))  # no such trial
     _run_trial(eng, "b", [0.3] * EPOCHS)
     eng.close()
     assert len(eng.writer.errors) == 1 and "finish_trial" in eng.writer.errors[0]

@@ -1,0 +1,35 @@
+"""The engine's record of a trial it has handed to Tune and not finished yet, and the done states."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nas.runner._writer import TrialRef
+
+__all__ = ["DONE_STATES", "LiveTrial"]
+
+#: States that count against the trial budget.
+DONE_STATES = ("COMPLETE", "STOPPED", "FAILED")
+
+
+@dataclass
+class LiveTrial:
+    """A trial the engine has handed to Tune and not finished yet."""
+
+    number: int
+    ref: TrialRef
+    optuna_trial: Any
+    config: dict[str, Any]
+    features: np.ndarray | None
+    raw: list[float] = field(default_factory=list)
+    norm: list[float] = field(default_factory=list)  # ``raw`` normalised (the mirror's curve)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stopped: bool = False
+    audited: bool = False  # the stop audit overrode a STOP: the trial runs to the horizon
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    reported: bool = False  # ``started`` was corrected from the worker's own clock

@@ -1,0 +1,231 @@
+"""The engine's typed database writes and the one background thread that applies them in order.
+
+Each storage operation the engine queues is a small frozen dataclass whose ``apply`` calls the
+:class:`~nas.storage.Storage` method directly (so the calls are type-checked):
+:class:`CreateTrial`, :class:`SetTrialNode`, :class:`RecordStep` (applied in runs, as one
+``record_steps``) and :class:`FinishTrial`.  :class:`Writer` applies them off the hook's path.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from nas.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CreateTrial", "FinishTrial", "RecordStep", "SetTrialNode", "TrialRef", "Write",
+           "Writer"]
+
+
+class TrialRef:
+    """A trial's database id, known once the writer thread has created its row (writes queued
+    for the trial before then are applied after the creation: the queue keeps order)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: int | None = None) -> None:
+        self.id: int | None = id
+
+    def require(self) -> int:
+        """The id; the row must have been created."""
+        if self.id is None:
+            raise RuntimeError("the trial's row could not be created")
+        return self.id
+
+
+@dataclass(frozen=True)
+class CreateTrial:
+    """Insert the trial's row (state RUNNING); sets ``ref.id``."""
+
+    name: ClassVar[str] = "create_trial"
+    ref: TrialRef
+    study_id: int
+    number: int
+    config: dict[str, Any]
+    distributions: dict[str, Any]
+    features: dict[str, Any] | None = None
+    state: str = "RUNNING"
+
+    def apply(self, storage: Storage) -> None:
+        self.ref.id = storage.create_trial(
+            self.study_id, self.number, config=self.config, distributions=self.distributions,
+            features=self.features, state=self.state)
+
+
+@dataclass(frozen=True)
+class SetTrialNode:
+    """Record the Ray node that ran the trial."""
+
+    name: ClassVar[str] = "set_trial_node"
+    ref: TrialRef
+    node: str
+
+    def apply(self, storage: Storage) -> None:
+        storage.set_trial_node(self.ref.require(), self.node)
+
+
+@dataclass(frozen=True)
+class RecordStep:
+    """One result: the point, and optionally its forecast and decision.  Consecutive ones are
+    applied together as one :class:`_RecordSteps` (batched inserts)."""
+
+    name: ClassVar[str] = "record_step"
+    ref: TrialRef
+    step: int
+    value: float
+    wall_time: float
+    forecast: Mapping[str, Any] | None = None
+    decision: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _RecordSteps:
+    """Many :class:`RecordStep` of trials whose rows exist, as one ``record_steps``."""
+
+    name: ClassVar[str] = "record_steps"
+    rows: Sequence[tuple[int, int, float | None, float | None,
+                         Mapping[str, Any] | None, Mapping[str, Any] | None]]
+
+    def apply(self, storage: Storage) -> None:
+        storage.record_steps(self.rows)
+
+
+@dataclass(frozen=True)
+class FinishTrial:
+    """The trial's final state, value(s), epochs run and error."""
+
+    name: ClassVar[str] = "finish_trial"
+    ref: TrialRef
+    state: str
+    value: float | None = None
+    values: list[float] | None = None
+    epochs: int | None = None
+    error: str | None = None
+
+    def apply(self, storage: Storage) -> None:
+        storage.finish_trial(self.ref.require(), state=self.state, value=self.value,
+                             values=self.values, epochs=self.epochs, error=self.error)
+
+
+#: What the engine queues.
+Write = CreateTrial | SetTrialNode | RecordStep | FinishTrial
+
+
+class Writer:
+    """One background thread that applies storage writes in order (off the hook's path).
+
+    It sleeps for :attr:`flush_s` after the first queued write, then applies everything queued
+    in one transaction (:meth:`Storage.batch`; the points, forecasts and decisions of a run of
+    results as batched inserts), in queue order: a trial's row is created before its results,
+    which are written before its ``finish_trial``.  Writes reach the database at most
+    :attr:`flush_s` after they are queued (what a SIGKILL of the driver can lose: the trials
+    concerned are still RUNNING in the database, so ``resume`` runs them again).
+    """
+
+    flush_s = 0.2
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.q: queue.Queue[Write | None] = queue.Queue()
+        self.errors: list[str] = []
+        self.create_failures: list[str] = []  # the engine stops the run on the next trial
+        self.batches = 0
+        self.cpu_s = 0.0  # the writer thread's own CPU time (it shares the driver's GIL)
+        self._closing = threading.Event()  # cuts the gathering window short at close()
+        self.t = threading.Thread(target=self._loop, name="nas-db-writer", daemon=True)
+        self.t.start()
+
+    def put(self, op: Write) -> None:
+        self.q.put(op)
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            first = self.q.get()
+            if first is not None:
+                # gather for ``flush_s`` after the first write, asleep (not woken by every put:
+                # each wake-up would take the driver's GIL from Tune's loop), then take all that
+                # came: one transaction per window instead of one per result
+                self._closing.wait(self.flush_s)
+            batch: list[Write] = []
+            item = first
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= 5000:
+                    break
+                try:
+                    item = self.q.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                stop = True
+            if batch:
+                c0 = time.thread_time()
+                self._apply(batch)
+                self.cpu_s += time.thread_time() - c0
+
+    def _call(self, op: CreateTrial | SetTrialNode | FinishTrial | _RecordSteps,
+              strict: bool) -> None:
+        """Apply one write; errors raise when ``strict`` (inside a batch), else are logged."""
+        try:
+            op.apply(self.storage)
+        except Exception as exc:  # a lost write must not kill the study; it is logged
+            if strict:
+                raise
+            logger.error("storage write %s failed: %s", op.name, exc)
+            self.errors.append(f"{op.name}: {exc}")
+            if isinstance(op, CreateTrial):
+                self.create_failures.append(str(exc))
+
+    def _apply(self, batch: list[Write]) -> None:
+        """All of ``batch`` in one transaction; when that fails, one write at a time (so that
+        only the bad write is lost, and it is named in the log)."""
+        self.batches += 1
+        if len(batch) > 1:
+            try:
+                with self.storage.batch(f"writing {len(batch)} queued results"):
+                    self._apply_each(batch, strict=True)
+                return
+            except Exception as exc:  # noqa: BLE001  (retried one write at a time below)
+                logger.debug("batched write failed (%s); writing one at a time", exc)
+                for op in batch:  # those rows were rolled back
+                    if isinstance(op, CreateTrial):
+                        op.ref.id = None
+        self._apply_each(batch, strict=False)
+
+    def _apply_each(self, batch: list[Write], strict: bool) -> None:
+        steps: list[RecordStep] = []
+
+        def flush() -> None:
+            if steps:
+                rows = [(tid, s.step, s.value, s.wall_time, s.forecast, s.decision)
+                        for s in steps if (tid := s.ref.id) is not None]
+                if len(rows) < len(steps):
+                    if strict:
+                        raise RuntimeError("results of a trial whose row was not created")
+                    self.errors.append(f"record_step: {len(steps) - len(rows)} result(s) of "
+                                       f"trials whose row could not be created")
+                if rows:
+                    self._call(_RecordSteps(rows), strict)
+            steps.clear()
+
+        for op in batch:
+            if isinstance(op, RecordStep):
+                steps.append(op)
+            else:
+                flush()
+                self._call(op, strict)
+        flush()
+
+    def close(self) -> None:
+        self._closing.set()
+        self.q.put(None)
+        self.t.join()
