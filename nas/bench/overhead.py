@@ -216,8 +216,9 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurren
                 else:
                     s, summary, eng = engine({"policy": "none"}, trials)
                     engine_s.append(s)
-                    busy_s.append(eng.busy_s)
-                    writer_s.append(eng.writer.cpu_s)
+                    stats = eng.stats()
+                    busy_s.append(stats.busy_s)
+                    writer_s.append(stats.writer_cpu_s)
                     engine_epochs = summary.epochs_run
                 settle(f"rep {rep + 1}/{reps}, {side}")
         predictive = {}
@@ -227,14 +228,15 @@ def run_overhead(*, trials: int = 20, epochs: int = 20, cpus: int = 2, concurren
             pred_s, pred_summary, eng = engine({"policy": "predictive", "predictor": predictor,
                                                 "delta": 1e-9, "min_epochs": 1},
                                                max(trials, 30))
+            stats = eng.stats()
             predictive[predictor] = {
                 # False when the predictor could not be created or fitted (the hook then
                 # measures a policy without forecasts)
-                "predictor_loaded": eng.refits > 0,
+                "predictor_loaded": stats.refits > 0,
                 "delta": 1e-9, "wall_s": round(pred_s, 3), "epochs": pred_summary.epochs_run,
-                "trials": pred_summary.trials, "refits": eng.refits,
-                "hook_ms": _stats(eng.hook_ms),
-                "hook_ms_during_refit": _stats(eng.hook_ms_refit),
+                "trials": pred_summary.trials, "refits": stats.refits,
+                "hook_ms": _stats(list(stats.hook_ms)),
+                "hook_ms_during_refit": _stats(list(stats.hook_ms_refit)),
             }
             tick(f"hook latency, {predictor}")
     finally:

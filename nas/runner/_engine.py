@@ -115,23 +115,6 @@ class Engine:
             write_batches=self.writer.batches, writes_failed=len(self.writer.errors),
             writer_cpu_s=self.writer.cpu_s)
 
-    # what ``nas bench overhead`` reads after a run (the same numbers as :meth:`stats`)
-    @property
-    def busy_s(self) -> float:
-        return self.tally.busy_s
-
-    @property
-    def hook_ms(self) -> list[float]:
-        return self.tally.hook_ms
-
-    @property
-    def hook_ms_refit(self) -> list[float]:
-        return self.tally.hook_ms_refit
-
-    @property
-    def refits(self) -> int:
-        return self.refit.refits
-
     # ------------------------------------------------------------------ trials
     def next_trial(self, key: str) -> dict[str, Any] | None:
         """A new trial for Tune's ``key`` (its trial id), or None when the budget is spent."""
