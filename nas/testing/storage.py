@@ -206,6 +206,11 @@ def check_storage(url: str) -> None:
         raise AssertionError("a duplicate (study, number) must be refused")
     st.set_study_status(sid, "COMPLETE")
     _expect(st.get_study(name).status == "COMPLETE", "study status updated")
+    st.set_study_evaluation(sid, metric="test_acc", seeds=2, top=1, wall_s=1.0,
+                            results=[{"rank": 1, "number": 2, "mean": 0.7, "runs": []}])
+    ev = st.study_evaluation(sid)
+    _expect(ev is not None and ev.metric == "test_acc" and ev.seeds == 2
+            and ev.results[0]["mean"] == 0.7, "evaluation stored and read back")
     st.delete_study(name)
     _expect(name not in st.study_names(), "delete_study removes the study")
     st.close()
