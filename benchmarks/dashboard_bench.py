@@ -20,6 +20,8 @@ from pathlib import Path
 
 
 def build(url: str, n: int, epochs: int) -> int:
+    import datetime as dt
+
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
@@ -28,7 +30,6 @@ def build(url: str, n: int, epochs: int) -> int:
     )
 
     from nas.storage import Storage
-    from nas.storage._models import utcnow
 
     st = Storage(url)
     sid = st.create_study("bench-10k", space="seq_cells", task="parity",
@@ -70,7 +71,8 @@ def build(url: str, n: int, epochs: int) -> int:
         from sqlalchemy import text
 
         conn.execute(text("update trials set finished = datetime(:t0, '+' || (number * 8) || "
-                          "' seconds') where study_id = :sid"), {"t0": str(utcnow()), "sid": sid})
+                          "' seconds') where study_id = :sid"),
+                     {"t0": str(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)), "sid": sid})
     print(f"built {n} trials in {time.perf_counter() - t0:.1f} s")
     return sid
 

@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from nas.cli import main as cli_main
+    from nas.cli._plot import plot_curve
     from nas.curvefile import save_curves
     from nas.errors import NasError
     from nas.storage import Storage, import_curves, resolve_url
-    from nas.storage._plot import plot_curve
     from nas.testing.storage import synthetic_study_curves
 
     out = Path(args.out)

@@ -8,9 +8,9 @@ score is biased upward (it is the maximum of many noisy estimates); this is the 
 
 Outputs: per configuration, the test metric's mean and sample standard deviation over seeds;
 the weights of every retrained model as ``<out>/<study>/trial-<n>/seed-<s>.safetensors`` next
-to ``config.json`` (the configuration, the task spec and the metrics).  The result document is
-stored in the database under the study's ``config["evaluation"]`` (JSON column; the storage has
-no dedicated table for it).
+to ``config.json`` (the configuration, the task spec and the metrics).  The result is stored in
+the database's ``evaluations`` table (``Storage.study_evaluation`` reads it back; evaluating
+again replaces it).
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     st = Storage(require_existing(resolve_url(storage)))
     rec = st.get_study(study)
     try:
-        cfg = config_from_dict({k: v for k, v in rec.config.items() if k != "evaluation"},
-                               source=f"study {study!r}")
+        cfg = config_from_dict(dict(rec.config), source=f"study {study!r}")
     except ConfigError as exc:
         raise ConfigError(f"study {study!r} has no usable run configuration ({exc}); was it "
                           "created by `nas run`?") from exc
@@ -99,10 +98,11 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
         results.append({"rank": rank, "number": t.number, "val_value": t.value,
                         "metric": metric_name, "mean": mean, "std": std, "runs": runs,
                         "dir": str(tdir)})
-    doc = {"study": study, "metric": metric_name, "seeds": seeds, "top": top,
-           "results": results, "wall_s": round(time.monotonic() - t0, 3)}
-    st.set_study_evaluation(rec.id, doc)
-    return doc
+    wall_s = round(time.monotonic() - t0, 3)
+    st.set_study_evaluation(rec.id, metric=metric_name, seeds=seeds, top=top, results=results,
+                            wall_s=wall_s)
+    return {"study": study, "metric": metric_name, "seeds": seeds, "top": top,
+            "results": results, "wall_s": wall_s}
 
 
 def test_metric(cfg: Any, config: dict[str, Any], *, seed: int = 0) -> float:

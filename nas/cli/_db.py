@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import typer
 from nas.cli._app import app, db_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
 from nas.errors import ConfigError
+from nas.interfaces import ForecastSummary
 from nas.policies._audit import false_stop_text
 
 STORAGE_OPTION = typer.Option(
@@ -24,6 +26,8 @@ STORAGE_OPTION = typer.Option(
     help="Database URL (default: $NAS_STORAGE, else sqlite:///nas.db in the working directory).",
 )
 _TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
+#: the forecast columns of ``nas curve``: the fields of a forecast summary, in order
+_FORECAST_COLUMNS = tuple(f.name for f in fields(ForecastSummary))
 
 
 def _storage(url: str | None, *, check_schema: bool = True, create: bool = False) -> Any:
@@ -42,14 +46,17 @@ def _created(v: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- nas db ...
+_SCHEMA_STATUS = {"empty": "empty (created on first use)", "ok": "ok",
+                  "old": "old: run `nas db upgrade`", "foreign": "not a nas database",
+                  "newer": "newer than this nas: upgrade nas"}
+_COUNTED = ("studies", "trials", "curve_points", "forecasts", "decisions")
+
+
 @db_app.command("upgrade")
 def db_upgrade(storage: str | None = STORAGE_OPTION) -> None:
     """Create the database, or bring an older one to this nas's schema revision."""
-    from nas.storage._schema import upgrade
-
     st = _storage(storage, check_schema=False, create=True)
-    with st._translate("upgrading the schema"):
-        before, after = upgrade(st.engine, st.masked_url)
+    before, after = st.upgrade_schema()
     if before == after:
         typer.echo(f"{st.masked_url}: schema already at revision {after}")
     else:
@@ -63,35 +70,13 @@ def db_info(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show the database URL (password masked), back end, schema revision and row counts."""
-    from sqlalchemy import func, select
-
-    from nas.storage import HEAD, REVISIONS
-    from nas.storage._models import Base
-    from nas.storage._schema import schema_state
-
     out = resolve_format(fmt, as_json)
     st = _storage(storage, check_schema=False)
-    with st._read("reading the schema") as conn:
-        state = schema_state(conn)
-        counts: dict[str, int | None] = {}
-        for name in ("studies", "trials", "curve_points", "forecasts", "decisions"):
-            counts[name] = None
-            if state.revision == HEAD:
-                table = Base.metadata.tables[name]
-                counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-    if state.empty:
-        status = "empty (created on first use)"
-    elif state.revision == HEAD:
-        status = "ok"
-    elif state.revision in REVISIONS:
-        status = "old: run `nas db upgrade`"
-    elif state.revision is None:
-        status = "not a nas database"
-    else:
-        status = "newer than this nas: upgrade nas"
+    schema = st.schema_info()
+    status = _SCHEMA_STATUS[schema.state]
     info: dict[str, Any] = {"url": st.masked_url, "backend": st.dialect,
-                            "revision": state.revision, "head": HEAD, "status": status}
-    info.update(counts)
+                            "revision": schema.revision, "head": schema.head, "status": status}
+    info.update({name: schema.counts.get(name) for name in _COUNTED})
     if out == "json":
         emit_json(info)
     else:
@@ -137,8 +122,7 @@ def export_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export a study: trials as csv/json, or the curve-file format (npz) that imports back."""
-    from nas.storage import export_curves
-    from nas.storage._transfer import export_rows
+    from nas.storage import export_curves, export_rows
 
     out = "json" if as_json else fmt.lower()
     if out not in ("csv", "json", "npz"):
@@ -382,7 +366,7 @@ def curve_cmd(
     decisions = {d.step: d for d in st.decisions(tid)}
     columns = ["step", "value", "wall_time"]
     if forecasts:
-        columns += ["predictor", "horizon", "mean", "q05", "q50", "q95", "p_improve"]
+        columns += list(_FORECAST_COLUMNS)
     best_at = _best_at_decisions(st, rec, list(decisions.values())) if decisions else {}
     if decisions:
         columns += ["best", "action", "reason"]
@@ -391,16 +375,14 @@ def curve_cmd(
         row: dict[str, Any] = {"step": step, "value": value, "wall_time": wall}
         f = forecasts.get(step)
         if forecasts:
-            row.update({"predictor": f and f.predictor, "horizon": f and f.horizon,
-                        "mean": f and f.mean, "q05": f and f.q05, "q50": f and f.q50,
-                        "q95": f and f.q95, "p_improve": f and f.p_improve})
+            row.update(asdict(f.summary) if f is not None else dict.fromkeys(_FORECAST_COLUMNS))
         d = decisions.get(step)
         if decisions:
             row.update({"best": best_at.get(step), "action": d and d.action,
                         "reason": d and d.reason})
         rows.append(row)
     if plot is not None:
-        from nas.storage._plot import plot_curve
+        from nas.cli._plot import plot_curve
 
         plot_curve(plot, points, list(forecasts.values()), list(decisions.values()),
                    title=f"{rec.name} trial {number}", direction=rec.direction,
@@ -411,7 +393,7 @@ def curve_cmd(
         title = f"{rec.name} trial {number}"
         if forecasts:
             f0 = next(iter(forecasts.values()))
-            title += f" (forecasts of step {f0.horizon} by {f0.predictor})"
+            title += f" (forecasts of step {f0.summary.horizon} by {f0.summary.predictor})"
         emit(rows, out, columns=columns, title=title)
         for d in decisions.values():
             if d.action == "STOP":

@@ -31,8 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nas.dashboard import _data
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
-from nas.storage import STATES, Storage, StudyRecord
-from nas.storage._dashboard import LEADERBOARD_SORTS
+from nas.storage import LEADERBOARD_SORTS, STATES, Storage, StudyRecord
 
 __all__ = ["create_app"]
 

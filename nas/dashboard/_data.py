@@ -208,9 +208,10 @@ def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
                    "compared_source": ("threshold" if stored is not None else
                                        ("study best then" if best_at.get(i) is not None
                                         else ""))})
-    fs = [{"step": f.step, "predictor": f.predictor, "horizon": f.horizon, "mean": num(f.mean),
-           "q05": num(f.q05), "q50": num(f.q50), "q95": num(f.q95),
-           "p_improve": num(f.p_improve)} for f in forecasts]
+    fs = [{"step": f.step, "predictor": f.summary.predictor, "horizon": f.summary.horizon,
+           "mean": num(f.summary.mean), "q05": num(f.summary.q05), "q50": num(f.summary.q50),
+           "q95": num(f.summary.q95), "p_improve": num(f.summary.p_improve)}
+          for f in forecasts]
     return {
         "study": study.name, "number": trial.number, "state": trial.state,
         "direction": study.direction, "value": num(trial.value), "epochs": trial.epochs,

@@ -6,25 +6,43 @@ the query CLI loads this.
 - :func:`resolve_url` / :func:`mask_url` -- which database, and how to print its URL;
 - :class:`Storage` -- connect (creating or checking the schema) and read/write studies;
 - :func:`open_study` -- the user's read API (trials, curves, best trial, pandas);
-- :func:`import_curves` / :func:`export_curves` -- curve files in and out (``nas import/export``);
+- :func:`import_curves` / :func:`export_curves` -- curve files in and out (``nas import/export``),
+  :func:`export_rows` -- the flat listings of ``nas export --format csv|json``;
+- :meth:`Storage.schema_info` / :meth:`Storage.upgrade_schema` -- ``nas db info|upgrade``;
+  :meth:`Storage.import_study` -- a study with its trials in one bulk transaction.
 """
 
 from __future__ import annotations
 
+from nas.storage._dashboard import LEADERBOARD_SORTS
 from nas.storage._read import StudyHandle, best_of, open_study
 from nas.storage._records import (
     FINISHED_STATES,
     STATES,
     DecisionRecord,
+    EvaluationRecord,
     ForecastRecord,
     StudyRecord,
+    TrialImport,
     TrialRecord,
 )
-from nas.storage._schema import HEAD, REVISIONS
+from nas.storage._schema import HEAD, REVISIONS, SchemaInfo
 from nas.storage._storage import DIRECTIONS, Storage
-from nas.storage._transfer import ImportResult, export_curves, import_curves, study_curveset
-from nas.storage._url import (DEFAULT_URL, ENV_VAR, mask_url, require_existing, resolve_url,
-                              validate_url)
+from nas.storage._transfer import (
+    ImportResult,
+    export_curves,
+    export_rows,
+    import_curves,
+    study_curveset,
+)
+from nas.storage._url import (
+    DEFAULT_URL,
+    ENV_VAR,
+    mask_url,
+    require_existing,
+    resolve_url,
+    validate_url,
+)
 
 __all__ = [
     "DEFAULT_URL",
@@ -32,21 +50,26 @@ __all__ = [
     "ENV_VAR",
     "FINISHED_STATES",
     "HEAD",
+    "LEADERBOARD_SORTS",
     "REVISIONS",
     "STATES",
     "DecisionRecord",
+    "EvaluationRecord",
     "ForecastRecord",
     "ImportResult",
+    "SchemaInfo",
     "Storage",
     "StudyHandle",
     "StudyRecord",
+    "TrialImport",
     "TrialRecord",
     "best_of",
     "export_curves",
+    "export_rows",
     "import_curves",
     "mask_url",
-    "require_existing",
     "open_study",
+    "require_existing",
     "resolve_url",
     "study_curveset",
     "validate_url",

@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, and_, case, func, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import ColumnElement, String, and_, case, func, or_, select
 
 from nas.errors import ConfigError
-from nas.storage._models import (
-    CurvePointModel,
-    DecisionModel,
-    ForecastModel,
-    TrialModel,
-)
+from nas.storage._base import StorageBase
+from nas.storage._models import CURVE_POINTS as _P
+from nas.storage._models import DECISIONS as _D
+from nas.storage._models import FORECASTS as _F
+from nas.storage._models import TRIALS as _T
 from nas.storage._records import STATES, DecisionRecord, ForecastRecord, TrialRecord
+from nas.storage._rows import forecast_record
 
 __all__ = ["LEADERBOARD_SORTS", "DashboardReads"]
-
-_T = cast(Table, TrialModel.__table__)
-_P = cast(Table, CurvePointModel.__table__)
-_F = cast(Table, ForecastModel.__table__)
-_D = cast(Table, DecisionModel.__table__)
 
 #: Leaderboard sort keys and their columns ("value" is best-first for the study's direction).
 LEADERBOARD_SORTS = ("value", "number", "epochs", "state", "started", "finished")
@@ -40,13 +33,8 @@ def _latest(*values: _dt.datetime | None) -> _dt.datetime | None:
     return max(got) if got else None
 
 
-class DashboardReads:
+class DashboardReads(StorageBase):
     """The dashboard's queries (mixed into :class:`~nas.storage.Storage`)."""
-
-    if TYPE_CHECKING:
-        masked_url: str
-
-        def _read(self, action: str) -> AbstractContextManager[Connection]: ...
 
     # ------------------------------------------------------------------ studies page
     def study_activity(self) -> dict[int, _dt.datetime | None]:
@@ -174,10 +162,8 @@ class DashboardReads:
             points = [(int(s), v, w) for s, v, w in conn.execute(
                 select(_P.c.step, _P.c.value, _P.c.wall_time)
                 .where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
-            fs = [ForecastRecord(r.trial_id, r.step, r.predictor, r.horizon, r.mean, r.q05,
-                                 r.q50, r.q95, r.p_improve, r.created)
-                  for r in conn.execute(select(_F).where(_F.c.trial_id == trial_id)
-                                        .order_by(_F.c.step, _F.c.id))]
+            fs = [forecast_record(r) for r in conn.execute(
+                select(_F).where(_F.c.trial_id == trial_id).order_by(_F.c.step, _F.c.id))]
             ds = [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created,
                                  r.threshold)
                   for r in conn.execute(select(_D).where(_D.c.trial_id == trial_id)

@@ -1,7 +1,8 @@
 """The study database schema: SQLAlchemy 2 typed models (the source of truth; docs/storage.md).
 
 Plain-SQL users read these tables directly, so the names are short and obvious: ``studies``,
-``trials``, ``trial_values``, ``curve_points``, ``forecasts``, ``decisions``.  Times are naive
+``trials``, ``trial_values``, ``curve_points``, ``forecasts``, ``decisions``, ``evaluations``.
+Times are naive
 UTC.  JSON columns hold snake_case keys.  The Alembic migrations in ``migrations/versions``
 must build exactly this schema (a test compares them).
 """
@@ -9,7 +10,7 @@ must build exactly this schema (a test compares them).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,15 +21,24 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "CURVE_POINTS",
+    "DECISIONS",
+    "EVALUATIONS",
+    "FORECASTS",
+    "STUDIES",
+    "TRIALS",
+    "TRIAL_VALUES",
     "Base",
     "CurvePointModel",
     "DecisionModel",
+    "EvaluationModel",
     "ForecastModel",
     "StudyModel",
     "TrialModel",
@@ -148,3 +158,30 @@ class DecisionModel(Base):
     reason: Mapped[str] = mapped_column(Text)
     created: Mapped[_dt.datetime] = mapped_column(DateTime)
     threshold: Mapped[float | None] = mapped_column(Float)
+
+
+class EvaluationModel(Base):
+    """A study's final evaluation (``nas evaluate``): its top configurations retrained with
+    ``seeds`` seeds and scored once on the test split; ``results`` holds one entry per
+    configuration (rank, number, val_value, metric, mean, std, runs, dir).  One per study:
+    evaluating again replaces it."""
+
+    __tablename__ = "evaluations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), unique=True)
+    metric: Mapped[str] = mapped_column(String(256))
+    seeds: Mapped[int] = mapped_column(Integer)
+    top: Mapped[int] = mapped_column(Integer)
+    results: Mapped[Any] = mapped_column(JSON)
+    wall_s: Mapped[float | None] = mapped_column(Float)
+    created: Mapped[_dt.datetime] = mapped_column(DateTime)
+
+
+# The Core tables, for the query and write modules.
+STUDIES = cast(Table, StudyModel.__table__)
+TRIALS = cast(Table, TrialModel.__table__)
+TRIAL_VALUES = cast(Table, TrialValueModel.__table__)
+CURVE_POINTS = cast(Table, CurvePointModel.__table__)
+FORECASTS = cast(Table, ForecastModel.__table__)
+DECISIONS = cast(Table, DecisionModel.__table__)
+EVALUATIONS = cast(Table, EvaluationModel.__table__)

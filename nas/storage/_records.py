@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from nas.interfaces import ForecastSummary
 
 __all__ = [
     "FINISHED_STATES",
     "STATES",
     "DecisionRecord",
+    "EvaluationRecord",
     "ForecastRecord",
     "StudyRecord",
+    "TrialImport",
     "TrialRecord",
 ]
 
@@ -76,18 +81,14 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class ForecastRecord:
-    """One row of ``forecasts``: after ``step``, the predictor's view of the value at ``horizon``."""
+    """One row of ``forecasts``: after ``step``, the predictor's view of the value at its
+    horizon (``summary``: predictor, horizon, mean, quantiles and P(improve), in raw objective
+    units; missing values are None)."""
 
     trial_id: int
     step: int
-    predictor: str
-    horizon: int
-    mean: float | None
-    q05: float | None
-    q50: float | None
-    q95: float | None
-    p_improve: float | None
-    created: _dt.datetime
+    summary: ForecastSummary
+    created: _dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,41 @@ class DecisionRecord:
     reason: str
     created: _dt.datetime
     threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One row of ``evaluations``: the study's final evaluation (``nas evaluate``).  ``results``
+    has one entry per retrained configuration, best first: ``{rank, number, val_value, metric,
+    mean, std, runs: [{seed, <metrics>}], dir}``."""
+
+    study_id: int
+    metric: str
+    seeds: int
+    top: int
+    results: list[dict[str, Any]]
+    wall_s: float | None
+    created: _dt.datetime
+
+    def to_dict(self, study: str) -> dict[str, Any]:
+        """The result document of :func:`nas.evaluate.evaluate_study` (``study``: its name)."""
+        return {"study": study, "metric": self.metric, "seeds": self.seeds, "top": self.top,
+                "results": self.results, "wall_s": self.wall_s}
+
+
+@dataclass(frozen=True)
+class TrialImport:
+    """One trial of a bulk import (:meth:`nas.storage.Storage.import_study`): ``curve`` holds
+    the values of steps 1, 2, ... (any iterable of floats, a NumPy row too; NaN/inf/None are
+    stored as missing); ``decisions`` the keyword arguments of ``Storage.add_decision`` with
+    ``step``."""
+
+    number: int
+    state: str = "COMPLETE"
+    config: Mapping[str, Any] = field(default_factory=dict)
+    features: Mapping[str, Any] | None = None
+    group: str | None = None
+    value: float | None = None
+    epochs: int | None = None
+    curve: Iterable[float | None] = ()
+    decisions: Sequence[Mapping[str, Any]] = ()

@@ -9,20 +9,22 @@ revision reads ``alembic_version`` directly, so opening a database never imports
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, inspect, select
+from sqlalchemy import Column, MetaData, String, Table, func, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
 from nas.errors import StorageError
 from nas.storage._models import Base
 
-__all__ = ["HEAD", "REVISIONS", "SchemaState", "ensure_schema", "schema_state", "upgrade"]
+__all__ = ["HEAD", "REVISIONS", "SchemaInfo", "SchemaState", "ensure_schema", "schema_info",
+           "schema_state", "upgrade"]
 
 log = logging.getLogger(__name__)
 
 #: Every migration in order; the last one is the revision this code writes and reads.
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 HEAD = REVISIONS[-1]
 
 _VERSION_TABLE = Table(
@@ -58,6 +60,41 @@ def schema_state(conn: Connection) -> SchemaState:
     ours = tables & set(Base.metadata.tables)
     foreign = tuple(sorted(tables - set(Base.metadata.tables) - {"alembic_version"}))
     return SchemaState(revision, bool(ours), foreign)
+
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    """What ``nas db info`` shows of a database: its ``revision`` (None: no nas schema), the
+    ``head`` revision of this nas, ``state`` -- ``"empty"`` (created on first use), ``"ok"``
+    (at head), ``"old"`` (run ``nas db upgrade``), ``"newer"`` (than this nas) or
+    ``"foreign"`` (tables, but not a nas schema) -- and the row count of each nas table
+    (None unless at head)."""
+
+    revision: str | None
+    head: str
+    state: str
+    counts: dict[str, int | None]
+
+
+def schema_info(conn: Connection) -> SchemaInfo:
+    """The :class:`SchemaInfo` of the database behind ``conn`` (reads only)."""
+    state = schema_state(conn)
+    counts: dict[str, int | None] = {}
+    for name, table in Base.metadata.tables.items():
+        counts[name] = None
+        if state.revision == HEAD:
+            counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    if state.empty:
+        kind = "empty"
+    elif state.revision == HEAD:
+        kind = "ok"
+    elif state.revision in REVISIONS:
+        kind = "old"
+    elif state.revision is None:
+        kind = "foreign"
+    else:
+        kind = "newer"
+    return SchemaInfo(state.revision, HEAD, kind, counts)
 
 
 def _foreign_message(state: SchemaState, masked_url: str) -> str:

@@ -13,25 +13,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy import Table, insert, select
+from typing import Any
 
 from nas.errors import ConfigError
 from nas.names import check_study_name
-from nas.storage._engine import jsonable
-from nas.storage._models import CurvePointModel, DecisionModel, TrialModel, utcnow
-from nas.storage._records import TrialRecord
+from nas.storage._records import TrialImport, TrialRecord
 from nas.storage._storage import DIRECTIONS, Storage
 
 __all__ = ["ImportResult", "export_curves", "export_rows", "import_curves", "study_curveset"]
 
 log = logging.getLogger(__name__)
-
-_T = cast(Table, TrialModel.__table__)
-_D = cast(Table, DecisionModel.__table__)
-_P = cast(Table, CurvePointModel.__table__)
-_ROW_BATCH = 20_000
 
 
 @dataclass(frozen=True)
@@ -100,7 +91,8 @@ def import_curves(
     missing = int((mask & ~finite).sum())
     stored = np.where(finite, curves, np.nan)
 
-    trial_rows = []
+    stop_name = Path(path).name
+    trials = []
     for i in range(cs.n):
         L = int(lengths[i])
         last = float(stored[i, L - 1])
@@ -108,70 +100,26 @@ def import_curves(
         if cs.config_features is not None:
             feats = {n: (float(v) if math.isfinite(float(v)) else None)
                      for n, v in zip(names, cs.config_features[i].tolist())}
-        trial_rows.append({
-            "number": i, "state": str(cs.states[i]) if cs.states is not None else "COMPLETE",
-            "group_name": groups[i] if groups else None,
-            "config": jsonable(cs.configs[i]) if cs.configs is not None else {},
-            "distributions": {}, "features": feats,
-            "value": last if math.isfinite(last) else None, "epochs": L,
-        })
+        state = str(cs.states[i]) if cs.states is not None else "COMPLETE"
+        stop = int(cs.stop_steps[i]) if cs.stop_steps is not None else 0
+        decisions: tuple[dict[str, Any], ...] = ()
+        if stop > 0 and state == "STOPPED":  # the stop step survives the round trip
+            decisions = ({"step": stop, "policy": "imported", "action": "STOP",
+                          "reason": f"stopped at step {stop} (imported from {stop_name})"},)
+        trials.append(TrialImport(
+            number=i, state=state, group=groups[i] if groups else None,
+            config=cs.configs[i] if cs.configs is not None else {}, features=feats,
+            value=last if math.isfinite(last) else None, epochs=L,
+            curve=stored[i, :L], decisions=decisions))
 
-    row = storage.study_row(study, space="imported", task=study_task,
-                             objectives=[{"name": "value", "direction": d}], config=config,
-                             status="COMPLETE")
-    with storage.transaction(f"importing {cs.source} into study {study!r}") as conn:
-        study_id = storage.insert_study(conn, row)
-        for r in trial_rows:
-            r["study_id"] = study_id
-        for i in range(0, len(trial_rows), _ROW_BATCH):
-            conn.execute(insert(_T), trial_rows[i : i + _ROW_BATCH])
-        ids = dict(conn.execute(select(_T.c.number, _T.c.id).where(_T.c.study_id == study_id)).all())
-        n_points = _insert_points(storage, conn, ids, stored, lengths)
-        stops = [{"trial_id": ids[i], "step": int(cs.stop_steps[i]), "policy": "imported",
-                  "action": "STOP", "reason": f"stopped at step {int(cs.stop_steps[i])} "
-                  f"(imported from {Path(path).name})", "created": utcnow()}
-                 for i in range(cs.n) if cs.stop_steps is not None and cs.stop_steps[i] > 0
-                 and trial_rows[i]["state"] == "STOPPED"]
-        if stops:  # the stop step survives the round trip, as a decision
-            conn.execute(insert(_D), stops)
+    study_id, n_points = storage.import_study(
+        study, space="imported", task=study_task, objectives=[{"name": "value", "direction": d}],
+        config=config, trials=trials, status="COMPLETE",
+        action=f"importing {cs.source} into study {study!r}")
     if missing:
         log.warning("%s: %d of %d curve values are NaN or inf; stored as missing (NULL)",
                     cs.source, missing, n_points)
     return ImportResult(study, study_id, cs.n, n_points, missing, d, time.perf_counter() - t0)
-
-
-def _insert_points(storage: Storage, conn: Any, ids: dict[int, int], stored: Any, lengths: Any) -> int:
-    """Bulk-insert every point; PostgreSQL uses COPY, the others executemany in batches."""
-    n = 0
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        raw = conn.connection.driver_connection  # same transaction as the trial inserts
-        with raw.cursor() as cur, cur.copy(
-            "COPY curve_points (trial_id, step, value, wall_time) FROM STDIN"
-        ) as copy:
-            for i in range(stored.shape[0]):
-                tid = ids[i]
-                row = stored[i].tolist()
-                for s in range(int(lengths[i])):
-                    v = row[s]
-                    copy.write_row((tid, s + 1, None if math.isnan(v) else v, None))
-                    n += 1
-        return n
-    batch: list[dict[str, Any]] = []
-    for i in range(stored.shape[0]):
-        tid = ids[i]
-        row = stored[i].tolist()
-        for s in range(int(lengths[i])):
-            v = row[s]
-            batch.append({"trial_id": tid, "step": s + 1, "value": None if math.isnan(v) else v,
-                          "wall_time": None})
-        if len(batch) >= _ROW_BATCH:
-            conn.execute(insert(_P), batch)
-            n += len(batch)
-            batch = []
-    if batch:
-        conn.execute(insert(_P), batch)
-        n += len(batch)
-    return n
 
 
 def study_curveset(storage: Storage, name: str) -> Any:

@@ -153,7 +153,7 @@ def check_storage(url: str) -> None:
                     p_improve=float("nan"))
     st.add_decision(t0, 4, policy="predictive", action="STOP", reason="P(improve) < delta")
     fc = st.forecasts(t0)
-    _expect(len(fc) == 1 and fc[0].horizon == 10 and fc[0].p_improve is None,
+    _expect(len(fc) == 1 and fc[0].summary.horizon == 10 and fc[0].summary.p_improve is None,
             "forecast stored, NaN as missing")
     _expect([d.action for d in st.decisions(t0)] == ["STOP"], "decision stored")
     st.finish_trial(t0, state="STOPPED", values=[0.3, 1000.0])
@@ -179,7 +179,8 @@ def check_storage(url: str) -> None:
                    decision={"policy": "predictive", "action": "continue", "reason": "ok"})
     st.record_step(t9, 1, 0.9)  # the stored step wins
     _expect(st.curve_points(t9) == [(1, 0.5, 0.1)], "record_step stores the point once")
-    _expect([(f.step, f.q95) for f in st.forecasts(t9)] == [(1, 0.8)], "record_step forecast")
+    _expect([(f.step, f.summary.q95) for f in st.forecasts(t9)] == [(1, 0.8)],
+            "record_step forecast")
     _expect([d.action for d in st.decisions(t9)] == ["CONTINUE"], "record_step decision")
     t10 = st.create_trial(sid, 10, config={}, distributions={})
     st.record_steps([(t9, 2, 0.6, None, None, None),
@@ -205,6 +206,11 @@ def check_storage(url: str) -> None:
         raise AssertionError("a duplicate (study, number) must be refused")
     st.set_study_status(sid, "COMPLETE")
     _expect(st.get_study(name).status == "COMPLETE", "study status updated")
+    st.set_study_evaluation(sid, metric="test_acc", seeds=2, top=1, wall_s=1.0,
+                            results=[{"rank": 1, "number": 2, "mean": 0.7, "runs": []}])
+    ev = st.study_evaluation(sid)
+    _expect(ev is not None and ev.metric == "test_acc" and ev.seeds == 2
+            and ev.results[0]["mean"] == 0.7, "evaluation stored and read back")
     st.delete_study(name)
     _expect(name not in st.study_names(), "delete_study removes the study")
     st.close()

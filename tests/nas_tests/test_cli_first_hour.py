@@ -91,12 +91,13 @@ def test_plot_has_whole_epochs_and_the_best_line(tmp_path: Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nas.storage._plot import plot_curve
-    from nas.storage._records import DecisionRecord, ForecastRecord
+    from nas.cli._plot import plot_curve
+    from nas.interfaces import ForecastSummary
+    from nas.storage import DecisionRecord, ForecastRecord
 
     seen = {}
     monkeypatch.setattr(plt, "close", lambda fig: seen.setdefault("fig", fig))
-    fc = ForecastRecord(1, 2, "pfn", 9, 0.2, 0.05, 0.2, 0.4, 0.002, None)
+    fc = ForecastRecord(1, 2, ForecastSummary("pfn", 9, 0.2, 0.05, 0.2, 0.4, 0.002))
     dec = DecisionRecord(1, 2, "predictive", "STOP", "P < delta", None)
     plot_curve(tmp_path / "c.png", [(1, 0.1, None), (2, 0.12, None)], [fc], [dec],
                best=[(2, 0.9)])

@@ -55,8 +55,12 @@ def test_evaluate_top_k_with_seeds(tmp_path: Path) -> None:
         assert meta["trial"] == r["number"] and meta["mean"] == r["mean"]
         model = ToySpace().build(meta["config"], ToyTask().spec())
         load_model(model, str(d / "seed-1.safetensors"))  # the weights load back
-    stored = Storage(url).get_study("ev").config["evaluation"]
-    assert stored["results"][0]["mean"] == res[0]["mean"]
+    st = Storage(url)
+    rec = st.get_study("ev")
+    stored = st.study_evaluation(rec.id)
+    assert stored is not None and "evaluation" not in rec.config
+    assert stored.to_dict("ev") == json.loads(json.dumps(doc))  # the document, as returned
+    assert stored.seeds == 2 and stored.top == 2 and stored.metric == "test_accuracy"
 
 
 def test_evaluate_errors_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

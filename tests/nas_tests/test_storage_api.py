@@ -91,7 +91,7 @@ def test_threads_share_one_storage(storage_url: str) -> None:
         try:
             for s in range(1, 31):
                 st.add_points(tid, [(s, s / 10, None)])
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001  (reported below)  # pragma: no cover
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(t,)) for t in ids]
@@ -132,3 +132,72 @@ def test_open_study_uses_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     import nas
 
     assert nas.open_study("e").name == "e"
+
+
+def test_evaluation_has_its_own_record(storage_url: str) -> None:
+    """``nas evaluate``'s result: stored in ``evaluations`` (not the study config), replaced
+    by a second evaluation, deleted with the study."""
+    from nas.storage import EvaluationRecord
+
+    st = Storage(storage_url)
+    sid = st.create_study("ev", space="s", task="t", objectives=[{"name": "v"}], config={"a": 1})
+    assert st.study_evaluation(sid) is None
+    res = [{"rank": 1, "number": 3, "mean": 0.5, "std": float("nan"), "runs": [{"seed": 0}]}]
+    st.set_study_evaluation(sid, metric="test_acc", seeds=1, top=2, results=res, wall_s=1.5)
+    ev = st.study_evaluation(sid)
+    assert isinstance(ev, EvaluationRecord) and ev.created is not None
+    assert ev.to_dict("ev") == {"study": "ev", "metric": "test_acc", "seeds": 1, "top": 2,
+                                "results": [{**res[0], "std": None}], "wall_s": 1.5}
+    assert st.get_study("ev").config == {"a": 1}
+    st.set_study_evaluation(sid, metric="test_loss", seeds=3, top=1, results=[])
+    ev2 = st.study_evaluation(sid)
+    assert ev2 is not None and (ev2.metric, ev2.seeds, ev2.results, ev2.wall_s) == \
+        ("test_loss", 3, [], None)
+    with pytest.raises(StudyNotFoundError):
+        st.set_study_evaluation(sid + 100, metric="m", seeds=1, top=1, results=[])
+    st.delete_study("ev")
+    sid = st.create_study("ev", space="s", task="t", objectives=[{"name": "v"}], config={})
+    assert st.study_evaluation(sid) is None
+
+
+def test_forecasts_are_forecast_summaries(storage_url: str) -> None:
+    """record_step takes a ForecastSummary (or a mapping of its fields); forecasts() returns
+    records holding one, NaN stored as missing."""
+    from nas.interfaces import ForecastSummary
+
+    st = Storage(storage_url)
+    sid = st.create_study("fc", space="s", task="t", objectives=[{"name": "v"}], config={})
+    tid = st.create_trial(sid, 0, config={}, distributions={})
+    st.record_step(tid, 1, 0.1, forecast=ForecastSummary("pfn", 9, 0.4, 0.1, 0.4, float("nan"),
+                                                         0.2))
+    st.record_step(tid, 2, 0.2, forecast={"predictor": "pfn", "horizon": 9, "mean": 0.5})
+    got = st.forecasts(tid)
+    assert [(f.trial_id, f.step) for f in got] == [(tid, 1), (tid, 2)]
+    assert got[0].summary == ForecastSummary("pfn", 9, 0.4, 0.1, 0.4, None, 0.2)
+    assert got[1].summary == ForecastSummary("pfn", 9, 0.5)
+    assert st.trial_detail(tid)[1] == got
+
+
+def test_schema_info_and_bulk_import(storage_url: str) -> None:
+    from nas.storage import HEAD, TrialImport
+
+    st = Storage(storage_url)
+    info = st.schema_info()
+    assert (info.revision, info.head, info.state) == (HEAD, HEAD, "ok")
+    assert info.counts["studies"] == 0 and info.counts["evaluations"] == 0
+    assert st.upgrade_schema() == (HEAD, HEAD)
+    trials = [TrialImport(0, curve=[0.1, float("nan"), 0.3], value=0.3, epochs=3),
+              TrialImport(1, state="STOPPED", curve=(0.2,), epochs=1, group="g",
+                          decisions=[{"step": 1, "policy": "p", "action": "stop",
+                                      "reason": "r"}])]
+    sid, n = st.import_study("bulk", space="s", task="t", objectives=[{"name": "v"}],
+                             config={}, trials=trials)
+    assert n == 4
+    got = st.trials(sid, with_curves=True)
+    assert [t.curve for t in got] == [[0.1, None, 0.3], [0.2]]
+    assert [t.state for t in got] == ["COMPLETE", "STOPPED"] and got[1].group == "g"
+    assert [d.action for d in st.decisions(got[1].id)] == ["STOP"]
+    with pytest.raises(ConfigError, match="already exists"):
+        st.import_study("bulk", space="s", task="t", objectives=[{"name": "v"}], config={},
+                        trials=trials)
+    assert st.schema_info().counts["curve_points"] == 4

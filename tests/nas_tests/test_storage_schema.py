@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect, text
 from nas.errors import StorageError
 from nas.storage import HEAD, REVISIONS, Storage
 from nas.storage._models import Base
-from nas.storage._schema import migrate_to, upgrade
+from nas.storage._schema import migrate_to
 
 storage_url = storage_url_fixture  # the fixture, on SQLite and PostgreSQL
 
@@ -62,10 +62,40 @@ def test_old_database_refused_then_upgraded(storage_url: str) -> None:
     with pytest.raises(StorageError, match="nas db upgrade"):
         Storage(storage_url)
     st = Storage(storage_url, check_schema=False)
-    assert upgrade(st.engine, st.masked_url) == (REVISIONS[0], HEAD)
+    assert st.upgrade_schema() == (REVISIONS[0], HEAD)
     st = Storage(storage_url)
     assert st.study_names() == ["old"]
-    assert upgrade(st.engine, st.masked_url) == (HEAD, HEAD)  # idempotent
+    assert st.upgrade_schema() == (HEAD, HEAD)  # idempotent
+
+
+def test_upgrade_moves_evaluations_out_of_the_study_config(storage_url: str) -> None:
+    """Revision 0004: a ``config["evaluation"]`` document (where earlier revisions kept
+    ``nas evaluate``'s result) moves into the ``evaluations`` table; the rest of the config and
+    the studies without one stay as they were."""
+    import json
+
+    doc = {"study": "a", "metric": "test_accuracy", "seeds": 2, "top": 1, "wall_s": 3.5,
+           "results": [{"rank": 1, "number": 4, "mean": 0.8, "std": 0.01, "runs": []}]}
+    engine = create_engine(storage_url)
+    try:
+        migrate_to(engine, "0003")
+        with engine.begin() as conn:
+            for name, config in (("a", {"seed": 1, "evaluation": doc}), ("b", {"seed": 2})):
+                conn.execute(text(
+                    "insert into studies (name, space, task, objectives, config, created, status) "
+                    "values (:n, 's', 't', '[]', :c, '2026-01-01 00:00:00', 'COMPLETE')"),
+                    {"n": name, "c": json.dumps(config)})
+    finally:
+        engine.dispose()
+    st = Storage(storage_url, check_schema=False)
+    assert st.schema_info().state == "old"
+    assert st.upgrade_schema() == ("0003", HEAD)
+    st = Storage(storage_url)
+    a, b = st.get_study("a"), st.get_study("b")
+    assert a.config == {"seed": 1} and b.config == {"seed": 2}
+    ev = st.study_evaluation(a.id)
+    assert ev is not None and ev.to_dict("a") == doc
+    assert st.study_evaluation(b.id) is None
 
 
 def test_newer_database_refused(storage_url: str) -> None:
@@ -78,7 +108,7 @@ def test_newer_database_refused(storage_url: str) -> None:
         Storage(storage_url)
     st2 = Storage(storage_url, check_schema=False)
     with pytest.raises(StorageError, match="newer than this nas"):
-        upgrade(st2.engine, st2.masked_url)
+        st2.upgrade_schema()
 
 
 def test_foreign_database_refused(storage_url: str) -> None:
@@ -130,7 +160,7 @@ def _open_new(url: str, out: Any) -> None:
     try:
         Storage(url)
         out.put("ok")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (the parent reports any failure)
         out.put(f"{type(exc).__name__}: {exc}")
 
 

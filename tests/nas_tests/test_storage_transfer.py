@@ -76,7 +76,7 @@ def test_existing_study_is_an_error_and_changes_nothing(storage_url: str, tmp_pa
 def test_failed_import_leaves_nothing(storage_url: str, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after the study and trials were inserted rolls everything back."""
-    import nas.storage._transfer as transfer
+    import nas.storage._rows as rows
 
     src = tmp_path / "c.npz"
     save_curves(src, synthetic_study_curves(n=5, horizon=4, seed=3))
@@ -85,7 +85,7 @@ def test_failed_import_leaves_nothing(storage_url: str, tmp_path: Path,
     def boom(*args: object, **kwargs: object) -> int:
         raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of the points
 
-    monkeypatch.setattr(transfer, "_insert_points", boom)
+    monkeypatch.setattr(rows, "_write_new", boom)
     with pytest.raises(KeyboardInterrupt):
         import_curves(st, src, "half")
     assert st.study_names() == []

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 
 from nas.errors import ConfigError
-from nas.storage._records import DecisionRecord, ForecastRecord
+from nas.storage import DecisionRecord, ForecastRecord
 
 __all__ = ["plot_curve"]
 
@@ -41,10 +41,11 @@ def plot_curve(
         fs = sorted(forecasts, key=lambda f: f.step)
         if fs:
             xs = [f.step for f in fs]
-            lo = [f.q05 if f.q05 is not None else float("nan") for f in fs]
-            hi = [f.q95 if f.q95 is not None else float("nan") for f in fs]
-            mean = [f.mean if f.mean is not None else float("nan") for f in fs]
-            label = f"forecast of step {fs[-1].horizon}: 5-95%"
+            nan = float("nan")
+            lo = [f.summary.q05 if f.summary.q05 is not None else nan for f in fs]
+            hi = [f.summary.q95 if f.summary.q95 is not None else nan for f in fs]
+            mean = [f.summary.mean if f.summary.mean is not None else nan for f in fs]
+            label = f"forecast of step {fs[-1].summary.horizon}: 5-95%"
             if len(fs) > 1:
                 ax.fill_between(xs, lo, hi, alpha=0.2, color="C1")
             ax.errorbar(xs, mean, yerr=[[m - a for m, a in zip(mean, lo)],

@@ -1,0 +1,96 @@
+"""The plumbing under :class:`~nas.storage.Storage`: its engine, transactions and error translation.
+
+Every call opens its own connection from the pool and its own transaction, so a ``Storage`` is
+safe to share between threads (processes each create their own); :meth:`StorageBase.batch`
+makes the writes of one thread one transaction.  Every database exception becomes a
+:class:`~nas.errors.StorageError` naming the masked URL and the cause.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from typing_extensions import Self
+
+from nas.errors import NasError, StorageError
+from nas.storage._engine import cause, make_engine
+from nas.storage._schema import ensure_schema
+from nas.storage._url import mask_url
+
+__all__ = ["StorageBase"]
+
+
+class StorageBase:
+    """A connection pool to one study database; the query and write modules build on it."""
+
+    def __init__(self, url: str, *, check_schema: bool = True) -> None:
+        self.url = url
+        self.masked_url = mask_url(url)
+        self.dialect = ""
+        self._engine = make_engine(url)
+        self.dialect = self._engine.dialect.name
+        self._local = threading.local()  # the connection of this thread's batch(), if any
+        if check_schema:
+            with self._translate("opening the database"):
+                ensure_schema(self._engine, self.masked_url)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        """Release pooled connections (the object stays usable: the pool reconnects)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Storage({self.masked_url!r})"
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except NasError:
+            raise
+        except (SQLAlchemyError, OSError, ImportError) as exc:
+            raise StorageError(f"{action} failed on {self.masked_url}: {cause(exc)}") from exc
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[Connection]:
+        """One transaction (committed on success, rolled back on any error); inside
+        :meth:`batch` (same thread), the batch's transaction."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with self._translate(action):
+                yield conn
+            return
+        with self._translate(action), self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def batch(self, action: str = "writing a batch") -> Iterator[None]:
+        """Make every write method called in this thread inside the block part of ONE
+        transaction: all of them are committed at the end, or none (any error rolls back the
+        whole batch and propagates).  For writers that apply many small writes at once."""
+        if getattr(self._local, "conn", None) is not None:
+            raise RuntimeError("Storage.batch() cannot be nested")
+        with self._translate(action), self._engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        with self._translate(action), self._engine.connect() as conn:
+            yield conn
