@@ -26,6 +26,7 @@ nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -239,10 +240,9 @@ class Engine:
                         "threshold": threshold}
             f = d.forecast
             if f is not None and f.mean is not None:
-                forecast = {"predictor": f.predictor or self.cfg.stopping.predictor or "?",
-                            "horizon": f.horizon or self.horizon, "mean": f.mean,
-                            "q05": f.q05, "q50": f.q50, "q95": f.q95,
-                            "p_improve": f.p_improve}
+                forecast = dataclasses.replace(
+                    f, predictor=f.predictor or self.cfg.stopping.predictor or "?",
+                    horizon=f.horizon or self.horizon)
                 self.tally.forecasts += 1
         self.writer.put(RecordStep(t.ref, epoch, value, wall, forecast=forecast,
                                    decision=decision))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from nas.storage import Storage
+    from nas.interfaces import ForecastSummary
+    from nas.storage import StepResult, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class RecordStep:
     step: int
     value: float
     wall_time: float
-    forecast: Mapping[str, Any] | None = None
+    forecast: ForecastSummary | None = None
     decision: Mapping[str, Any] | None = None
 
 
@@ -91,8 +92,7 @@ class _RecordSteps:
     """Many :class:`RecordStep` of trials whose rows exist, as one ``record_steps``."""
 
     name: ClassVar[str] = "record_steps"
-    rows: Sequence[tuple[int, int, float | None, float | None,
-                         Mapping[str, Any] | None, Mapping[str, Any] | None]]
+    rows: Sequence[StepResult]
 
     def apply(self, storage: Storage) -> None:
         storage.record_steps(self.rows)

@@ -43,6 +43,7 @@ from nas.storage._url import (
     resolve_url,
     validate_url,
 )
+from nas.storage._write import StepResult
 
 __all__ = [
     "DEFAULT_URL",
@@ -58,6 +59,7 @@ __all__ = [
     "ForecastRecord",
     "ImportResult",
     "SchemaInfo",
+    "StepResult",
     "Storage",
     "StudyHandle",
     "StudyRecord",
