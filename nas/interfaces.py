@@ -43,6 +43,8 @@ __all__ = [
     "Task",
     "TaskSpec",
     "TrialView",
+    "best_first",
+    "better",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -87,6 +89,19 @@ class TaskSpec:
         if self.direction == "minimize":
             x = 1.0 - x
         return float(lo + x * (hi - lo))
+
+
+def better(value: float, than: float | None, direction: str) -> bool:
+    """Whether objective ``value`` strictly beats ``than`` (None: nothing to beat yet) under
+    ``direction``: the one definition of "best" for the runner, the storage and the dashboard."""
+    if than is None:
+        return True
+    return value > than if direction == "maximize" else value < than
+
+
+def best_first(value: float, number: int, direction: str) -> tuple[float, int]:
+    """Sort key that puts the best value first and breaks ties by the lower trial number."""
+    return (-value if direction == "maximize" else value, number)
 
 
 @runtime_checkable

@@ -319,7 +319,7 @@ def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], t
         return
     import shutil
 
-    from nas.cli._progress import short_config
+    from nas._format import short_config
 
     # params: the live view's one-line summary, cut to what the terminal leaves (the full
     # config is in --json / --format csv)

@@ -19,10 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nas._format import short_config
+
 if TYPE_CHECKING:
     from nas.runner import RunStats
 
-__all__ = ["ProgressView", "render_leaderboard", "short_config"]
+__all__ = ["ProgressView", "render_leaderboard"]
 
 
 def _fmt_s(s: float | None) -> str:
@@ -88,25 +90,6 @@ class ProgressView:
             self._live = None
             if not self.console.is_terminal:  # rich leaves the last frame without a newline
                 self.console.line()
-
-
-def short_config(cfg: dict[str, Any], width: int = 80) -> str:
-    """A one-line summary of a configuration: the cells of ``layers`` first, then scalars."""
-    parts = []
-    layers = cfg.get("layers")
-    if isinstance(layers, list) and layers and all(isinstance(x, dict) for x in layers):
-        cells = "+".join(str(x.get("cell", "?")) + ("/" + str(x["hypernet"])
-                                                     if x.get("hypernet") not in (None, "none")
-                                                     else "") for x in layers)
-        parts.append(f"cells={cells}")
-    first = ("hidden", "loops", "optimizer", "lr")
-    for k in [k for k in first if k in cfg] + sorted(k for k in cfg if k not in first):
-        v = cfg[k]
-        if k == "layers" or isinstance(v, (dict, list)):
-            continue
-        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
-    text = " ".join(parts)
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def render_leaderboard(summary: Any, console: Console | None = None) -> None:

@@ -12,7 +12,8 @@ import math
 import threading
 from typing import Any, cast
 
-from nas.cli._progress import short_config
+from nas._format import short_config
+from nas.interfaces import better
 from nas.policies._audit import false_stop_text
 from nas.storage import Storage, StudyRecord
 
@@ -98,7 +99,7 @@ def leaderboard_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
     """Every finished trial's value by number and by wall time (hours since the study was
     created), its state, and the best COMPLETE value so far in both orders."""
-    minimize = study.direction == "minimize"
+    direction = study.direction
     rows = [r for r in st.trial_progress(study.id) if num(r[2]) is not None]
     t0 = study.created
 
@@ -109,8 +110,7 @@ def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
         best: float | None = None
         out: list[float | None] = []
         for _, state, v, _, _ in order:
-            if state == "COMPLETE" and v is not None and (
-                    best is None or (v < best if minimize else v > best)):
+            if state == "COMPLETE" and v is not None and better(v, best, direction):
                 best = float(v)
             out.append(best)
         return out

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.interfaces import better
 from nas.runner._trials import DONE_STATES
 
 __all__ = ["RunStats", "Tally"]
@@ -45,9 +46,7 @@ class Tally:
 
     def update_best(self, number: int, value: float, config: dict[str, Any]) -> None:
         """Keep trial ``number`` as the best when ``value`` beats the best so far."""
-        better = (self.best is None or (value > self.best[1] if self.direction == "maximize"
-                                        else value < self.best[1]))
-        if better:
+        if better(value, None if self.best is None else self.best[1], self.direction):
             self.best = (number, value, config)
 
 

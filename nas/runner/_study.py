@@ -84,9 +84,9 @@ def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: i
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
     done = [t for t in trials if t.state in ("COMPLETE", "STOPPED", "FAILED")]
-    complete = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
-    sign = -1.0 if rec.direction == "minimize" else 1.0
-    complete.sort(key=lambda t: -sign * float(t.value))
+    from nas.storage import ranked
+
+    complete = ranked(trials, rec.direction)
     best = None
     if complete:
         b = complete[0]

@@ -15,7 +15,7 @@ the query CLI loads this.
 from __future__ import annotations
 
 from nas.storage._dashboard import LEADERBOARD_SORTS
-from nas.storage._read import StudyHandle, best_of, open_study
+from nas.storage._read import StudyHandle, best_of, open_study, ranked
 from nas.storage._records import (
     FINISHED_STATES,
     STATES,
@@ -71,6 +71,7 @@ __all__ = [
     "import_curves",
     "mask_url",
     "open_study",
+    "ranked",
     "require_existing",
     "resolve_url",
     "study_curveset",

@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from nas.errors import ConfigError
+from nas.interfaces import best_first
 from nas.storage._records import StudyRecord, TrialRecord
 from nas.storage._storage import Storage
 from nas.storage._url import resolve_url
@@ -18,17 +19,20 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["StudyHandle", "best_of", "open_study"]
+__all__ = ["StudyHandle", "best_of", "open_study", "ranked"]
+
+
+def ranked(trials: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """The COMPLETE trials with a finite ``value``, best first (ties: lowest number)."""
+    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None
+            and math.isfinite(t.value)]
+    return sorted(done, key=lambda t: best_first(float(t.value or 0.0), t.number, direction))
 
 
 def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
     """The COMPLETE trial with the best finite ``value`` for ``direction`` (ties: lowest number)."""
-    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None
-            and math.isfinite(t.value)]
-    if not done:
-        return None
-    sign = -1.0 if direction == "maximize" else 1.0
-    return min(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
+    done = ranked(trials, direction)
+    return done[0] if done else None
 
 
 class StudyHandle:
