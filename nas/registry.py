@@ -1,4 +1,10 @@
-"""Find plug-ins by entry-point name or by ``"module:attr"``."""
+"""Find plug-ins by entry-point name or by ``"module:attr"``, and check them against their
+protocols before anything is constructed or called.
+
+A trainer (``training.trainer``) has no entry-point group: it is always a ``"module:function"``,
+loaded as kind ``"trainer"`` and checked by :func:`check_trainer` against
+:class:`nas.interfaces.Trainer`.
+"""
 
 from __future__ import annotations
 
