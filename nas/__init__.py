@@ -5,7 +5,7 @@ Heavy parts (torch, ray) load lazily: ``import nas`` is cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import (
     ConfigError,
@@ -17,26 +17,31 @@ from nas.errors import (
     StudyNotFoundError,
 )
 
+if TYPE_CHECKING:  # loaded lazily at run time (see _LAZY)
+    from nas.config import StudyConfig
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
-    "NasError",
     "ConfigError",
-    "StorageError",
-    "PluginError",
     "CurveFileError",
-    "StudyNotFoundError",
+    "NasError",
+    "PluginError",
     "PredictorError",
+    "StorageError",
+    "Study",
+    "StudyConfig",
+    "StudyNotFoundError",
+    "__version__",
     "open_study",
     "run",
-    "Study",
 ]
 
 _LAZY = {
     "open_study": ("nas.storage", "open_study"),
     "run": ("nas.api", "run"),
     "Study": ("nas.api", "Study"),
+    "StudyConfig": ("nas.config", "StudyConfig"),  # for ``.py`` study files
 }
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from nas.errors import ConfigError
 from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
+from nas.training import DEVICES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,7 +58,6 @@ __all__ = [
 SAMPLERS = {"random": "RandomSampler", "tpe": "TPESampler", "cmaes": "CmaEsSampler",
             "gp": "GPSampler", "nsga2": "NSGAIISampler"}
 POLICIES = ("none", "median", "asha", "predictive")
-DEVICES = ("auto", "cpu", "cuda")
 _PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
 
 
@@ -103,7 +103,7 @@ class TrainingSection:
     cpu: float = 1.0
     gpu: float = 0.0
     max_failures: int = 2
-    # "module:attr" of the training function run on the worker; None: nas.training.train.
+    # "module:function" of the nas.interfaces.Trainer run on the worker; None: nas.training.train.
     trainer: str | None = None
 
 

@@ -11,13 +11,16 @@ nas.predictors      :class:`LearningCurvePredictor`  ``cls(**predictor_options)`
 nas.policies        :class:`StoppingPolicy`  ``cls(**policy_options)``
 ==================  =======================  ==========================================
 
+The trainer is no entry point: ``training.trainer`` names a ``"module:function"`` (default
+``nas.training:train``) that keeps the :class:`Trainer` protocol and is called, not constructed.
+
 Scaling convention: predictors and policies only ever see *normalised* values, in [0, 1] with
 higher better.  The engine maps raw objective values with :meth:`TaskSpec.normalise`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -27,6 +30,8 @@ if TYPE_CHECKING:  # heavy imports only for type checkers
     import optuna
     import torch
     from torch.utils.data import Dataset
+
+    from nas.training import TrainingOptions
 
 __all__ = [
     "AUDIT",
@@ -42,6 +47,7 @@ __all__ = [
     "StudyView",
     "Task",
     "TaskSpec",
+    "Trainer",
     "TrialView",
     "best_first",
     "better",
@@ -131,6 +137,31 @@ class Task(Protocol):
     def spec(self) -> TaskSpec: ...
 
     def data(self, seed: int) -> tuple[Dataset, Dataset, Dataset]: ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """The training function of a study (``training.trainer``; :func:`nas.training.train` when
+    the study names none), run on a worker once per trial.
+
+    Called as ``trainer(space, config, task, options, report)``: it builds
+    ``space.build(config, task.spec())``, trains for at most ``options.max_epochs`` epochs (the
+    other :class:`~nas.training.TrainingOptions` fields: ``batch_size``, ``device``,
+    ``time_limit_s``, ``seed`` = study seed + trial number, ``threads``) and after every epoch
+    calls ``report(epoch, metrics)`` with ``epoch`` counted from 1 and ``metrics`` holding at
+    least the task's objective (``spec.objective``; ``params`` too if a search objective names
+    it).  When ``report`` returns True the trainer returns at once; an exception that
+    ``report`` raises (e.g. the trial's time limit) must propagate.  Any exception marks the
+    trial FAILED with its text.  The return value (the last metrics) is not used by the runner.
+    The default trainer is also given ``data=`` (the task's splits, cached per worker); a custom
+    one gets the five positional arguments only.  :func:`nas.registry.check_trainer` checks
+    that a named trainer is a function taking them.
+    """
+
+    def __call__(self, space: SearchSpace, config: Mapping[str, Any], task: Task,
+                 options: TrainingOptions,
+                 report: Callable[[int, dict[str, float]], bool | None], /
+                 ) -> Mapping[str, float] | None: ...
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Find plug-ins by entry-point name or by ``"module:attr"``."""
+"""Find plug-ins by entry-point name or by ``"module:attr"``, and check them against their
+protocols before anything is constructed or called.
+
+A trainer (``training.trainer``) has no entry-point group: it is always a ``"module:function"``,
+loaded as kind ``"trainer"`` and checked by :func:`check_trainer` against
+:class:`nas.interfaces.Trainer`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from typing import Any
 
 from nas.errors import PluginError
 
-__all__ = ["GROUPS", "PROTOCOLS", "available", "check_class", "check_trainer", "create", "load"]
+__all__ = ["GROUPS", "PROTOCOLS", "available", "check_class", "check_trainer", "create", "load",
+           "trainer_arguments"]
 
 GROUPS = {
     "space": "nas.search_spaces",
@@ -82,9 +89,21 @@ def check_class(kind: str, name: str, obj: Any) -> type:
     return obj
 
 
+def trainer_arguments() -> tuple[str, ...]:
+    """The positional arguments every trainer is called with, read from the
+    :class:`nas.interfaces.Trainer` protocol: ``space, config, task, options, report``."""
+    import inspect
+
+    from nas.interfaces import Trainer
+
+    params = list(inspect.signature(Trainer.__call__).parameters)
+    return tuple(params[1:])  # without ``self``
+
+
 def check_trainer(name: str) -> Any:
     """The training function named ``"module:function"``: imported, and required to be a plain
-    function (not a class, not a builtin such as ``os:system``); nothing is called."""
+    function (not a class, not a builtin such as ``os:system``) that can be called with the
+    arguments of the :class:`nas.interfaces.Trainer` protocol; nothing is called."""
     import inspect
 
     if ":" not in name:
@@ -93,6 +112,13 @@ def check_trainer(name: str) -> Any:
     if not inspect.isfunction(obj):
         raise PluginError(f"trainer {name!r} is a {type(obj).__name__}, not a training function "
                           "(a Python function with the signature of nas.training.train)")
+    args = trainer_arguments()
+    try:
+        inspect.signature(obj).bind(*args)
+    except TypeError as exc:
+        raise PluginError(f"trainer {name!r} is not a training function: it cannot be called "
+                          f"as trainer({', '.join(args)}) ({exc}); see nas.interfaces.Trainer"
+                          ) from None
     return obj
 
 

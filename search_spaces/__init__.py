@@ -13,7 +13,7 @@ A config is a JSON-able dict.  Top-level keys:
   present only when some layer uses the ``rnn_chunks`` hypernetwork), ``pattern`` and
   ``pattern_k`` (present only for a hybrid stack: ``"attn_every_k"`` or ``"tcn_then_attn"``,
   see :data:`search_spaces._names.PATTERNS`; the layers' cells then follow the pattern).
-* training options, read by the training loop (``nas/training.py``), always present:
+* training options, read by the training loop (``nas.training``), always present:
 
   ==================  =======  ============================================================
   key                 type     meaning
@@ -24,9 +24,9 @@ A config is a JSON-able dict.  Top-level keys:
   ``dropout``         float    in [0, 1); already applied *inside* the built model
   ``grad_clip``       float    max global grad norm; ``0.0`` means no clipping
   ``curriculum``      str      ``"none" | "easy_to_hard" | "cyclical"`` (schedules
-                               in ``nas/training.py``)
+                               in ``nas.training``)
   ``prune_sparsity``  float    in [0, 1): target fraction of zeroed weights at the end of
-                               training (``nas/training.py``); ``0.0`` = off
+                               training (``nas.training``); ``0.0`` = off
   ==================  =======  ============================================================
 
 Each entry of ``layers`` has ``cell`` (one of :data:`CELLS`), ``hypernet`` (one of

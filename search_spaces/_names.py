@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# the training keys the space samples: their names live with the training loop that reads them
+from nas.training import CURRICULA, OPTIMIZERS
+
 __all__ = [
     "ACTIVATIONS",
     "CELLS",
@@ -27,8 +30,6 @@ __all__ = [
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "gelu", "selu", "crrelu")
 HYPERNETS: tuple[str, ...] = ("none", "static", "dynamic", "rnn_chunks")
 POSITIONAL: tuple[str, ...] = ("none", "sinusoidal", "learned", "rotary", "alibi")
-OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd", "rmsprop")
-CURRICULA: tuple[str, ...] = ("none", "easy_to_hard", "cyclical")
 NORMS: tuple[str, ...] = ("pre", "post", "none")
 
 

@@ -48,6 +48,7 @@ from typing import Any
 
 from nas.config import Objective, StudyConfig, load_config
 from nas.errors import ConfigError
+from nas.training import DEFAULT_TRAINER, TrainingOptions
 
 __all__ = ["ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
            "run_race", "summarize_races"]
@@ -162,7 +163,7 @@ def _static(cfg: StudyConfig) -> dict[str, Any]:
     """Plain JSON that a worker needs to train a configuration of ``cfg``."""
     return {"space": cfg.search.space, "space_options": dict(cfg.search.space_options),
             "task": cfg.task.name, "task_options": dict(cfg.task.options),
-            "trainer": cfg.training.trainer or "nas.training:train", "seed": cfg.study.seed,
+            "trainer": cfg.training.trainer or DEFAULT_TRAINER, "seed": cfg.study.seed,
             "training": {"max_epochs": cfg.training.max_epochs,
                          "batch_size": cfg.training.batch_size, "device": cfg.training.device,
                          "time_limit_s": cfg.training.time_limit_s}}
@@ -179,8 +180,7 @@ def _objects(static: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
         space = create("space", static["space"], dict(static["space_options"]))
         task = create("task", static["task"], dict(static["task_options"]))
         trainer = check_trainer(static["trainer"])
-        data = task.data(int(static["seed"])) if static["trainer"] == "nas.training:train" \
-            else None
+        data = task.data(int(static["seed"])) if static["trainer"] == DEFAULT_TRAINER else None
         _CACHE[key] = (space, task, trainer, data)
     return _CACHE[key]  # type: ignore[no-any-return]
 
@@ -192,15 +192,11 @@ def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: i
     study seed.  ``report(epoch, metrics)`` returning True ends the trial."""
     space, task, trainer, data = _objects(static)
     seed = int(static["seed"]) + int(number)
-    if static["trainer"] == "nas.training:train":
-        from nas.training import TrainingOptions
-
-        options: Any = TrainingOptions(seed=seed, threads=1, **static["training"])
+    if static["trainer"] == DEFAULT_TRAINER:
+        options = TrainingOptions(seed=seed, threads=1, **static["training"])
         trainer(space, dict(config), task, options, report, data=data)
     else:
-        from nas.runner._worker import TrialOptions
-
-        options = TrialOptions(seed=seed, **static["training"])
+        options = TrainingOptions(seed=seed, **static["training"])
         trainer(space, dict(config), task, options, report)
 
 

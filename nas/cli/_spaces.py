@@ -16,8 +16,10 @@ import typer
 from nas.cli._app import spaces_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
 from nas.errors import ConfigError, PluginError
+from nas.registry import GROUPS
 
-_KINDS = (("space", "nas.search_spaces"), ("task", "nas.tasks"))
+#: the kinds ``nas spaces`` lists, with their entry-point groups (from :data:`GROUPS`)
+_KINDS = tuple((kind, GROUPS[kind]) for kind in ("space", "task"))
 
 
 def _first_line(obj: Any) -> str:
@@ -154,8 +156,9 @@ def check_cmd(
 
     space_obj = registry.create("space", name, _options(space_options, "--space-options"))
     task_obj = registry.create("task", task, _options(task_options, "--task-options"))
-    if not all(hasattr(space_obj, m) for m in ("sample", "build", "features")):
-        raise PluginError(f"space {name!r} has no sample/build/features methods")
+    need = registry.PROTOCOLS["space"]
+    if not all(hasattr(space_obj, m) for m in need):
+        raise PluginError(f"space {name!r} has no {'/'.join(need)} methods")
 
     progress: Any = None
     if out == "table" and sys.stderr.isatty():

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from nas.config import StudyConfig
+from nas.training import DEFAULT_TRAINER, TrainingOptions
 
-__all__ = ["TrialOptions", "run_trial", "static_payload", "trial_config"]
+__all__ = ["run_trial", "static_payload", "trial_config"]
 
 _CACHE: dict[str, Any] = {}
 
@@ -27,7 +27,7 @@ def static_payload(cfg: StudyConfig) -> dict[str, Any]:
     return {
         "space": cfg.search.space, "space_options": dict(cfg.search.space_options),
         "task": cfg.task.name, "task_options": dict(cfg.task.options),
-        "trainer": cfg.training.trainer or _DEFAULT_TRAINER,
+        "trainer": cfg.training.trainer or DEFAULT_TRAINER,
         "seed": cfg.study.seed,
         "training": {"max_epochs": cfg.training.max_epochs,
                      "batch_size": cfg.training.batch_size, "device": cfg.training.device,
@@ -42,21 +42,6 @@ def _cached(kind: str, name: str, options: dict[str, Any]) -> Any:
 
         _CACHE[key] = check_trainer(name) if kind == "trainer" else create(kind, name, options)
     return _CACHE[key]
-
-
-@dataclass(frozen=True)
-class TrialOptions:
-    """What a custom ``training.trainer`` gets as ``options`` (the default trainer gets
-    :class:`nas.training.TrainingOptions`, whose import costs torch's)."""
-
-    max_epochs: int
-    batch_size: int
-    device: str
-    time_limit_s: float | None
-    seed: int
-
-
-_DEFAULT_TRAINER = "nas.training:train"
 
 
 def trial_config(number: int, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,19 +62,15 @@ def run_trial(static: dict[str, Any], trial: dict[str, Any],
         task = _cached("task", static["task"], static["task_options"])
         trainer = _cached("trainer", static["trainer"], {})
         seed = int(static["seed"]) + int(trial["number"])
-        options: Any
-        if static["trainer"] == _DEFAULT_TRAINER:
-            from nas.training import TrainingOptions
-
-            options = TrainingOptions(seed=seed, **static["training"])
+        # every trainer gets the same options (the nas.interfaces.Trainer protocol)
+        options = TrainingOptions(seed=seed, **static["training"])
+        if static["trainer"] == DEFAULT_TRAINER:
             # the task's splits depend on the study seed only: generate them once per worker
             data_key = json.dumps(["data", static["task"], static["task_options"],
                                    static["seed"]], sort_keys=True)
             if data_key not in _CACHE:
                 _CACHE[data_key] = task.data(int(static["seed"]))
-        else:
-            options = TrialOptions(seed=seed, **static["training"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (a plug-in's fault: the trial FAILS, not the study)
         emit({"epoch": 0, "nas_error": f"setting up the trial failed: "
                                               f"{type(exc).__name__}: {exc}"})
         return
@@ -111,5 +92,5 @@ def run_trial(static: dict[str, Any], trial: dict[str, Any],
     try:
         kwargs = {"data": _CACHE[data_key]} if data_key else {}
         trainer(space, trial["config"], task, options, report, **kwargs)
-    except Exception as exc:  # the trial is at fault: FAILED with the text, the study goes on
+    except Exception as exc:  # noqa: BLE001  (the trial is at fault: FAILED, the study goes on)
         emit({"epoch": 0, "nas_error": f"{type(exc).__name__}: {exc}"})

@@ -152,6 +152,34 @@ def test_py_study_file(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
 
 
+def test_py_study_file_builds_its_config_with_nas_studyconfig(tmp_path: Path) -> None:
+    """``from nas import StudyConfig`` is the documented way for a ``.py`` study file to build
+    its study in code; the loaded config is that object, with the file as its source."""
+    import nas
+
+    assert nas.StudyConfig is StudyConfig and "StudyConfig" in nas.__all__
+    py = tmp_path / "coded.py"
+    py.write_text("from nas import StudyConfig\n"
+                  "trials = [n for n in range(3, 12) if n % 4 == 0][-1]\n"
+                  "study = StudyConfig.from_dict({\n"
+                  "    'study': {'name': 'coded', 'seed': 3},\n"
+                  "    'search': {'space': 'seq_cells', 'trials': trials},\n"
+                  "    'task': {'name': 'parity', 'options': {'bits': 4}},\n"
+                  "    'training': {'max_epochs': 5, 'device': 'cpu'},\n"
+                  "})\n")
+    cfg = load_config(py)
+    assert isinstance(cfg, StudyConfig) and cfg.source == str(py)
+    assert (cfg.name, cfg.study.seed, cfg.search.trials) == ("coded", 3, 8)
+    assert dict(cfg.task.options) == {"bits": 4} and cfg.training.max_epochs == 5
+    # a bad value in the coded study is still the file's one-line error
+    py.write_text("from nas import StudyConfig\n"
+                  "study = StudyConfig.from_dict({'study': {'name': 'x'}, 'search': {'space': "
+                  "'seq_cells'}, 'task': {'name': 'parity'}, 'training': {'device': 'tpu'}})\n")
+    with pytest.raises(ConfigError, match=r"coded\.py: executing the study file failed: "
+                                          r"ConfigError: .*training\.device = 'tpu'"):
+        load_config(py)
+
+
 def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.toml"
     good.write_text(GOOD)

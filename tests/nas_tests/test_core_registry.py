@@ -35,6 +35,26 @@ def test_module_attr_names_load_and_bad_names_raise_plugin_error() -> None:
         registry.available("widget")
 
 
+def test_a_trainer_is_checked_against_the_trainer_protocol() -> None:
+    """``training.trainer`` must be a function callable as the :class:`Trainer` protocol says;
+    the check reads the protocol, and nothing is called."""
+    from nas.testing.toy import toy_train
+    from nas.training import train
+
+    assert registry.trainer_arguments() == ("space", "config", "task", "options", "report")
+    assert registry.check_trainer("nas.training:train") is train
+    assert registry.check_trainer("nas.testing.toy:toy_train") is toy_train
+    # toy_curve(config, epoch, seed=0) is a function, but not one a worker can call
+    with pytest.raises(PluginError, match=r"trainer 'nas.testing.toy:toy_curve' is not a "
+                                          r"training function: it cannot be called as "
+                                          r"trainer\(space, config, task, options, report\)"):
+        registry.check_trainer("nas.testing.toy:toy_curve")
+    with pytest.raises(PluginError, match="not a training function"):
+        registry.check_trainer("nas.testing.toy:ToySpace")
+    with pytest.raises(PluginError, match='must be "module:function"'):
+        registry.check_trainer("train")
+
+
 def test_taskspec_normalises_both_directions_and_clips() -> None:
     up = TaskSpec("t", 1, 2, 4, objective_range=(0.5, 1.0))
     assert up.normalise(0.75) == pytest.approx(0.5)
@@ -99,7 +119,7 @@ def test_console_script_reports_user_errors_in_one_line() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from nas.cli import main; sys.exit(main())",
          "no-such-command"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

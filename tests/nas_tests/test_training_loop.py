@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,3 +258,35 @@ def test_pruned_weights_stay_zero_through_optimiser_steps() -> None:
     for p, z in zip(pruner.params, zero_before):
         assert torch.all(p[z] == 0)
     assert model[0].bias.abs().sum() > 0  # biases (1-D) are not pruned
+
+
+def test_a_custom_trainer_gets_the_same_training_options_from_the_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One TrainingOptions: the worker hands a study's own ``training.trainer`` the options the
+    default trainer gets (seed = study seed + trial number), and emits what it reports."""
+    from nas.config import config_from_dict
+    from nas.runner._worker import run_trial, static_payload
+
+    (tmp_path / "wtc_custom_trainer.py").write_text(
+        "SEEN = []\n"
+        "def train(space, config, task, options, report):\n"
+        "    SEEN.append(options)\n"
+        "    for epoch in range(1, options.max_epochs + 1):\n"
+        "        report(epoch, {'val_accuracy': 0.1 * epoch, 'note': 'not a number'})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = config_from_dict({
+        "study": {"name": "custom", "seed": 10},
+        "search": {"space": "nas.testing.toy:ToySpace"},
+        "task": {"name": "nas.testing.toy:ToyTask"},
+        "training": {"max_epochs": 3, "batch_size": 16, "device": "cpu",
+                     "trainer": "wtc_custom_trainer:train"}})
+    emitted: list[dict[str, Any]] = []
+    run_trial(static_payload(cfg), {"number": 4, "config": {"ceiling": 0.9, "rate": 0.5}},
+              emitted.append, "node-a")
+    import wtc_custom_trainer  # type: ignore[import-not-found]
+
+    assert wtc_custom_trainer.SEEN == [TrainingOptions(max_epochs=3, batch_size=16, device="cpu",
+                                                       seed=14)]
+    assert [e["epoch"] for e in emitted] == [1, 2, 3]
+    assert emitted[0]["nas_node"] == "node-a" and "note" not in emitted[0]
+    assert emitted[2]["val_accuracy"] == pytest.approx(0.3)
