@@ -48,6 +48,7 @@ from typing import Any
 
 from nas.config import Objective, StudyConfig, load_config
 from nas.errors import ConfigError
+from nas.runner import static_payload
 from nas.training import DEFAULT_TRAINER, TrainingOptions
 
 __all__ = ["ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
@@ -159,16 +160,6 @@ def _with_seed(cfg: StudyConfig, seed: int) -> StudyConfig:
 _CACHE: dict[str, Any] = {}
 
 
-def _static(cfg: StudyConfig) -> dict[str, Any]:
-    """Plain JSON that a worker needs to train a configuration of ``cfg``."""
-    return {"space": cfg.search.space, "space_options": dict(cfg.search.space_options),
-            "task": cfg.task.name, "task_options": dict(cfg.task.options),
-            "trainer": cfg.training.trainer or DEFAULT_TRAINER, "seed": cfg.study.seed,
-            "training": {"max_epochs": cfg.training.max_epochs,
-                         "batch_size": cfg.training.batch_size, "device": cfg.training.device,
-                         "time_limit_s": cfg.training.time_limit_s}}
-
-
 def _objects(static: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
     """Space, task, trainer and the task's splits (cached per process)."""
     key = json.dumps([static["space"], static["space_options"], static["task"],
@@ -222,8 +213,8 @@ def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: st
     study = optuna.create_study(direction=rec.direction,  # type: ignore[arg-type]
                                 sampler=sampler, pruner=pruner)
     _built[entrant] = (type(study), type(sampler), type(pruner))
-    space, _, _, _ = _objects(_static(cfg))
-    static = _static(cfg)
+    space, _, _, _ = _objects(static_payload(cfg))
+    static = static_payload(cfg)
     for _ in range(cfg.search.trials):
         if rec.spent():
             break
@@ -332,7 +323,7 @@ def _tune_entrant(cfg: StudyConfig, rec: Recorder, objective: str, ray_dir: str)
 
     from nas.plugins import make_sampler
 
-    define = _DefineByRun(_static(cfg), objective)
+    define = _DefineByRun(static_payload(cfg), objective)
 
     sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options)
     mode = "max" if rec.direction == "maximize" else "min"

@@ -13,6 +13,8 @@
   * :mod:`nas.runner._trials` -- the record of a live trial;
 * :mod:`nas.runner._tune` -- the Ray Tune adapters and the worker-side trainable (the only Ray
   module of the runner);
+* :mod:`nas.runner._worker` -- the worker side of a trial (Ray-free): :func:`static_payload`,
+  the trainer call and its reports;
 * :mod:`nas.runner._orphans` -- Ray temp dirs left behind by killed drivers.
 
 docs/architecture.md draws where the runner sits among the packages.
@@ -20,6 +22,7 @@ docs/architecture.md draws where the runner sits among the packages.
 
 from nas.runner._stats import RunStats
 from nas.runner._study import RunSummary, Terminated, open_run_storage, quiet_ray_env, run_study
+from nas.runner._worker import static_payload
 
 __all__ = ["RunStats", "RunSummary", "Terminated", "open_run_storage", "quiet_ray_env",
-           "run_study"]
+           "run_study", "static_payload"]

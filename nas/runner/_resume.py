@@ -9,6 +9,7 @@ from typing import Any
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError
+from nas.training import DEFAULT_TRAINER
 
 logger = logging.getLogger("nas.runner")
 
@@ -38,7 +39,7 @@ def _defaults() -> dict[str, dict[str, Any]]:
                 out[sec][f.name] = f.default
             elif f.default_factory is not MISSING:
                 out[sec][f.name] = f.default_factory()
-    out["training"]["trainer"] = "nas.training:train"  # what None means
+    out["training"]["trainer"] = DEFAULT_TRAINER  # what None means
     return out
 
 
