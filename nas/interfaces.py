@@ -21,21 +21,23 @@ higher better.  The engine maps raw objective values with :meth:`TaskSpec.normal
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+from nas.errors import ConfigError
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import optuna
     import torch
     from torch.utils.data import Dataset
 
-    from nas.training import TrainingOptions
 
 __all__ = [
     "AUDIT",
     "CONTINUE",
+    "DEVICES",
     "STOP",
     "Curve",
     "Decision",
@@ -48,6 +50,7 @@ __all__ = [
     "Task",
     "TaskSpec",
     "Trainer",
+    "TrainingOptions",
     "TrialView",
     "best_first",
     "better",
@@ -139,6 +142,65 @@ class Task(Protocol):
     def data(self, seed: int) -> tuple[Dataset, Dataset, Dataset]: ...
 
 
+#: ``training.device`` (study file) and :attr:`TrainingOptions.device`
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How a worker trains one trial (the study file's ``[training]`` table); the ``options``
+    every trainer gets (:class:`nas.interfaces.Trainer`), the default one and custom ones.
+
+    ``threads`` sets ``torch.set_num_threads``; when None, the environment variable
+    ``NAS_NUM_THREADS`` is used if set, else torch's default (Ray sets ``OMP_NUM_THREADS`` to
+    the trial's CPU share, which torch follows).
+    """
+
+    max_epochs: int = 20
+    batch_size: int = 64
+    device: str = "auto"
+    time_limit_s: float | None = None
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int) \
+                or self.max_epochs < 1:
+            raise ConfigError(f"training.max_epochs is {self.max_epochs!r}, but must be an "
+                              "integer >= 1")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
+                or self.batch_size < 1:
+            raise ConfigError(f"training.batch_size is {self.batch_size!r}, but must be an "
+                              "integer >= 1")
+        if self.device not in DEVICES:
+            raise ConfigError(f"training.device is {self.device!r}, but must be one of "
+                              f"{', '.join(DEVICES)}")
+        if self.time_limit_s is not None and not (
+            isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0
+        ):
+            raise ConfigError(f"training.time_limit_s is {self.time_limit_s!r}, but must be a "
+                              "number > 0 (or absent)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"training.seed is {self.seed!r}, but must be an integer")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ConfigError(f"training.threads is {self.threads!r}, but must be an integer "
+                              ">= 1 (or absent)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainingOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"training: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}")
+        return cls(**dict(d))
+
+
 @runtime_checkable
 class Trainer(Protocol):
     """The training function of a study (``training.trainer``; :func:`nas.training.train` when
@@ -146,7 +208,7 @@ class Trainer(Protocol):
 
     Called as ``trainer(space, config, task, options, report)``: it builds
     ``space.build(config, task.spec())``, trains for at most ``options.max_epochs`` epochs (the
-    other :class:`~nas.training.TrainingOptions` fields: ``batch_size``, ``device``,
+    other :class:`TrainingOptions` fields: ``batch_size``, ``device``,
     ``time_limit_s``, ``seed`` = study seed + trial number, ``threads``) and after every epoch
     calls ``report(epoch, metrics)`` with ``epoch`` counted from 1 and ``metrics`` holding at
     least the task's objective (``spec.objective``; ``params`` too if a search objective names

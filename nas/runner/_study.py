@@ -148,7 +148,7 @@ def run_study(
     st = open_run_storage(cfg, storage)
     study_id, status_before = prepare_study(cfg, st, resume, plugins.spec)
     from nas.runner._engine import Engine
-    from nas.runner._tune import check_resources, fit, start_ray
+    from nas.runner._tune import check_resources, fit, start_ray, stop_ray
 
     owns_ray, made_tmp = False, None
     old_handlers = install_stop_handlers()
@@ -161,9 +161,7 @@ def run_study(
     except BaseException:  # no trial ran: leave the database as it was
         restore_handlers(old_handlers)
         if owns_ray:
-            import ray
-
-            ray.shutdown()
+            stop_ray()
         if made_tmp:
             import shutil
 
@@ -196,9 +194,7 @@ def run_study(
                          engine.writer.errors[0])
         st.set_study_status(study_id, "INTERRUPTED" if interrupted else "COMPLETE")
         if owns_ray:
-            import ray
-
-            ray.shutdown()
+            stop_ray()
         if made_tmp and not verbose:  # Ray's logs of this run (kept with --verbose)
             import shutil
 

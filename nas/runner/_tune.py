@@ -235,6 +235,11 @@ def start_ray(address: str | None, cpus: int | None, verbose: bool,
     return True, made
 
 
+def stop_ray() -> None:
+    """Shut down the Ray runtime that :func:`start_ray` started."""
+    ray.shutdown()
+
+
 def check_resources(cfg: StudyConfig) -> None:
     """A trial must fit on one node of the cluster: otherwise Tune would wait forever.
     ``NAS_SKIP_RESOURCE_CHECK=1`` skips this (autoscaling clusters that add nodes on demand)."""
