@@ -334,7 +334,7 @@ def run_replay(
         raise ConfigError(f"policy {policy!r} needs --predictor (e.g. baker)")
     if hasattr(pol, "summarise"):
         pol = make_policy(policy, {**opts, "summarise": False})  # same actions, fewer quantiles
-    rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit")
+    rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit", where="")
     if policy == "none":
         rate = 0.0
     cal = bool(calibrate) and needs_predictor
