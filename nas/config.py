@@ -21,7 +21,6 @@ Plug-in names (space, task, policy, predictor) must be installed entry points or
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nas._checks import Checker, plain
 from nas.errors import ConfigError
 from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
@@ -148,7 +148,7 @@ class StudyConfig:
         for sec in d.values():
             for k in [k for k, v in sec.items() if v is None]:
                 del sec[k]
-        return _plain(d)
+        return plain(d)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
@@ -169,84 +169,8 @@ class StudyConfig:
         return cfg
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
-
-
-class _Checker:
-    """Builds the one-line messages: ``FILE: KEY = VALUE: RULE``."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, value: Any, rule: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key} = {value!r}: {rule}")
-
-    def missing(self, key: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: required key is missing")
-
-    def table(self, data: Mapping[str, Any], key: str, known: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
-            raise self.fail(key, data, "must be a table")
-        for k in data:
-            if k not in known:
-                raise ConfigError(f"{self.source}: {key + '.' if key else ''}{k}: unknown key "
-                                  f"(known: {', '.join(known)})")
-        return dict(data)
-
-    def str_(self, v: Any, key: str, *, pattern: re.Pattern[str] | None = None,
-             rule: str = "") -> str:
-        if not isinstance(v, str) or not v:
-            raise self.fail(key, v, "must be a non-empty string")
-        if pattern is not None and not pattern.match(v):
-            raise self.fail(key, v, rule)
-        return v
-
-    def choice(self, v: Any, key: str, choices: tuple[str, ...]) -> str:
-        if v not in choices:
-            raise self.fail(key, v, f"must be one of {', '.join(choices)}")
-        return str(v)
-
-    def int_(self, v: Any, key: str, *, lo: int | None = None, hi: int | None = None) -> int:
-        ok = isinstance(v, int) and not isinstance(v, bool)
-        if ok and lo is not None and v < lo:
-            ok = False
-        if ok and hi is not None and v > hi:
-            ok = False
-        if not ok:
-            rng = (f">= {lo}" if hi is None else f"in [{lo}, {hi}]") if lo is not None else ""
-            raise self.fail(key, v, f"must be an integer {rng}".rstrip())
-        return int(v)
-
-    def num(self, v: Any, key: str, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False, hi_open: bool = False) -> float:
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        if ok and lo is not None and (v < lo or (lo_open and v == lo)):
-            ok = False
-        if ok and hi is not None and (v > hi or (hi_open and v == hi)):
-            ok = False
-        if not ok:
-            parts = []
-            if lo is not None:
-                parts.append(f"{'>' if lo_open else '>='} {lo:g}")
-            if hi is not None:
-                parts.append(f"{'<' if hi_open else '<='} {hi:g}")
-            raise self.fail(key, v, "must be a number " + " and ".join(parts))
-        return float(v)
-
-    def bool_(self, v: Any, key: str) -> bool:
-        if not isinstance(v, bool):
-            raise self.fail(key, v, "must be true or false")
-        return v
-
-    def mapping(self, v: Any, key: str) -> dict[str, Any]:
-        if not isinstance(v, Mapping):
-            raise self.fail(key, v, "must be a table")
-        return _plain(v)
+class _Checker(Checker):
+    """The study file's checks (:class:`nas._checks.Checker`) plus plug-in names."""
 
     def plugin(self, v: Any, key: str, kind: str, builtin: tuple[str, ...] = ()) -> str:
         name = self.str_(v, key)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from nas._checks import Checker
 from nas.errors import ConfigError
 from search_spaces._names import (
     ACTIVATIONS,
@@ -50,42 +51,7 @@ _OPTION_NAMES = ("cells", "min_layers", "max_layers", "hypernets", "mip", "activ
 _FEATURE_IO = 8  # nominal input/output size used to count parameters in :meth:`features`
 
 
-def _choices(key: str, value: Any, allowed: Sequence[Any] | None = None,
-             kind: type | tuple[type, ...] | None = None) -> tuple[Any, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-        raise ConfigError(f"space seq_cells: option {key} is {value!r}, but must be a non-empty "
-                          "list")
-    out = tuple(value)
-    for v in out:
-        if allowed is not None and v not in allowed:
-            raise ConfigError(f"space seq_cells: option {key} contains {v!r}, but must only "
-                              f"contain {', '.join(map(str, allowed))}")
-        if kind is not None and (not isinstance(v, kind) or (kind is not bool
-                                                             and isinstance(v, bool))):
-            raise ConfigError(f"space seq_cells: option {key} contains {v!r}, which is not "
-                              f"a {kind}")
-    if len(set(out)) != len(out):
-        raise ConfigError(f"space seq_cells: option {key} has duplicates: {value!r}")
-    return out
-
-
-def _int(key: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"space seq_cells: option {key} is {value!r}, but must be an integer "
-                          f"in [{lo}, {hi}]")
-    return value
-
-
-def _range(key: str, value: Any, lo: float, hi: float, positive: bool) -> tuple[float, float]:
-    ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
-    if ok:
-        a, b = float(value[0]), float(value[1])
-        ok = lo <= a <= b <= hi and (a > 0 if positive else True)
-    if not ok:
-        raise ConfigError(f"space seq_cells: option {key} is {value!r}, but must be [low, high] "
-                          f"with {lo} {'<' if positive else '<='} low <= high <= {hi}")
-    return float(value[0]), float(value[1])
+_CHECK = Checker("space seq_cells")
 
 
 class SeqCellsSpace:
@@ -118,66 +84,54 @@ class SeqCellsSpace:
                  patterns: Sequence[str] | None = None,
                  pattern_ks: Sequence[int] = PATTERN_KS,
                  **unknown: Any) -> None:
+        c = _CHECK
         if unknown:
-            raise ConfigError(f"space seq_cells: unknown option(s) {', '.join(sorted(unknown))};"
-                              f" known: {', '.join(_OPTION_NAMES)}")
-        self.cells = _choices("cells", cells, CELLS)
-        self.max_layers = _int("max_layers", max_layers, 1, 16)
-        self.min_layers = _int("min_layers", min_layers, 1, self.max_layers)
-        self.hypernets = _choices("hypernets", hypernets, HYPERNETS)
-        self.mip = _choices("mip", mip, kind=bool)
-        self.activations = _choices("activations", activations, ACTIVATIONS)
-        self.hidden = _choices("hidden", hidden, kind=int)
-        for h in self.hidden:
-            if h < 8 or h % 8:
-                raise ConfigError(f"space seq_cells: option hidden contains {h}, but widths must "
-                                  "be multiples of 8 (>= 8) so that 1, 2 or 4 heads of even size fit")
-        self.hyper_sizes = _choices("hyper_sizes", hyper_sizes, kind=int)
-        if min(self.hyper_sizes) < 1:
-            raise ConfigError(f"space seq_cells: option hyper_sizes is {hyper_sizes!r}, but "
-                              "sizes must be >= 1")
-        self.norms = _choices("norms", norms, NORMS)
-        self.residual = _choices("residual", residual, kind=bool)
-        self.max_loops = _int("max_loops", max_loops, 1, 8)
-        self.optimizers = _choices("optimizers", optimizers, OPTIMIZERS)
-        self.lr = _range("lr", lr, 0.0, 10.0, positive=True)
+            raise c.unknown(sorted(unknown), _OPTION_NAMES)
+        self.cells = c.choices(cells, "cells", CELLS)
+        self.max_layers = c.int_(max_layers, "max_layers", lo=1, hi=16)
+        self.min_layers = c.int_(min_layers, "min_layers", lo=1, hi=self.max_layers)
+        self.hypernets = c.choices(hypernets, "hypernets", HYPERNETS)
+        self.mip = c.choices(mip, "mip", kind="bool")
+        self.activations = c.choices(activations, "activations", ACTIVATIONS)
+        self.hidden = c.choices(hidden, "hidden", kind="int", lo=8)
+        if any(h % 8 for h in self.hidden):
+            raise c.fail("hidden", hidden, "widths must be multiples of 8 (>= 8) so that 1, 2 "
+                         "or 4 heads of even size fit")
+        self.hyper_sizes = c.choices(hyper_sizes, "hyper_sizes", kind="int", lo=1)
+        self.norms = c.choices(norms, "norms", NORMS)
+        self.residual = c.choices(residual, "residual", kind="bool")
+        self.max_loops = c.int_(max_loops, "max_loops", lo=1, hi=8)
+        self.optimizers = c.choices(optimizers, "optimizers", OPTIMIZERS)
+        self.lr = c.interval(lr, "lr", 0.0, 10.0, positive=True)
         no_decay = (isinstance(weight_decay, Sequence) and len(weight_decay) == 2
                     and all(v == 0 for v in weight_decay))
         self.weight_decay = ((0.0, 0.0) if no_decay else  # [0, 0] turns weight decay off
-                             _range("weight_decay", weight_decay, 0.0, 1.0, positive=True))
-        self.dropout = _range("dropout", dropout, 0.0, 0.9, positive=False)
-        self.grad_clips = _choices("grad_clips", grad_clips, kind=(int, float))
-        if min(self.grad_clips) < 0:
-            raise ConfigError(f"space seq_cells: option grad_clips is {grad_clips!r}, but "
-                              "values must be >= 0 (0 = off)")
-        self.curricula = _choices("curricula", curricula, CURRICULA)
-        self.prune_sparsities = _choices("prune_sparsities", prune_sparsities, kind=(int, float))
-        if not all(0 <= s < 1 for s in self.prune_sparsities):
-            raise ConfigError(f"space seq_cells: option prune_sparsities is "
-                              f"{prune_sparsities!r}, but values must lie in [0, 1)")
+                             c.interval(weight_decay, "weight_decay", 0.0, 1.0, positive=True))
+        self.dropout = c.interval(dropout, "dropout", 0.0, 0.9)
+        self.grad_clips = c.choices(grad_clips, "grad_clips", kind="number", lo=0.0)
+        self.curricula = c.choices(curricula, "curricula", CURRICULA)
+        self.prune_sparsities = c.choices(prune_sparsities, "prune_sparsities", kind="number",
+                                          lo=0.0, hi=1.0, hi_open=True)
         if patterns is None:
             patterns = [p for p in PATTERNS if p == "free" or (
-                self.max_layers >= 2 and all(c in self.cells for c in PATTERN_CELLS[p]))]
-        self.patterns = _choices("patterns", patterns, PATTERNS)
+                self.max_layers >= 2 and all(x in self.cells for x in PATTERN_CELLS[p]))]
+        self.patterns = c.choices(patterns, "patterns", PATTERNS)
         for p in self.patterns:
             if p == "free":
                 continue
-            missing = [c for c in PATTERN_CELLS[p] if c not in self.cells]
+            missing = [x for x in PATTERN_CELLS[p] if x not in self.cells]
             if missing or self.max_layers < 2:
-                raise ConfigError(f"space seq_cells: option patterns contains {p!r}, which needs "
-                                  f"cells {list(PATTERN_CELLS[p])} and max_layers >= 2")
-        self.pattern_ks = _choices("pattern_ks", pattern_ks, kind=int)
-        if min(self.pattern_ks) < 1:
-            raise ConfigError(f"space seq_cells: option pattern_ks is {pattern_ks!r}, but k "
-                              "must be >= 1")
+                raise c.fail("patterns", patterns, f"{p!r} needs cells "
+                             f"{list(PATTERN_CELLS[p])} and max_layers >= 2")
+        self.pattern_ks = c.choices(pattern_ks, "pattern_ks", kind="int", lo=1)
         self._n_params: dict[str, float] = {}
         self.hyper_rec = self.hypernets
         self.hyper_other = tuple(h for h in self.hypernets if h != "dynamic")
         if not self.hyper_other and any(not CELL_SPECS[c].recurrent for c in self.cells):
             bad = [c for c in self.cells if not CELL_SPECS[c].recurrent]
-            raise ConfigError(f"space seq_cells: option hypernets is {list(hypernets)!r}, but "
-                              f"'dynamic' only applies to recurrent cells and cells {bad} are "
-                              "not recurrent; add another mode or remove those cells")
+            raise c.fail("hypernets", list(hypernets), f"'dynamic' only applies to recurrent "
+                         f"cells and cells {bad} are not recurrent; add another mode or remove "
+                         "those cells")
 
     # ------------------------------------------------------------------ sampling (driver)
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
@@ -319,62 +273,44 @@ class SeqCellsSpace:
 
 def validate_config(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Check a config's structure and return its layers; ConfigError names the bad key."""
+    c = Checker("seq_cells config")
     try:
         json.dumps(config)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"seq_cells config is not JSON-able: {exc}") from None
+        raise ConfigError(f"seq_cells config: not JSON-able: {exc}") from None
     hidden = config.get("hidden")
-    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 8 or hidden % 8:
-        raise ConfigError(f"seq_cells config hidden is {hidden!r}, but must be a multiple of 8")
+    if c.int_(hidden, "hidden", lo=8) % 8:
+        raise c.fail("hidden", hidden, "must be a multiple of 8")
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
-        raise ConfigError(f"seq_cells config layers is {layers!r}, but must be a non-empty list")
+        raise c.fail("layers", layers, "must be a non-empty list")
     out = []
     chunked = False
     for i, layer in enumerate(layers):
+        key = f"layers[{i}]"
         if not isinstance(layer, Mapping):
-            raise ConfigError(f"seq_cells config layers[{i}] is {layer!r}, not a table")
-        cell = layer.get("cell")
-        if cell not in CELL_SPECS:
-            raise ConfigError(f"seq_cells config layers[{i}].cell is {cell!r}, but must be one "
-                              f"of {', '.join(CELLS)}")
-        hyp = layer.get("hypernet", "none")
-        if hyp not in HYPERNETS:
-            raise ConfigError(f"seq_cells config layers[{i}].hypernet is {hyp!r}, but must be "
-                              f"one of {', '.join(HYPERNETS)}")
+            raise c.fail(key, layer, "must be a table")
+        cell = c.choice(layer.get("cell"), f"{key}.cell", CELLS)
+        hyp = c.choice(layer.get("hypernet", "none"), f"{key}.hypernet", HYPERNETS)
         if hyp == "dynamic" and not CELL_SPECS[cell].recurrent:
-            raise ConfigError(f"seq_cells config layers[{i}]: hypernet 'dynamic' only applies "
-                              f"to recurrent cells, not {cell!r}")
+            raise c.fail(f"{key}.hypernet", hyp, f"'dynamic' only applies to recurrent cells, "
+                         f"not {cell!r}")
         if hyp in ("static", "dynamic") and not isinstance(layer.get("hyper_size"), int):
-            raise ConfigError(f"seq_cells config layers[{i}].hyper_size is missing; "
-                              f"hypernet {hyp!r} needs it")
-        act = layer.get("activation")
-        if act is not None and act not in ACTIVATIONS:
-            raise ConfigError(f"seq_cells config layers[{i}].activation is {act!r}, but must be "
-                              f"one of {', '.join(ACTIVATIONS)}")
+            raise c.missing(f"{key}.hyper_size (hypernet {hyp!r} needs it)")
+        if layer.get("activation") is not None:
+            c.choice(layer["activation"], f"{key}.activation", ACTIVATIONS)
         chunked = chunked or hyp == "rnn_chunks"
         out.append(dict(layer))
     if chunked and not isinstance(config.get("chunk_hyper_size"), int):
-        raise ConfigError("seq_cells config chunk_hyper_size is missing; layers with hypernet "
-                          "'rnn_chunks' need it")
-    if config.get("norm", "pre") not in NORMS:
-        raise ConfigError(f"seq_cells config norm is {config.get('norm')!r}, but must be one of "
-                          f"{', '.join(NORMS)}")
-    loops = config.get("loops", 1)
-    if isinstance(loops, bool) or not isinstance(loops, int) or loops < 1:
-        raise ConfigError(f"seq_cells config loops is {loops!r}, but must be an integer >= 1")
-    pattern = config.get("pattern", "free")
-    if pattern not in PATTERNS:
-        raise ConfigError(f"seq_cells config pattern is {pattern!r}, but must be one of "
-                          f"{', '.join(PATTERNS)}")
+        raise c.missing("chunk_hyper_size (layers with hypernet 'rnn_chunks' need it)")
+    c.choice(config.get("norm", "pre"), "norm", NORMS)
+    c.int_(config.get("loops", 1), "loops", lo=1)
+    pattern = c.choice(config.get("pattern", "free"), "pattern", PATTERNS)
     if pattern != "free":
-        k = config.get("pattern_k", 2)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"seq_cells config pattern_k is {k!r}, but must be an integer "
-                              ">= 1")
+        k = c.int_(config.get("pattern_k", 2), "pattern_k", lo=1)
         want = pattern_cells(pattern, len(out), k)
         got = [layer["cell"] for layer in out]
         if got != want:
-            raise ConfigError(f"seq_cells config layers have cells {got}, but pattern "
-                              f"{pattern!r} (k={k}) with {len(out)} layers needs {want}")
+            raise c.fail("layers", got, f"pattern {pattern!r} (k={k}) with {len(out)} layers "
+                         f"needs cells {want}")
     return out

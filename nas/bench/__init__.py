@@ -5,13 +5,16 @@ Both implement the protocols of issue 5 exactly (see their modules) and back the
 and return the JSON document as a dict.  (``nas.bench.overhead`` belongs to the runner.)
 """
 
+from nas.bench._documents import check_predict_document, check_replay_document
 from nas.bench._predict import LOGLIK_BIN, binned_loglik, cutoff_length, run_predict
-from nas.bench._replay import ReplayStudy, replay_group, run_replay
+from nas.bench._replay import add_trial, replay_group, run_replay
 
 __all__ = [
            "LOGLIK_BIN",
-           "ReplayStudy",
+           "add_trial",
            "binned_loglik",
+           "check_predict_document",
+           "check_replay_document",
            "cutoff_length",
            "replay_group",
            "run_predict",

@@ -5,8 +5,9 @@ Protocol (issue 5, section 4), implemented exactly:
 * per task group and seed s = 0..seeds-1: the group's complete curves (length = the file's T) in
   file order, run one at a time in the order ``numpy.random.default_rng(s).permutation(n)``;
 * after each epoch t < T the policy decides on the prefix ``y_1..y_t`` with a
-  :class:`ReplayStudy` that holds every earlier trial's values (up to where it stopped) and
-  ``best_value`` = the best final value among completed trials (None before the first);
+  :class:`nas.policies.StudyCurves` that holds every earlier trial's values (up to where it
+  stopped) and ``best_value`` = the best final value among completed trials (None before the
+  first);
 * a learning predictor is refit on the runner's schedule (:func:`nas.policies.should_refit`:
   after the 5th, 10th, 20th, 40th, ... completion) on the completed curves;
 * per group: speedup = n*T / epochs consumed (a trial stopped after t epochs consumed t),
@@ -39,9 +40,9 @@ from nas.calibration import (
 from nas.curvefile import CurveSet
 from nas.errors import ConfigError
 from nas.interfaces import Curve, Forecast, LearningCurvePredictor, StoppingPolicy, TrialView
-from nas.policies import DEFAULT_AUDIT, StopAudit, false_stop_summary, should_refit
+from nas.policies import DEFAULT_AUDIT, StopAudit, StudyCurves, false_stop_summary, should_refit
 
-__all__ = ["GroupRun", "ReplayStudy", "replay_group", "run_replay"]
+__all__ = ["GroupRun", "add_trial", "replay_group", "run_replay"]
 
 Progress = Callable[[str, int, int], None]
 _EARLY = 5  # prefixes 1.._EARLY are batched across upcoming trials
@@ -150,54 +151,13 @@ class _Row:
         return np.asarray(self._base.logpdf(self._at(y)))[[self._row]]
 
 
-class ReplayStudy:
-    """The :class:`nas.interfaces.StudyView` of a replay: earlier trials of one (group, seed).
-
-    ``values_at`` returns views into per-step buffers (no copies): O(1) per policy call.
-    """
-
-    def __init__(self, n: int, T: int, predictor: Any = None) -> None:
-        self._all = np.full((T, n), np.nan)
-        self._done = np.full((T, n), np.nan)
-        self._n_all = np.zeros(T, dtype=np.int64)
-        self._n_done = np.zeros(T, dtype=np.int64)
-        self._best: float | None = None
-        self._n_complete = 0
-        self._predictor = predictor
-
-    @property
-    def best_value(self) -> float | None:
-        return self._best
-
-    @property
-    def n_complete(self) -> int:
-        return self._n_complete
-
-    @property
-    def predictor(self) -> Any:
-        return self._predictor
-
-    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
-        s = step - 1
-        if s < 0 or s >= self._all.shape[0]:
-            return np.zeros(0)
-        if complete_only:
-            return self._done[s, : self._n_done[s]]
-        return self._all[s, : self._n_all[s]]
-
-    def add(self, values: np.ndarray, complete: bool) -> None:
-        """Record a finished trial (its values up to where it stopped)."""
-        t = values.shape[0]
-        steps = np.arange(t)
-        self._all[steps, self._n_all[:t]] = values
-        self._n_all[:t] += 1
-        if complete:
-            self._done[steps, self._n_done[:t]] = values
-            self._n_done[:t] += 1
-            self._n_complete += 1
-            final = float(values[-1])
-            if self._best is None or final > self._best:
-                self._best = final
+def add_trial(study: StudyCurves, values: np.ndarray, complete: bool) -> None:
+    """Record the next finished trial of a replay in ``study`` (its values up to where it
+    stopped; the final value counts for ``best_value`` when it ran to the end)."""
+    number = len(study.curves)
+    study.curves[number] = [float(v) for v in values]
+    if complete:
+        study.complete[number] = float(values[-1])
 
 
 @dataclass
@@ -228,7 +188,7 @@ def replay_group(
     calibration: Mapping[str, Any] | None = None,
 ) -> GroupRun:
     """Replay one group in ``order`` (see the module docstring)."""
-    n, T = curves.shape
+    T = curves.shape[1]
     learns = predictor is not None and getattr(predictor, "learns_from_curves", True)
     if predictor is not None and cache is None:
         cache = _ForecastCache(predictor, curves, features, group)
@@ -236,7 +196,8 @@ def replay_group(
                if calibrate and predictor is not None else None)
     proxy = (_CachedPredictor(cache, None if wrapper is None else wrapper.calibrator)
              if cache is not None else None)
-    study = ReplayStudy(n, T, proxy)
+    study = StudyCurves()
+    study.set_predictor(proxy)  # type: ignore[arg-type]
     run = GroupRun(0, 0.0)
     completed: list[int] = []
     weights: list[float] = []
@@ -275,7 +236,7 @@ def replay_group(
                 stopped_at = t
             break
         run.consumed += stopped_at
-        study.add(row[:stopped_at], complete=stopped_at == T)
+        add_trial(study, row[:stopped_at], complete=stopped_at == T)
         if stopped_at < T:
             continue
         completed.append(i)
@@ -334,7 +295,7 @@ def run_replay(
         raise ConfigError(f"policy {policy!r} needs --predictor (e.g. baker)")
     if hasattr(pol, "summarise"):
         pol = make_policy(policy, {**opts, "summarise": False})  # same actions, fewer quantiles
-    rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit")
+    rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit", where="")
     if policy == "none":
         rate = 0.0
     cal = bool(calibrate) and needs_predictor

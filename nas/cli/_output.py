@@ -16,9 +16,10 @@ from typing import Any
 
 import typer
 
+from nas._json import jsonable
 from nas.errors import ConfigError
 
-__all__ = ["Format", "FORMAT_OPTION", "JSON_OPTION", "resolve_format", "emit", "emit_json"]
+__all__ = ["FORMAT_OPTION", "JSON_OPTION", "Format", "emit", "emit_json", "resolve_format"]
 
 
 class Format(str, Enum):
@@ -38,23 +39,9 @@ def resolve_format(fmt: Format, as_json: bool, *, allowed: Sequence[str] = ("tab
     return value
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if hasattr(v, "item") and callable(v.item):  # numpy scalars
-        return _jsonable(v.item())
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
-
-
 def emit_json(doc: Any) -> None:
     """Print one JSON document on stdout (NaN/inf become null)."""
-    sys.stdout.write(json.dumps(_jsonable(doc), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(doc), indent=2) + "\n")
     sys.stdout.flush()
 
 
@@ -66,7 +53,7 @@ def _cell(v: Any) -> str:
             return ""
         return f"{v:.6g}"
     if isinstance(v, (dict, list)):
-        return json.dumps(_jsonable(v), sort_keys=True)
+        return json.dumps(jsonable(v), sort_keys=True)
     return str(v)
 
 

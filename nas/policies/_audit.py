@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import ConfigError
+from nas._checks import Checker
 from nas.interfaces import AUDIT, Decision
 
 __all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_summary", "false_stop_text", "wilson_interval"]
@@ -34,11 +34,9 @@ __all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_summary", "false_stop_text"
 DEFAULT_AUDIT = 0.05
 
 
-def check_rate(rate: Any, key: str = "audit") -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) \
-            or not 0.0 <= float(rate) < 1.0:
-        raise ConfigError(f"`{key}` is {rate!r}, but must be a number in [0, 1)")
-    return float(rate)
+def check_rate(rate: Any, key: str = "audit", where: str = "stop audit") -> float:
+    """The audit rate, a number in [0, 1)."""
+    return Checker(where).num(rate, key, lo=0.0, hi=1.0, hi_open=True)
 
 
 class StopAudit:

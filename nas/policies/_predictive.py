@@ -8,11 +8,9 @@ value at the trial's horizon and computes ``p_improve = P(y_T > y_best) = 1 - F(
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from nas.errors import ConfigError
+from nas._checks import Checker
 from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_EPSILON", "PredictivePolicy"]
@@ -50,17 +48,10 @@ class PredictivePolicy:
 
     def __init__(self, delta: float = DEFAULT_DELTA, min_epochs: int = 1,
                  summarise: bool = True, epsilon: float = DEFAULT_EPSILON) -> None:
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta):
-            raise ConfigError(f"`delta` is {delta!r}, but must be a number in (0, 1)")
-        if not 0.0 < float(delta) < 1.0:
-            raise ConfigError(f"`delta` is {delta}, but must lie in (0, 1)")
-        if isinstance(min_epochs, bool) or not isinstance(min_epochs, (int, np.integer)):
-            raise ConfigError(f"`min_epochs` is {min_epochs!r}, but must be an integer >= 1")
-        if int(min_epochs) < 1:
-            raise ConfigError(f"`min_epochs` is {min_epochs}, but must be >= 1")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) \
-                or not math.isfinite(epsilon) or not 0.0 <= float(epsilon) < 1.0:
-            raise ConfigError(f"`epsilon` is {epsilon!r}, but must be a number in [0, 1)")
+        c = Checker("policy predictive")
+        delta = c.num(delta, "delta", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        min_epochs = c.int_(min_epochs, "min_epochs", lo=1)
+        epsilon = c.num(epsilon, "epsilon", lo=0.0, hi=1.0, hi_open=True)
         self.epsilon = float(epsilon)
         self.delta = float(delta)
         self.min_epochs = int(min_epochs)

@@ -11,18 +11,10 @@ import math
 
 import numpy as np
 
-from nas.errors import ConfigError
+from nas._checks import Checker
 from nas.interfaces import CONTINUE, STOP, Decision, StudyView, TrialView
 
 __all__ = ["ASHAPolicy", "MedianPolicy", "NoStopping"]
-
-
-def _int_option(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"`{name}` is {value!r}, but must be an integer >= {minimum}")
-    if int(value) < minimum:
-        raise ConfigError(f"`{name}` is {value}, but must be >= {minimum}")
-    return int(value)
 
 
 class NoStopping:
@@ -55,12 +47,11 @@ class MedianPolicy:
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
                  interval_steps: int = 1, complete_only: bool = True) -> None:
-        if not isinstance(complete_only, bool):
-            raise ConfigError(f"`complete_only` is {complete_only!r}, but must be true or false")
-        self.complete_only = complete_only
-        self.n_startup_trials = _int_option("n_startup_trials", n_startup_trials, 0)
-        self.n_warmup_steps = _int_option("n_warmup_steps", n_warmup_steps, 0)
-        self.interval_steps = _int_option("interval_steps", interval_steps, 1)
+        c = Checker("policy median")
+        self.complete_only = c.bool_(complete_only, "complete_only")
+        self.n_startup_trials = c.int_(n_startup_trials, "n_startup_trials", lo=0)
+        self.n_warmup_steps = c.int_(n_warmup_steps, "n_warmup_steps", lo=0)
+        self.interval_steps = c.int_(interval_steps, "interval_steps", lo=1)
 
     def __repr__(self) -> str:
         return (f"MedianPolicy(n_startup_trials={self.n_startup_trials}, "
@@ -105,12 +96,9 @@ class ASHAPolicy:
     name = "asha"
 
     def __init__(self, grace_period: int = 1, reduction_factor: float = 3) -> None:
-        self.grace_period = _int_option("grace_period", grace_period, 1)
-        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, (int, float)):
-            raise ConfigError(f"`reduction_factor` is {reduction_factor!r}, but must be a number > 1")
-        if not float(reduction_factor) > 1.0:
-            raise ConfigError(f"`reduction_factor` is {reduction_factor}, but must be > 1")
-        self.reduction_factor = float(reduction_factor)
+        c = Checker("policy asha")
+        self.grace_period = c.int_(grace_period, "grace_period", lo=1)
+        self.reduction_factor = c.num(reduction_factor, "reduction_factor", lo=1.0, lo_open=True)
 
     def __repr__(self) -> str:
         return f"ASHAPolicy(grace_period={self.grace_period}, reduction_factor={self.reduction_factor:g})"

@@ -15,12 +15,11 @@ listing tasks stays fast.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.errors import ConfigError
+from nas._checks import Checker
 
 if TYPE_CHECKING:
     from torch.utils.data import TensorDataset
@@ -34,25 +33,13 @@ SPLITS = ("train", "val", "test")
 
 def check_int(task: str, key: str, value: Any, lo: int, hi: int | None = None) -> int:
     """``value`` as an int in [lo, hi], else ConfigError naming the task, key, value and rule."""
-    rule = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"task {task}: option {key} is {value!r}, but must be {rule}")
-    if value < lo or (hi is not None and value > hi):
-        raise ConfigError(f"task {task}: option {key} is {value!r}, but must be {rule}")
-    return int(value)
+    return Checker(f"task {task}").int_(value, key, lo=lo, hi=hi)
 
 
 def check_float(task: str, key: str, value: Any, lo: float, hi: float | None = None, *,
                 lo_open: bool = False) -> float:
     """``value`` as a finite float in [lo, hi] (or (lo, hi] with ``lo_open``), else ConfigError."""
-    left = "(" if lo_open else "["
-    rule = f"a number in {left}{lo:g}, {'inf)' if hi is None else f'{hi:g}]'}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ConfigError(f"task {task}: option {key} is {value!r}, but must be {rule}")
-    v = float(value)
-    if not math.isfinite(v) or v < lo or (lo_open and v == lo) or (hi is not None and v > hi):
-        raise ConfigError(f"task {task}: option {key} is {value!r}, but must be {rule}")
-    return v
+    return Checker(f"task {task}").num(value, key, lo=lo, hi=hi, lo_open=lo_open)
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, *, difficulty: np.ndarray | None = None,

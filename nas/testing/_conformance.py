@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConformanceError"]
+from typing import Any
+
+__all__ = ["ConformanceError", "require"]
 
 
 class ConformanceError(AssertionError):
@@ -17,3 +19,9 @@ class ConformanceError(AssertionError):
         super().__init__(f"{check}: {message}")
         self.check = check
         self.message = message
+
+
+def require(check: str, condition: Any, message: str) -> None:
+    """Raise :class:`ConformanceError` ``(check, message)`` unless ``condition`` holds."""
+    if not condition:
+        raise ConformanceError(check, message)

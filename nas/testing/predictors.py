@@ -1,7 +1,8 @@
 """Conformance checks for learning-curve predictors, forecasts and stopping policies.
 
 Third-party plug-ins call these from their own tests (plain functions that raise
-``AssertionError`` with a message saying what is wrong)::
+:class:`~nas.testing.ConformanceError` naming the check and saying what is wrong, also under
+``python -O``), or subclass :class:`~nas.testing.PredictorTestCase`::
 
     from nas.testing.predictors import check_predictor, synthetic_curves
     def test_my_predictor():
@@ -19,13 +20,13 @@ import numpy as np
 
 from nas.curvefile import CurveSet
 from nas.interfaces import Curve, Decision, Forecast, StoppingPolicy, TrialView
+from nas.policies import StudyCurves
+from nas.testing._conformance import require
 
 __all__ = [
     "check_forecast",
     "check_policy",
-    "check_predict_document",
     "check_predictor",
-    "check_replay_document",
     "synthetic_curve_set",
     "synthetic_curves",
 ]
@@ -56,8 +57,10 @@ def synthetic_curve_set(n: int = 80, horizon: int = 20, groups: int = 2, seed: i
 def synthetic_curves(n: int = 80, horizon: int = 20, seed: int = 0) -> list[Curve]:
     """The complete curves of :func:`synthetic_curve_set` as :class:`Curve` objects."""
     cs = synthetic_curve_set(n, horizon, 1, seed)
-    assert cs.config_features is not None
-    return [Curve(cs.curves[i], cs.config_features[i], "g0") for i in range(n)]
+    feats = cs.config_features
+    if feats is None:  # pragma: no cover - synthetic_curve_set always makes features
+        raise RuntimeError("synthetic_curve_set made no features")
+    return [Curve(cs.curves[i], feats[i], "g0") for i in range(n)]
 
 
 def check_forecast(fc: Forecast, n: int, *, atol: float = 0.02) -> None:
@@ -65,31 +68,38 @@ def check_forecast(fc: Forecast, n: int, *, atol: float = 0.02) -> None:
     cdf monotone in [0, 1], cdf(quantile(q)) >= q - atol (and close for interior quantiles),
     logpdf finite inside (0, 1)."""
     mean = np.asarray(fc.mean, dtype=np.float64)
-    assert mean.shape == (n,), f"mean has shape {mean.shape}, expected ({n},)"
-    assert np.all(np.isfinite(mean)) and np.all((mean >= -1e-9) & (mean <= 1 + 1e-9)), \
-        "mean must be finite and inside [0, 1]"
+    require("check_forecast", mean.shape == (n,), f"mean has shape {mean.shape}, expected ({n},)")
+    require("check_forecast",
+            np.all(np.isfinite(mean)) and np.all((mean >= -1e-9) & (mean <= 1 + 1e-9)),
+            "mean must be finite and inside [0, 1]")
     qs = np.stack([np.asarray(fc.quantile(q), dtype=np.float64) for q in QUANTILES])
-    assert qs.shape == (len(QUANTILES), n), f"quantile shape {qs.shape[1:]} != ({n},)"
-    assert np.all(np.diff(qs, axis=0) >= -1e-9), "quantiles must be ordered in q"
-    assert np.all((qs >= -1e-9) & (qs <= 1 + 1e-9)), "quantiles must lie in [0, 1]"
+    require("check_forecast", qs.shape == (len(QUANTILES), n),
+            f"quantile shape {qs.shape[1:]} != ({n},)")
+    require("check_forecast", np.all(np.diff(qs, axis=0) >= -1e-9),
+            "quantiles must be ordered in q")
+    require("check_forecast", np.all((qs >= -1e-9) & (qs <= 1 + 1e-9)),
+            "quantiles must lie in [0, 1]")
     grid = np.linspace(-0.05, 1.05, 45)
     cd = np.stack([np.asarray(fc.cdf(np.full(n, y)), dtype=np.float64) for y in grid])
-    assert np.all(np.isfinite(cd)) and np.all((cd >= -1e-9) & (cd <= 1 + 1e-9)), \
-        "cdf values must lie in [0, 1]"
-    assert np.all(np.diff(cd, axis=0) >= -1e-9), "cdf must be non-decreasing"
-    assert np.allclose(cd[0], 0.0, atol=1e-9) and np.allclose(cd[-1], 1.0, atol=1e-9), \
-        "cdf must be 0 below 0 and 1 above 1"
+    require("check_forecast",
+            np.all(np.isfinite(cd)) and np.all((cd >= -1e-9) & (cd <= 1 + 1e-9)),
+            "cdf values must lie in [0, 1]")
+    require("check_forecast", np.all(np.diff(cd, axis=0) >= -1e-9), "cdf must be non-decreasing")
+    require("check_forecast",
+            np.allclose(cd[0], 0.0, atol=1e-9) and np.allclose(cd[-1], 1.0, atol=1e-9),
+            "cdf must be 0 below 0 and 1 above 1")
     for q, row in zip(QUANTILES, qs):
         back = np.asarray(fc.cdf(row), dtype=np.float64)
-        assert np.all(back >= q - atol), f"cdf(quantile({q})) < {q} - {atol}: {back.min():.4f}"
+        require("check_forecast", np.all(back >= q - atol),
+                f"cdf(quantile({q})) < {q} - {atol}: {back.min():.4f}")
         inner = (row > 1e-6) & (row < 1 - 1e-6)  # away from atoms F jumps over q
         if inner.any():
             below = np.asarray(fc.cdf(np.maximum(row - 1e-4, 0.0)), dtype=np.float64)
-            assert np.all(below[inner] <= q + atol), \
-                f"quantile({q}) is not the smallest y with cdf(y) >= q"
+            require("check_forecast", np.all(below[inner] <= q + atol),
+                    f"quantile({q}) is not the smallest y with cdf(y) >= q")
     lp = np.stack([np.asarray(fc.logpdf(np.full(n, y)), dtype=np.float64)
                    for y in (0.01, 0.3, 0.7, 0.99)])
-    assert np.all(np.isfinite(lp)), "logpdf must be finite inside (0, 1)"
+    require("check_forecast", np.all(np.isfinite(lp)), "logpdf must be finite inside (0, 1)")
 
 
 def check_predictor(predictor: Any, curves: Sequence[Curve], *, horizon: int | None = None) -> None:
@@ -98,7 +108,7 @@ def check_predictor(predictor: Any, curves: Sequence[Curve], *, horizon: int | N
     curves = list(curves)
     horizon = horizon or len(curves[0])
     half = len(curves) // 2
-    assert predictor.fit(curves[:half]) is predictor, "fit must return self"
+    require("check_predictor", predictor.fit(curves[:half]) is predictor, "fit must return self")
     rng = np.random.default_rng(0)
     test = curves[half:]
     cuts = rng.integers(1, horizon, size=len(test))
@@ -111,68 +121,37 @@ def check_predictor(predictor: Any, curves: Sequence[Curve], *, horizon: int | N
         for q in (0.05, 0.5, 0.95):
             a = float(np.asarray(alone.quantile(q))[0])
             b = float(np.asarray(fc.quantile(q))[i])
-            assert abs(a - b) < 1e-6, f"quantile({q}) of curve {i}: {a} alone, {b} in batch"
+            require("check_predictor", abs(a - b) < 1e-6,
+                    f"quantile({q}) of curve {i}: {a} alone, {b} in batch")
         for y in (0.0, 0.25, 0.5):
             a = float(np.asarray(alone.cdf(np.array([y])))[0])
             b = float(np.asarray(fc.cdf(np.full(len(batch), y)))[i])
-            assert abs(a - b) < 1e-6, f"cdf({y}) of curve {i}: {a} alone, {b} in batch"
+            require("check_predictor", abs(a - b) < 1e-6,
+                    f"cdf({y}) of curve {i}: {a} alone, {b} in batch")
 
 
-class _View:
-    def __init__(self, done: np.ndarray, others: np.ndarray) -> None:
-        self._done, self._others = done, others
-
-    @property
-    def best_value(self) -> float | None:
-        return float(self._done[:, -1].max()) if len(self._done) else None
-
-    @property
-    def n_complete(self) -> int:
-        return len(self._done)
-
-    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
-        src = self._done if complete_only else np.vstack([self._done, self._others])
-        return src[:, step - 1] if src.shape[1] >= step else np.zeros(0)
-
-    @property
-    def predictor(self) -> Any:
-        return None
+def _view(done: np.ndarray, others: np.ndarray) -> StudyCurves:
+    """A study of complete trials ``done`` and unfinished ones ``others`` (rows of values)."""
+    view = StudyCurves()
+    for row in done:
+        view.curves[len(view.curves)] = [float(v) for v in row]
+        view.complete[len(view.curves) - 1] = float(row[-1])
+    for row in others:
+        view.curves[len(view.curves)] = [float(v) for v in row]
+    return view
 
 
 def check_policy(policy: StoppingPolicy, horizon: int = 10) -> None:
     """``decide`` returns a Decision with action CONTINUE or STOP for every step, also on an
     empty study, and does not change its inputs (policies keep no hidden state)."""
     curves = synthetic_curve_set(12, horizon, 1, 0).curves
-    for view in (_View(curves[:0], curves[:0]), _View(curves[:6], curves[6:9])):
+    for view in (_view(curves[:0], curves[:0]), _view(curves[:6], curves[6:9])):
         for i in (9, 10, 11):
             for t in range(1, horizon):
                 vals = curves[i, :t].copy()
-                d = policy.decide(TrialView(i, vals, horizon), view)  # type: ignore[arg-type]
-                assert isinstance(d, Decision), f"decide returned {type(d).__name__}"
-                assert d.action in ("CONTINUE", "STOP"), f"action {d.action!r}"
-                assert np.array_equal(vals, curves[i, :t]), "decide modified the trial values"
-
-
-def check_predict_document(doc: dict[str, Any], cutoffs: Sequence[str]) -> None:
-    """The JSON of ``nas bench predict`` has the documented keys and sane values."""
-    for key in ("predictor", "file", "n", "cutoffs", "threads"):
-        assert key in doc, f"predict JSON lacks {key!r}"
-    assert sorted(doc["cutoffs"]) == sorted(cutoffs), f"cutoffs {sorted(doc['cutoffs'])}"
-    for k, m in doc["cutoffs"].items():
-        assert set(m) >= {"loglik", "mse", "coverage90", "us_per_curve", "mse_last_value"}, \
-            f"cutoff {k} keys {sorted(m)}"
-        assert 0.0 <= m["coverage90"] <= 1.0 and m["mse"] >= 0 and m["mse_last_value"] >= 0
-        assert np.isfinite(m["loglik"]) and m["us_per_curve"] > 0
-
-
-def check_replay_document(doc: dict[str, Any], groups: Sequence[str]) -> None:
-    """The JSON of ``nas bench replay`` has the documented keys and sane values."""
-    for key in ("policy", "predictor", "delta", "speedup", "regret", "worst_regret", "groups"):
-        assert key in doc, f"replay JSON lacks {key!r}"
-    assert sorted(doc["groups"]) == sorted(groups), f"groups {sorted(doc['groups'])}"
-    for g, m in doc["groups"].items():
-        assert set(m) >= {"speedup", "regret"}, f"group {g} keys {sorted(m)}"
-        assert m["speedup"] >= 1.0 - 1e-9 and m["regret"] >= -1e-12
-    means = [m["speedup"] for m in doc["groups"].values()]
-    assert abs(doc["speedup"] - float(np.mean(means))) < 1e-9, "speedup is not the group mean"
-    assert doc["worst_regret"] >= doc["regret"] - 1e-12
+                d = policy.decide(TrialView(i, vals, horizon), view)
+                require("check_policy", isinstance(d, Decision),
+                        f"decide returned {type(d).__name__}")
+                require("check_policy", d.action in ("CONTINUE", "STOP"), f"action {d.action!r}")
+                require("check_policy", np.array_equal(vals, curves[i, :t]),
+                        "decide modified the trial values")

@@ -23,9 +23,8 @@ determinism under a seed, and that the objective of a trivial and of a perfect p
 the declared range.  Both return report objects; ``report.ok`` tells whether all passed, and
 :meth:`SpaceCheck.to_dict` gives the JSON document ``nas spaces check --format json`` prints.
 
-:class:`ToySpace` is a tiny reference space (stacked GRU/LSTM/RNN layers) that follows the same
-config conventions as the built-in ``seq_cells``; it is fast enough for tests of the engine and
-usable from a study file as ``space = "nas.testing.spaces:ToySpace"``.
+The tiny reference space for such tests is :class:`nas.testing.toy.ToySpace` (with ``cells``
+given it searches stacked GRU/LSTM/RNN layers with the config conventions of ``seq_cells``).
 """
 
 from __future__ import annotations
@@ -41,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.errors import ConfigError
+from nas._checks import Checker
+from nas._json import jsonable_or_repr
 
 if TYPE_CHECKING:
-    import optuna
     import torch
 
     from nas.interfaces import SearchSpace, Task, TaskSpec
@@ -54,7 +53,6 @@ __all__ = [
     "SampleCheck",
     "SpaceCheck",
     "TaskCheck",
-    "ToySpace",
     "check_sample",
     "check_space",
     "check_task",
@@ -180,7 +178,7 @@ def check_sample(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
 
     from nas.training import HyperParams, _make_optimizer, compute_loss
 
-    result = SampleCheck(config=_jsonable_or_repr(config))
+    result = SampleCheck(config=jsonable_or_repr(config))
     try:
         text = json.dumps(config, allow_nan=False)
         cfg = json.loads(text)
@@ -261,13 +259,6 @@ def check_sample(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
     return result
 
 
-def _jsonable_or_repr(config: Any) -> Any:
-    try:
-        return json.loads(json.dumps(config, allow_nan=False))
-    except (TypeError, ValueError):
-        return repr(config)
-
-
 # ---------------------------------------------------------------------------------------------
 # a whole space
 
@@ -286,10 +277,9 @@ def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0,
     import optuna
     import torch
 
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ConfigError(f"samples is {samples!r}, but must be an integer >= 1")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size is {batch_size!r}, but must be an integer >= 1")
+    c = Checker("check_space")
+    samples = c.int_(samples, "samples", lo=1)
+    batch_size = c.int_(batch_size, "batch_size", lo=1)
     spec = task.spec()
     train, _, _ = task.data(seed)
     from nas.training import _tensors
@@ -416,115 +406,3 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
             p.append(f"{name}: a perfect predictor scores worse than a trivial one "
                      f"({values[1]} vs {values[0]}; direction {spec.direction})")
     return rep
-
-
-# ---------------------------------------------------------------------------------------------
-# a tiny reference space
-
-
-class _ToyModel:  # namespace for the lazily created torch module class
-    cls: Any = None
-
-
-def _toy_model_class() -> Any:
-    if _ToyModel.cls is not None:
-        return _ToyModel.cls
-    from torch import nn
-
-    class ToyModel(nn.Module):
-        """Stacked torch RNN layers, dropout between them, a linear head."""
-
-        def __init__(self, layers: list[Mapping[str, Any]], hidden: int, dropout: float,
-                     spec: TaskSpec) -> None:
-            super().__init__()
-            self.mode = spec.output_mode
-            self.rnns = nn.ModuleList()
-            d = spec.input_size
-            for layer in layers:
-                cell = layer["cell"]
-                if cell == "lstm":
-                    self.rnns.append(nn.LSTM(d, hidden, batch_first=True))
-                elif cell == "gru":
-                    self.rnns.append(nn.GRU(d, hidden, batch_first=True))
-                else:
-                    self.rnns.append(nn.RNN(d, hidden, batch_first=True,
-                                            nonlinearity=layer.get("activation") or "tanh"))
-                d = hidden
-            self.drop = nn.Dropout(dropout)
-            self.head = nn.Linear(d, spec.output_size)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = x
-            for rnn in self.rnns:
-                h = self.drop(rnn(h)[0])
-            out = self.head(h)
-            return out[:, -1] if self.mode == "last" else out
-
-    _ToyModel.cls = ToyModel
-    return ToyModel
-
-
-class ToySpace:
-    """A tiny reference space: 1..``max_layers`` torch RNN layers (``gru``, ``lstm``,
-    ``rnn_tanh``/``rnn_relu`` as cell ``rnn`` with activation ``tanh``/``relu``), width and
-    training options.  Config conventions as in ``seq_cells``: ``layers`` is a list of
-    ``{"cell", "hypernet", "activation"}`` dicts; training keys at the top level."""
-
-    name = "toy"
-    CELLS = ("gru", "lstm", "rnn")
-
-    def __init__(self, cells: list[str] | tuple[str, ...] = CELLS, max_layers: int = 2,
-                 hidden: list[int] | tuple[int, ...] = (16, 32),
-                 lr: tuple[float, float] = (1e-3, 3e-2)) -> None:
-        cells = list(cells)
-        bad = [c for c in cells if c not in self.CELLS]
-        if not cells or bad:
-            raise ConfigError(f"space toy: option cells is {cells!r}, but must be a non-empty "
-                              f"subset of {list(self.CELLS)}")
-        if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
-            raise ConfigError(f"space toy: option max_layers is {max_layers!r}, but must be "
-                              "an integer >= 1")
-        hidden = list(hidden)
-        if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
-            raise ConfigError(f"space toy: option hidden is {hidden!r}, but must be a "
-                              "non-empty list of integers >= 1")
-        if len(lr) != 2 or not 0 < lr[0] <= lr[1]:
-            raise ConfigError(f"space toy: option lr is {lr!r}, but must be [low, high] "
-                              "with 0 < low <= high")
-        self.cells, self.max_layers, self.hidden = cells, max_layers, hidden
-        self.lr = (float(lr[0]), float(lr[1]))
-
-    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
-        n = trial.suggest_int("n_layers", 1, self.max_layers)
-        layers = []
-        for i in range(n):
-            cell = trial.suggest_categorical(f"cell_{i}", self.cells)
-            act = (trial.suggest_categorical(f"activation_{i}", ["tanh", "relu"])
-                   if cell == "rnn" else None)
-            layers.append({"cell": cell, "hypernet": "none", "activation": act})
-        return {
-            "layers": layers,
-            "hidden": trial.suggest_categorical("hidden", self.hidden),
-            "optimizer": trial.suggest_categorical("optimizer", ["adam", "adamw"]),
-            "lr": trial.suggest_float("lr", self.lr[0], self.lr[1], log=True),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.2),
-        }
-
-    def build(self, config: Mapping[str, Any], task: TaskSpec) -> torch.nn.Module:
-        layers = config.get("layers") or [{"cell": "gru"}]
-        for layer in layers:
-            if layer.get("cell") not in self.CELLS:
-                raise ConfigError(f"space toy: cell {layer.get('cell')!r} is not one of "
-                                  f"{list(self.CELLS)}")
-        model: torch.nn.Module = _toy_model_class()(
-            list(layers), int(config.get("hidden", 32)), float(config.get("dropout", 0.0)),
-            task)
-        return model
-
-    def features(self, config: Mapping[str, Any]) -> dict[str, float]:
-        layers = config.get("layers") or [{"cell": "gru"}]
-        feats = {"depth": float(len(layers)), "width": float(config.get("hidden", 32)),
-                 "log10_lr": float(np.log10(config.get("lr", 1e-3)))}
-        for c in self.CELLS:
-            feats[f"cell_{c}"] = float(sum(layer.get("cell") == c for layer in layers))
-        return feats

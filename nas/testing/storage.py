@@ -2,8 +2,8 @@
 
 Third parties (a new back end, a fork of the schema) and our own tests call
 :func:`check_storage` with a database URL: it exercises the write API that the runner uses
-and the read API that users see, and raises :class:`AssertionError` naming the first broken
-promise.  :func:`check_concurrent_writers` starts processes that write points for different
+and the read API that users see, and raises :class:`~nas.testing.ConformanceError` naming the
+first broken promise.  :func:`check_concurrent_writers` starts processes that write points for different
 trials of one study at once.  :func:`postgres_database` gives a test its own throwaway
 PostgreSQL database; :func:`synthetic_study_curves` makes small, seeded curve files (tests and
 ``make demo`` must not depend on downloaded data).
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
+from nas.testing._conformance import ConformanceError, require
 
 __all__ = [
     "check_concurrent_writers",
@@ -29,9 +30,8 @@ __all__ = [
 ]
 
 
-def _expect(cond: bool, message: str) -> None:
-    if not cond:
-        raise AssertionError(message)
+def _expect(cond: bool, message: str, check: str = "check_storage") -> None:
+    require(check, cond, message)
 
 
 def synthetic_study_curves(
@@ -111,7 +111,8 @@ def postgres_database(admin_url: str, prefix: str = "nas_test") -> Iterator[str]
 
 def check_storage(url: str) -> None:
     """Exercise the :class:`~nas.storage.Storage` contract on ``url`` (an empty database or one
-    without the study names used here).  Raises :class:`AssertionError` on the first failure."""
+    without the study names used here).  Raises :class:`~nas.testing.ConformanceError` on the
+    first failure."""
     from nas.storage import Storage, open_study
 
     st = Storage(url)
@@ -129,7 +130,7 @@ def check_storage(url: str) -> None:
     except ConfigError:
         pass
     else:
-        raise AssertionError("creating a study whose name exists must raise ConfigError")
+        raise ConformanceError("check_storage", "creating a study whose name exists must raise ConfigError")
     _expect(st.create_study(name, space="s", task="t", objectives=[{"name": "acc"}], config={},
                             exist_ok=True) == sid, "exist_ok returns the existing id")
     try:
@@ -137,7 +138,7 @@ def check_storage(url: str) -> None:
     except StudyNotFoundError as exc:
         _expect(name in str(exc), "StudyNotFoundError lists the known studies")
     else:
-        raise AssertionError("an unknown study must raise StudyNotFoundError")
+        raise ConformanceError("check_storage", "an unknown study must raise StudyNotFoundError")
 
     _expect(st.next_number(sid) == 0, "next_number of an empty study is 0")
     t0 = st.create_trial(sid, 0, config={"lr": 0.1, "cell": "gru"},
@@ -203,7 +204,7 @@ def check_storage(url: str) -> None:
     except StorageError:
         pass
     else:
-        raise AssertionError("a duplicate (study, number) must be refused")
+        raise ConformanceError("check_storage", "a duplicate (study, number) must be refused")
     st.set_study_status(sid, "COMPLETE")
     _expect(st.get_study(name).status == "COMPLETE", "study status updated")
     st.set_study_evaluation(sid, metric="test_acc", seeds=2, top=1, wall_s=1.0,
@@ -233,6 +234,9 @@ def write_points_worker(url: str, study: str, number: int, steps: int, batch: in
     return tid
 
 
+_WRITERS = "check_concurrent_writers"
+
+
 def check_concurrent_writers(url: str, *, processes: int = 4, steps: int = 200, batch: int = 7) -> None:
     """``processes`` processes write points for different trials of one study at once;
     afterwards every point must be there exactly once with the value written."""
@@ -245,12 +249,12 @@ def check_concurrent_writers(url: str, *, processes: int = 4, steps: int = 200, 
     with ctx.Pool(processes) as pool:
         pool.starmap(write_points_worker, [(url, name, k, steps, batch) for k in range(processes)])
     trials = st.trials(st.get_study(name).id, with_curves=True)
-    _expect(len(trials) == processes, f"{processes} trials written, found {len(trials)}")
+    _expect(len(trials) == processes, f"{processes} trials written, found {len(trials)}", _WRITERS)
     for t in trials:
         pts = st.curve(t.id)
         _expect([s for s, _ in pts] == list(range(1, steps + 1)),
-                f"trial {t.number}: every step exactly once")
+                f"trial {t.number}: every step exactly once", _WRITERS)
         _expect(all(v is not None and math.isclose(v, t.number + s / 1000.0) for s, v in pts),
-                f"trial {t.number}: values as written")
-        _expect(t.state == "COMPLETE" and t.epochs == steps, f"trial {t.number} finished")
+                f"trial {t.number}: values as written", _WRITERS)
+        _expect(t.state == "COMPLETE" and t.epochs == steps, f"trial {t.number} finished", _WRITERS)
     st.close()

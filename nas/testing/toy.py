@@ -1,6 +1,7 @@
-"""A synthetic space, task and trainer for exercising the runner without real training.
+"""The toy plug-ins of :mod:`nas.testing`: a synthetic space, task and trainer.
 
-Used by the runner's tests, by ``nas bench overhead`` (trivial trials) and by users who want to
+Used by the runner's tests, by ``nas bench overhead`` (trivial trials), by ``nas spaces check``'s
+tests (with ``cells`` given, :class:`ToySpace` searches a tiny RNN) and by users who want to
 see the engine work in seconds.  Study-file usage::
 
     [search]
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import ConfigError
+from nas._checks import Checker
 from nas.interfaces import TaskSpec
 
 __all__ = ["MODES", "ToySpace", "ToyTask", "toy_train"]
@@ -39,22 +40,82 @@ __all__ = ["MODES", "ToySpace", "ToyTask", "toy_train"]
 MODES = ("ok", "raise", "nan", "hang", "die")
 
 
+class _ToyModel:  # namespace for the lazily created torch module class
+    cls: Any = None
+
+
+def _toy_model_class() -> Any:
+    if _ToyModel.cls is not None:
+        return _ToyModel.cls
+    from torch import nn
+
+    class ToyModel(nn.Module):
+        """Stacked torch RNN layers, dropout between them, a linear head."""
+
+        def __init__(self, layers: list[Mapping[str, Any]], hidden: int, dropout: float,
+                     spec: TaskSpec) -> None:
+            super().__init__()
+            self.mode = spec.output_mode
+            self.rnns = nn.ModuleList()
+            d = spec.input_size
+            for layer in layers:
+                cell = layer["cell"]
+                if cell == "lstm":
+                    self.rnns.append(nn.LSTM(d, hidden, batch_first=True))
+                elif cell == "gru":
+                    self.rnns.append(nn.GRU(d, hidden, batch_first=True))
+                else:
+                    self.rnns.append(nn.RNN(d, hidden, batch_first=True,
+                                            nonlinearity=layer.get("activation") or "tanh"))
+                d = hidden
+            self.drop = nn.Dropout(dropout)
+            self.head = nn.Linear(d, spec.output_size)
+
+        def forward(self, x: Any) -> Any:
+            h = x
+            for rnn in self.rnns:
+                h = self.drop(rnn(h)[0])
+            out = self.head(h)
+            return out[:, -1] if self.mode == "last" else out
+
+    _ToyModel.cls = ToyModel
+    return ToyModel
+
+
 class ToySpace:
-    """Three parameters: ``ceiling`` in [0.2, 1], ``rate`` in [0.05, 2] (log), ``mode``."""
+    """The toy space of :mod:`nas.testing`: a synthetic learning curve and a tiny torch RNN.
+
+    Every config holds the curve that :func:`toy_train` reports (:func:`toy_curve`):
+    ``ceiling`` in [0.2, 1], ``rate`` in [0.05, 2] (log scale) and ``mode`` (one of ``modes``;
+    list one several times to weight it), plus ``epoch_s`` (seconds slept per epoch) and
+    ``marker_dir``.  :meth:`build` makes a small torch RNN, so the same configs also train for
+    real (``nas evaluate``) and pass ``nas spaces check``.
+
+    The model is fixed (one GRU layer, width ``1 + int(8 * ceiling)``) unless ``cells`` is
+    given; then it is searched too, with the config conventions of ``seq_cells``: ``layers``
+    (1..``max_layers`` of ``{"cell", "hypernet", "activation"}``, cells among ``gru``, ``lstm``,
+    ``rnn``; ``rnn`` layers sample activation ``tanh``/``relu``), ``hidden`` (one of
+    ``hidden``), ``optimizer``, ``lr`` (log scale in ``lr``) and ``dropout``.
+    """
 
     name = "toy"
+    CELLS = ("gru", "lstm", "rnn")
 
     def __init__(self, modes: Sequence[str] = ("ok",), epoch_s: float = 0.0,
-                 marker_dir: str | None = None) -> None:
-        bad = [m for m in modes if m not in MODES]
-        if not modes or bad:
-            raise ConfigError(f"toy space: modes = {list(modes)!r}: must be a non-empty list of "
-                              f"{', '.join(MODES)}")
-        if not (isinstance(epoch_s, (int, float)) and epoch_s >= 0):
-            raise ConfigError(f"toy space: epoch_s = {epoch_s!r}: must be a number >= 0")
+                 marker_dir: str | None = None, cells: Sequence[str] | None = None,
+                 max_layers: int = 2, hidden: Sequence[int] = (16, 32),
+                 lr: Sequence[float] = (1e-3, 3e-2)) -> None:
+        c = Checker("space toy")
+        if (isinstance(modes, (str, bytes)) or not isinstance(modes, Sequence) or not modes
+                or any(m not in MODES for m in modes)):
+            raise c.fail("modes", modes, f"must be a non-empty list of {', '.join(MODES)}")
         self.modes = tuple(modes)
-        self.epoch_s = float(epoch_s)
-        self.marker_dir = marker_dir
+        self.epoch_s = c.num(epoch_s, "epoch_s", lo=0.0)
+        self.marker_dir = None if marker_dir is None else c.str_(marker_dir, "marker_dir")
+        self.cells = None if cells is None else list(c.choices(cells, "cells", self.CELLS))
+        self.max_layers = c.int_(max_layers, "max_layers", lo=1)
+        self.hidden = list(c.choices(hidden, "hidden", kind="int", lo=1))
+        self.lr = c.interval(lr, "lr", 0.0, 10.0, positive=True)
 
     def sample(self, trial: Any) -> dict[str, Any]:
         cfg: dict[str, Any] = {
@@ -65,17 +126,43 @@ class ToySpace:
         }
         if self.marker_dir is not None:
             cfg["marker_dir"] = self.marker_dir
+        if self.cells is None:
+            return cfg
+        layers = []
+        for i in range(trial.suggest_int("n_layers", 1, self.max_layers)):
+            cell = trial.suggest_categorical(f"cell_{i}", self.cells)
+            act = (trial.suggest_categorical(f"activation_{i}", ["tanh", "relu"])
+                   if cell == "rnn" else None)
+            layers.append({"cell": cell, "hypernet": "none", "activation": act})
+        cfg.update({
+            "layers": layers,
+            "hidden": trial.suggest_categorical("hidden", self.hidden),
+            "optimizer": trial.suggest_categorical("optimizer", ["adam", "adamw"]),
+            "lr": trial.suggest_float("lr", self.lr[0], self.lr[1], log=True),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.2),
+        })
         return cfg
 
-    def build(self, config: Mapping[str, Any], task: TaskSpec) -> Any:
-        import torch
+    def _layers(self, config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        layers = config.get("layers") or [{"cell": "gru"}]
+        for i, layer in enumerate(layers):
+            Checker("space toy config").choice(layer.get("cell"), f"layers[{i}].cell", self.CELLS)
+        return list(layers)
 
-        width = 1 + int(8 * float(config["ceiling"]))
-        return torch.nn.Sequential(torch.nn.Linear(task.input_size, width),
-                                   torch.nn.Linear(width, task.output_size))
+    def build(self, config: Mapping[str, Any], task: TaskSpec) -> Any:
+        width = config.get("hidden", 1 + int(8 * float(config.get("ceiling", 1.0))))
+        return _toy_model_class()(self._layers(config), int(width),
+                                  float(config.get("dropout", 0.0)), task)
 
     def features(self, config: Mapping[str, Any]) -> dict[str, float]:
-        return {"ceiling": float(config["ceiling"]), "rate": math.log(float(config["rate"]))}
+        feats = {"ceiling": float(config["ceiling"]), "rate": math.log(float(config["rate"]))}
+        if self.cells is not None:
+            layers = self._layers(config)
+            feats.update({"depth": float(len(layers)), "width": float(config.get("hidden", 32)),
+                          "log10_lr": float(np.log10(config.get("lr", 1e-3)))})
+            for cell in self.CELLS:
+                feats[f"cell_{cell}"] = float(sum(layer.get("cell") == cell for layer in layers))
+        return feats
 
 
 class ToyTask:

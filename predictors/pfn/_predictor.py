@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.errors import ConfigError, PredictorError
+from nas._checks import Checker
+from nas.errors import PredictorError
 from nas.interfaces import Curve
 from predictors._forecast import HistogramForecast
 
@@ -58,12 +59,11 @@ class PFNPredictor:
         batch_size: int = 1024,
         threads: int | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"`batch_size` is {batch_size!r}, but must be an integer >= 1")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ConfigError(f"`threads` is {threads!r}, but must be an integer >= 1 or None")
+        c = Checker("predictor pfn")
+        batch_size = c.int_(batch_size, "batch_size", lo=1)
+        threads = c.int_(threads, "threads", lo=1, none=True)
         if not (device == "cpu" or str(device).startswith("cuda")):
-            raise ConfigError(f"`device` is {device!r}, but must be 'cpu' or 'cuda[:N]'")
+            raise c.fail("device", device, "must be 'cpu' or 'cuda[:N]'")
         self.weights = Path(weights) if weights is not None else default_weights_dir()
         self.device = device
         self.batch_size = batch_size
@@ -71,10 +71,8 @@ class PFNPredictor:
         from predictors.pfn.train import CONFIG_FILE, WEIGHTS_FILE
 
         if not (self.weights / WEIGHTS_FILE).is_file() or not (self.weights / CONFIG_FILE).is_file():
-            raise ConfigError(
-                f"`weights` {str(self.weights)!r} holds no PFN checkpoint "
-                f"({WEIGHTS_FILE} + {CONFIG_FILE}); train one with `nas pfn train --out DIR`"
-            )
+            raise c.fail("weights", str(self.weights), f"holds no PFN checkpoint ({WEIGHTS_FILE} + "
+                         f"{CONFIG_FILE}); train one with `nas pfn train --out DIR`")
         self._model: PFN | None = None
         if weights is not None:  # a user's checkpoint: a bad one fails here, not mid-study
             from predictors.pfn.train import load_model

@@ -56,7 +56,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.errors import ConfigError, PredictorError
+from nas._checks import Checker
+from nas.errors import PredictorError
 from nas.interfaces import Curve
 from predictors._forecast import CensoredMixtureForecast
 from predictors.regression._features import (
@@ -105,7 +106,7 @@ def _make_model(name: str, seed: int) -> Any:
                                      random_state=seed, n_jobs=1)
     if name == "ridge":
         return make_pipeline(StandardScaler(), BayesianRidge())
-    raise ConfigError(f"`model` is {name!r}, but must be one of auto, {', '.join(MODELS)}")
+    raise Checker("predictor baker").fail("model", name, f"must be one of auto, {', '.join(MODELS)}")
 
 
 class _FoldEnsemble:
@@ -208,18 +209,13 @@ class BakerPredictor:
 
     def __init__(self, model: str = "auto", min_curves: int = 20, max_rows: int = 3000,
                  svr_rows: int = 1000, components: int = 40, seed: int = 0) -> None:
-        if model != "auto" and model not in MODELS:
-            raise ConfigError(f"`model` is {model!r}, but must be one of auto, {', '.join(MODELS)}")
-        for key, val, lo in (("min_curves", min_curves, 3), ("max_rows", max_rows, 100),
-                             ("svr_rows", svr_rows, 50), ("components", components, 4)):
-            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
-                raise ConfigError(f"`{key}` is {val!r}, but must be an integer >= {lo}")
-        self.model = model
-        self.min_curves = int(min_curves)
-        self.max_rows = int(max_rows)
-        self.svr_rows = int(svr_rows)
-        self.components = int(components)
-        self.seed = int(seed)
+        c = Checker("predictor baker")
+        self.model = c.choice(model, "model", ("auto", *MODELS))
+        self.min_curves = c.int_(min_curves, "min_curves", lo=3)
+        self.max_rows = c.int_(max_rows, "max_rows", lo=100)
+        self.svr_rows = c.int_(svr_rows, "svr_rows", lo=50)
+        self.components = c.int_(components, "components", lo=4)
+        self.seed = c.int_(seed, "seed", lo=0)
         self.model_name_: str | None = None
         self.model_: Any = None
         self.cv_scores_: dict[str, float] = {}

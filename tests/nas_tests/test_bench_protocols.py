@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.bench import cutoff_length, run_predict, run_replay
+from nas.bench import (
+    check_predict_document,
+    check_replay_document,
+    cutoff_length,
+    run_predict,
+    run_replay,
+)
 from nas.cli import main
 from nas.curvefile import CurveSet, save_curves
 from nas.errors import CurveFileError
-from nas.testing.predictors import (
-    check_predict_document,
-    check_replay_document,
-    synthetic_curve_set,
-)
+from nas.testing.predictors import synthetic_curve_set
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +171,13 @@ class _Trend:
 def _reference_replay(curves: np.ndarray, feats: np.ndarray, policy: object,
                       order: np.ndarray, predictor: object) -> tuple[int, float]:
     """The replay protocol written plainly: no batching, no cache, the real predictor."""
-    from nas.bench import ReplayStudy
+    from nas.bench import add_trial
     from nas.interfaces import Curve, TrialView
-    from nas.policies import should_refit
+    from nas.policies import StudyCurves, should_refit
 
-    n, T = curves.shape
-    study = ReplayStudy(n, T, predictor)
+    T = curves.shape[1]
+    study = StudyCurves()
+    study.set_predictor(predictor)  # type: ignore[arg-type]
     consumed, done = 0, []
     for pos, i in enumerate(order):
         stop = T
@@ -184,7 +187,7 @@ def _reference_replay(curves: np.ndarray, feats: np.ndarray, policy: object,
                 stop = t
                 break
         consumed += stop
-        study.add(curves[i, :stop], complete=stop == T)
+        add_trial(study, curves[i, :stop], complete=stop == T)
         if stop == T:
             done.append(i)
             if getattr(predictor, "learns_from_curves", True) and should_refit(len(done)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas.bench import ReplayStudy, replay_group
+from nas.bench import add_trial, replay_group
 from nas.errors import ConfigError
 from nas.interfaces import Curve, TrialView
 from nas.policies import (
@@ -14,6 +14,7 @@ from nas.policies import (
     MedianPolicy,
     NoStopping,
     PredictivePolicy,
+    StudyCurves,
     make_policy,
     should_refit,
 )
@@ -22,13 +23,13 @@ from predictors import CensoredMixtureForecast
 
 
 def study_of(complete: list[list[float]], stopped: list[list[float]] = (),  # type: ignore[assignment]
-             predictor: object = None) -> ReplayStudy:
-    T = max([len(c) for c in [*complete, *stopped]] + [1])
-    s = ReplayStudy(len(complete) + len(stopped), T, predictor)
+             predictor: object = None) -> StudyCurves:
+    s = StudyCurves()
+    s.set_predictor(predictor)  # type: ignore[arg-type]
     for c in complete:
-        s.add(np.array(c, float), complete=True)
+        add_trial(s, np.array(c, float), complete=True)
     for c in stopped:
-        s.add(np.array(c, float), complete=False)
+        add_trial(s, np.array(c, float), complete=False)
     return s
 
 

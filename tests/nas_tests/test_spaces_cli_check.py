@@ -15,13 +15,14 @@ from nas.testing import ToySpace, check_space
 
 torch.set_num_threads(1)
 
-TOY = "nas.testing.spaces:ToySpace"
+TOY = "nas.testing.toy:ToySpace"
+TOY_RNN = '{"cells": ["gru", "lstm", "rnn"]}'  # the toy space with its model searched
 
 # A space whose model reads the sequence backwards (so it is not causal), and one whose build
 # is not deterministic under a seed; written to a temporary module and named "module:attr".
 BROKEN = textwrap.dedent('''
     import torch
-    from nas.testing.spaces import ToySpace
+    from nas.testing.toy import ToySpace
 
     class Reversed(torch.nn.Module):
         def __init__(self, inner):
@@ -75,6 +76,7 @@ def test_nas_spaces_table_and_csv(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_prints_the_documented_json_and_exits_0(capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     rc = main(["spaces", "check", TOY, "--samples", "3", "--task", "parity", "--seed", "1",
+               "--space-options", TOY_RNN,
                "--task-options", '{"bits": 4, "n_train": 64, "n_val": 16, "n_test": 16}',
                "--format", "json"])
     doc = json.loads(capsys.readouterr().out)
