@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from nas._scale import denormalise, normalise
 from nas.errors import ConfigError
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
@@ -83,21 +84,12 @@ class TaskSpec:
     def normalise(self, value: float) -> float:
         """Map a raw objective value to [0, 1], higher better (clipped)."""
         lo, hi = self.objective_range
-        if not np.isfinite(value):
-            return float("nan")
-        if hi <= lo:
-            raise ValueError(f"objective_range {self.objective_range} is empty")
-        x = (float(value) - lo) / (hi - lo)
-        if self.direction == "minimize":
-            x = 1.0 - x
-        return float(min(1.0, max(0.0, x)))
+        return normalise(value, lo, hi, self.direction)
 
     def denormalise(self, x: float) -> float:
         """Inverse of :meth:`normalise` (inside the range)."""
         lo, hi = self.objective_range
-        if self.direction == "minimize":
-            x = 1.0 - x
-        return float(lo + x * (hi - lo))
+        return denormalise(x, lo, hi, self.direction)
 
 
 def better(value: float, than: float | None, direction: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from nas._scale import normalise
 from nas.errors import ConfigError
 from nas.interfaces import Curve, Decision, LearningCurvePredictor, StoppingPolicy, TrialView
 from nas.policies import StudyCurves
@@ -64,12 +65,7 @@ class PolicyState:
         self._fitted_at = -1
 
     def normalise(self, value: float) -> float:
-        if not math.isfinite(value):
-            return float("nan")
-        x = (float(value) - self.lo) / (self.hi - self.lo)
-        if self.direction == "minimize":
-            x = 1.0 - x
-        return float(min(1.0, max(0.0, x)))
+        return normalise(value, self.lo, self.hi, self.direction)
 
     def complete(self, key: Any, final_value: float | None = None) -> None:
         """Trial ``key`` ran to the end; its final value is ``final_value`` or its last value."""

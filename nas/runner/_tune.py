@@ -237,6 +237,8 @@ def start_ray(address: str | None, cpus: int | None, verbose: bool,
 
 def stop_ray() -> None:
     """Shut down the Ray runtime that :func:`start_ray` started."""
+    import ray
+
     ray.shutdown()
 
 

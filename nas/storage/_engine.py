@@ -8,7 +8,6 @@ restarted server does not break a long study) and, for PostgreSQL, a connect tim
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -19,7 +18,7 @@ from sqlalchemy.pool import StaticPool
 from nas.errors import StorageError
 from nas.storage._url import mask_url, validate_url
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "cause", "finite", "jsonable", "make_engine"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "cause", "finite", "make_engine"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -30,22 +29,6 @@ def finite(x: float | None) -> float | None:
         return None
     f = float(x)
     return f if math.isfinite(f) else None
-
-
-def jsonable(obj: Any) -> Any:
-    """JSON-safe copy: non-finite floats -> None, numpy scalars -> Python, tuples -> lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return jsonable(item())
-    return obj
 
 
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -11,10 +11,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from nas._json import jsonable
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
 from nas.interfaces import ForecastSummary
 from nas.names import check_study_name
-from nas.storage._engine import finite, jsonable
+from nas.storage._engine import finite
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
 from nas.storage._models import EVALUATIONS as _E
