@@ -7,13 +7,13 @@ any other exception is an internal failure (exit code 1).  ``--debug`` shows tra
 from __future__ import annotations
 
 __all__ = [
-    "NasError",
     "ConfigError",
-    "StorageError",
-    "PluginError",
     "CurveFileError",
-    "StudyNotFoundError",
+    "NasError",
+    "PluginError",
     "PredictorError",
+    "StorageError",
+    "StudyNotFoundError",
 ]
 
 

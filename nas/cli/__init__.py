@@ -6,8 +6,11 @@ import sys
 
 from nas.cli._app import app, state
 
-# Command modules register themselves on the app when imported (keep their imports light).
-from nas.cli import _db, _run, _spaces, _bench, _pfn, _dashboard  # noqa: E402,F401  (registration)
+# Command modules register themselves on the app when imported (keep their imports light), in
+# the order ``nas --help`` lists them.
+# isort: off
+from nas.cli import _db, _run, _spaces, _bench, _pfn, _dashboard  # noqa: F401  (registration)
+# isort: on
 
 __all__ = ["app", "main"]
 

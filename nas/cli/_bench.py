@@ -171,7 +171,7 @@ def replay_cmd(
 
 @bench_app.command("race")
 def race_cmd(
-    study_files: list[Path] = typer.Argument(..., help="Study files (.toml or .py)."),  # noqa: B008
+    study_files: list[Path] = typer.Argument(..., help="Study files (.toml or .py)."),
     seeds: int = typer.Option(3, "--seeds", help="Race seeds (added to each study's seed)."),
     budget_epochs: int | None = typer.Option(
         None, "--budget-epochs", help="Epochs each entrant may consume (counted exactly)."),
@@ -183,7 +183,7 @@ def race_cmd(
     test: bool = typer.Option(True, "--test/--no-test",
                               help="Retrain each entrant's best configuration and score it "
                                    "on the test split (the nas evaluate path)."),
-    plot: Path | None = typer.Option(None, "--plot", help="Also write a PNG of best-so-far "  # noqa: B008
+    plot: Path | None = typer.Option(None, "--plot", help="Also write a PNG of best-so-far "
                                                           "against epochs."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,

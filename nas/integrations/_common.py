@@ -88,7 +88,7 @@ class PolicyState:
             try:
                 self._predictor = self._predictor.fit(curves) or self._predictor
                 self.mirror.set_predictor(self._predictor)
-            except Exception as exc:  # too few curves for this predictor yet: the policy waits
+            except Exception as exc:  # noqa: BLE001 - too few curves for this predictor yet: the policy waits
                 logger.debug("predictor fit on %d curves failed: %s", len(curves), exc)
             self._fitted_at = n
 

@@ -86,7 +86,7 @@ def _node_name() -> str:
             import ray
 
             _NODE = f"{os.uname().nodename}:{ray.get_runtime_context().get_node_id()[:8]}"
-        except Exception:  # pragma: no cover - outside a Ray worker
+        except Exception:  # noqa: BLE001 # pragma: no cover - outside a Ray worker
             _NODE = os.uname().nodename
     return _NODE
 

@@ -36,7 +36,7 @@ from torch import nn
 
 from nas.errors import ConfigError
 
-__all__ = ["PFNConfig", "PFN", "fit_borders"]
+__all__ = ["PFN", "PFNConfig", "fit_borders"]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import torch
 
 from nas.errors import ConfigError
 
-__all__ = ["FAMILIES", "PriorConfig", "PriorBatch", "sample_prior"]
+__all__ = ["FAMILIES", "PriorBatch", "PriorConfig", "sample_prior"]
 
 #: The parametric families, in the order of the ``family`` index of a :class:`PriorBatch`.
 FAMILIES: tuple[str, ...] = (
