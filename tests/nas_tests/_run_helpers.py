@@ -90,3 +90,13 @@ def kill_pids(pids: list[int], timeout: float = 10.0) -> None:
                     Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                 break
             time.sleep(0.05)
+
+
+def drive_trial(eng: Any, key: str, values: list[float]) -> None:
+    """Drive one trial through a runner Engine as the Tune adapters would (no Ray): ask, one
+    result per value (``val_accuracy``; the first names a node), complete."""
+    assert eng.next_trial(key) is not None
+    for e, v in enumerate(values, 1):
+        eng.on_result(key, {"val_accuracy": v, "epoch": e, "nas_elapsed_s": 0.01 * e,
+                            **({"nas_node": "host:abc"} if e == 1 else {})})
+    eng.on_complete(key)

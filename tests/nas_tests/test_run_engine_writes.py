@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from _run_helpers import toy_sections
+from _run_helpers import drive_trial, toy_sections
 from _storage_helpers import storage_url_fixture
 
 from nas.config import load_config
@@ -31,20 +31,12 @@ def _engine(url: str, trials: int = 6) -> tuple[Engine, Storage, int]:
     return Engine(cfg, st, sid, plugins), st, sid
 
 
-def _run_trial(eng: Engine, key: str, values: list[float]) -> None:
-    assert eng.next_trial(key) is not None
-    for e, v in enumerate(values, 1):
-        eng.on_result(key, {"val_accuracy": v, "epoch": e, "nas_elapsed_s": 0.01 * e,
-                            **({"nas_node": "host:abc"} if e == 1 else {})})
-    eng.on_complete(key)
-
-
 def test_rows_points_and_decisions_arrive_batched(storage_url: str) -> None:
     eng, st, sid = _engine(storage_url)
     eng.writer.flush_s = 10.0  # everything below lands in one window
     curves = {f"k{i}": [0.1 * i + 0.01 * e for e in range(1, EPOCHS + 1)] for i in range(6)}
     for key, values in curves.items():
-        _run_trial(eng, key, values)
+        drive_trial(eng, key, values)
     assert st.trials(sid) == []  # nothing written yet: the window is still open
     eng.close()
     assert eng.writer.batches == 1 and not eng.writer.errors
@@ -64,9 +56,9 @@ def test_a_bad_write_in_a_batch_loses_only_itself(storage_url: str) -> None:
     write."""
     eng, st, sid = _engine(storage_url)
     eng.writer.flush_s = 10.0
-    _run_trial(eng, "a", [0.2] * EPOCHS)
+    drive_trial(eng, "a", [0.2] * EPOCHS)
     eng.writer.put(FinishTrial(TrialRef(10**9), state="COMPLETE", epochs=1))  # no such trial
-    _run_trial(eng, "b", [0.3] * EPOCHS)
+    drive_trial(eng, "b", [0.3] * EPOCHS)
     eng.close()
     assert len(eng.writer.errors) == 1 and "finish_trial" in eng.writer.errors[0]
     recs = st.trials(sid, with_curves=True)
@@ -80,7 +72,7 @@ def test_a_trial_row_that_cannot_be_created_stops_the_run(storage_url: str) -> N
     # another writer takes trial number 0 first: the engine's insert of it violates the
     # unique (study, number) constraint in the database
     Storage(st.url).create_trial(sid, 0, config={}, distributions={})
-    _run_trial(eng, "a", [0.2] * EPOCHS)
+    drive_trial(eng, "a", [0.2] * EPOCHS)
     for _ in range(500):  # the writer thread gets to it within flush_s
         if eng.writer.create_failures:
             break

@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
-from _run_helpers import toy_sections
+from _run_helpers import drive_trial, toy_sections
 from rich.console import Console
 
 from nas.cli._progress import ProgressView
@@ -32,17 +32,9 @@ def _engine(url: str, resume: bool = False) -> Engine:
     return Engine(cfg, st, sid, plugins)
 
 
-def _run(eng: Engine, key: str, values: list[float]) -> None:
-    assert eng.next_trial(key) is not None
-    for e, v in enumerate(values, 1):
-        eng.on_result(key, {"val_accuracy": v, "epoch": e, "nas_elapsed_s": 0.01 * e,
-                            **({"nas_node": "host:abc"} if e == 1 else {})})
-    eng.on_complete(key)
-
-
 def test_stats_is_a_snapshot_of_the_run(tmp_path: Path) -> None:
     eng = _engine(f"sqlite:///{tmp_path / 's.db'}")
-    _run(eng, "a", [0.1, 0.2, 0.3, 0.4])
+    drive_trial(eng, "a", [0.1, 0.2, 0.3, 0.4])
     first = eng.stats()
     assert eng.next_trial("b") is not None
     live = eng.stats()
@@ -79,7 +71,7 @@ def test_stats_is_a_snapshot_of_the_run(tmp_path: Path) -> None:
 def test_a_resumed_engine_counts_the_stored_trials(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     eng = _engine(url)
-    _run(eng, "a", [0.1, 0.2, 0.3, 0.8])
+    drive_trial(eng, "a", [0.1, 0.2, 0.3, 0.8])
     eng.close()
     again = _engine(url, resume=True).stats()
     assert again.counts == {"COMPLETE": 1} and again.budget == 2 and again.launched == 0
