@@ -54,8 +54,8 @@ from typing import Any
 from nas.bench._race_report import plot_races, race_tables, summarize_races
 from nas.config import Objective, StudyConfig, load_config
 from nas.errors import ConfigError
-from nas.runner import static_payload
-from nas.training import DEFAULT_TRAINER, TrainingOptions
+from nas.runner import prepare_trial, static_payload
+from nas.training import DEFAULT_TRAINER
 
 __all__ = ["ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
            "run_race", "summarize_races"]
@@ -163,38 +163,15 @@ def _with_seed(cfg: StudyConfig, seed: int) -> StudyConfig:
 
 # ------------------------------------------------------------------------- training (shared)
 
-_CACHE: dict[str, Any] = {}
-
-
-def _objects(static: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """Space, task, trainer and the task's splits (cached per process)."""
-    key = json.dumps([static["space"], static["space_options"], static["task"],
-                      static["task_options"], static["trainer"], static["seed"]],
-                     sort_keys=True, default=str)
-    if key not in _CACHE:
-        from nas.registry import check_trainer, create
-
-        space = create("space", static["space"], dict(static["space_options"]))
-        task = create("task", static["task"], dict(static["task_options"]))
-        trainer = check_trainer(static["trainer"])
-        data = task.data(int(static["seed"])) if static["trainer"] == DEFAULT_TRAINER else None
-        _CACHE[key] = (space, task, trainer, data)
-    return _CACHE[key]  # type: ignore[no-any-return]
-
-
 def train_config(static: Mapping[str, Any], config: Mapping[str, Any], number: int,
                  report: Callable[[int, dict[str, float]], bool | None]) -> None:
     """Train one configuration with the study's trainer, as the runner's worker does
     (:func:`nas.runner._worker.run_trial`): seed ``study seed + trial number``, the splits of the
     study seed.  ``report(epoch, metrics)`` returning True ends the trial."""
-    space, task, trainer, data = _objects(static)
-    seed = int(static["seed"]) + int(number)
-    if static["trainer"] == DEFAULT_TRAINER:
-        options = TrainingOptions(seed=seed, threads=1, **static["training"])
-        trainer(space, dict(config), task, options, report, data=data)
-    else:
-        options = TrainingOptions(seed=seed, **static["training"])
-        trainer(space, dict(config), task, options, report)
+    # the default trainer runs single-threaded here: entrants train side by side
+    threads = {"threads": 1} if static["trainer"] == DEFAULT_TRAINER else {}
+    setup = prepare_trial(static, number, **threads)
+    setup.trainer(setup.space, dict(config), setup.task, setup.options, report, **setup.kwargs)
 
 
 # ----------------------------------------------------------------------------- entrants
@@ -219,8 +196,8 @@ def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: st
     study = optuna.create_study(direction=rec.direction,  # type: ignore[arg-type]
                                 sampler=sampler, pruner=pruner)
     _built[entrant] = (type(study), type(sampler), type(pruner))
-    space, _, _, _ = _objects(static_payload(cfg))
     static = static_payload(cfg)
+    space = prepare_trial(static, 0).space
     for _ in range(cfg.search.trials):
         if rec.spent():
             break
@@ -290,7 +267,7 @@ class _DefineByRun:
         self.static, self.objective = static, objective
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        space = _objects(self.static)[0]
+        space = prepare_trial(self.static, trial.number).space
         config = space.sample(trial)
         return {"race_config": json.dumps(config, default=str), "race_number": trial.number,
                 "race_static": json.dumps(self.static), "race_objective": self.objective}

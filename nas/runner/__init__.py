@@ -22,7 +22,7 @@ docs/architecture.md draws where the runner sits among the packages.
 
 from nas.runner._stats import RunStats
 from nas.runner._study import RunSummary, Terminated, open_run_storage, quiet_ray_env, run_study
-from nas.runner._worker import static_payload
+from nas.runner._worker import TrialSetup, prepare_trial, static_payload
 
-__all__ = ["RunStats", "RunSummary", "Terminated", "open_run_storage", "quiet_ray_env",
-           "run_study", "static_payload"]
+__all__ = ["RunStats", "RunSummary", "Terminated", "TrialSetup", "open_run_storage",
+           "prepare_trial", "quiet_ray_env", "run_study", "static_payload"]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from nas.config import StudyConfig
 from nas.training import DEFAULT_TRAINER, TrainingOptions
 
-__all__ = ["run_trial", "static_payload", "trial_config"]
+__all__ = ["TrialSetup", "prepare_trial", "run_trial", "static_payload", "trial_config"]
 
 _CACHE: dict[str, Any] = {}
 
@@ -52,24 +52,43 @@ def trial_config(number: int, config: Mapping[str, Any]) -> dict[str, Any]:
                                     default=str)}
 
 
+class TrialSetup(NamedTuple):
+    """What training one trial needs: the plug-ins, the options and the trainer's extra
+    keyword arguments (the task's splits, for the default trainer)."""
+
+    space: Any
+    task: Any
+    trainer: Any
+    options: TrainingOptions
+    kwargs: dict[str, Any]
+
+
+def prepare_trial(static: Mapping[str, Any], number: int, **options: Any) -> TrialSetup:
+    """Set up trial ``number`` (plug-ins and the task's splits cached per process): seed
+    ``study seed + number``; ``options`` override the study's training options."""
+    space = _cached("space", static["space"], dict(static["space_options"]))
+    task = _cached("task", static["task"], dict(static["task_options"]))
+    trainer = _cached("trainer", static["trainer"], {})
+    seed = int(static["seed"]) + int(number)
+    # every trainer gets the same options (the nas.interfaces.Trainer protocol)
+    opts = TrainingOptions(seed=seed, **{**static["training"], **options})
+    kwargs: dict[str, Any] = {}
+    if static["trainer"] == DEFAULT_TRAINER:
+        # the task's splits depend on the study seed only: generate them once per process
+        data_key = json.dumps(["data", static["task"], static["task_options"],
+                               static["seed"]], sort_keys=True, default=str)
+        if data_key not in _CACHE:
+            _CACHE[data_key] = task.data(int(static["seed"]))
+        kwargs["data"] = _CACHE[data_key]
+    return TrialSetup(space, task, trainer, opts, kwargs)
+
+
 def run_trial(static: dict[str, Any], trial: dict[str, Any],
               emit: Callable[[dict[str, Any]], None], node: str) -> None:
     """One trial in a Ray worker: set up (cached per worker), train, ``emit`` a result after
     every epoch (``tune.report`` there); ``node`` names the worker's node in the first one."""
-    data_key = ""
     try:
-        space = _cached("space", static["space"], static["space_options"])
-        task = _cached("task", static["task"], static["task_options"])
-        trainer = _cached("trainer", static["trainer"], {})
-        seed = int(static["seed"]) + int(trial["number"])
-        # every trainer gets the same options (the nas.interfaces.Trainer protocol)
-        options = TrainingOptions(seed=seed, **static["training"])
-        if static["trainer"] == DEFAULT_TRAINER:
-            # the task's splits depend on the study seed only: generate them once per worker
-            data_key = json.dumps(["data", static["task"], static["task_options"],
-                                   static["seed"]], sort_keys=True)
-            if data_key not in _CACHE:
-                _CACHE[data_key] = task.data(int(static["seed"]))
+        setup = prepare_trial(static, int(trial["number"]))
     except Exception as exc:  # noqa: BLE001  (a plug-in's fault: the trial FAILS, not the study)
         emit({"epoch": 0, "nas_error": f"setting up the trial failed: "
                                               f"{type(exc).__name__}: {exc}"})
@@ -90,7 +109,7 @@ def run_trial(static: dict[str, Any], trial: dict[str, Any],
         return False
 
     try:
-        kwargs = {"data": _CACHE[data_key]} if data_key else {}
-        trainer(space, trial["config"], task, options, report, **kwargs)
+        setup.trainer(setup.space, trial["config"], setup.task, setup.options, report,
+                      **setup.kwargs)
     except Exception as exc:  # noqa: BLE001  (the trial is at fault: FAILED, the study goes on)
         emit({"epoch": 0, "nas_error": f"{type(exc).__name__}: {exc}"})
