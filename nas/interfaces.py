@@ -45,8 +45,10 @@ __all__ = [
     "Forecast",
     "ForecastSummary",
     "LearningCurvePredictor",
+    "PREDICTOR_CAPS",
     "SearchSpace",
     "StoppingPolicy",
+    "StudyContext",
     "StudyView",
     "Task",
     "TaskSpec",
@@ -55,6 +57,7 @@ __all__ = [
     "TrialView",
     "best_first",
     "better",
+    "predictor_caps",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -272,6 +275,46 @@ class LearningCurvePredictor(Protocol):
     def fit(self, curves: Sequence[Curve]) -> LearningCurvePredictor: ...
 
     def predict(self, curves: Sequence[Curve], horizon: int) -> Forecast: ...
+
+
+#: Optional capabilities a predictor declares as class attributes (read with
+#: :func:`predictor_caps`; nas never probes other attributes):
+#:
+#: - ``learns_from_curves = True``: ``fit``/``refit`` on the study's complete curves changes its
+#:   forecasts, so the stopping session refits it on the :func:`nas.policies.should_refit`
+#:   schedule (a pretrained PFN says False).
+#: - ``reads_study = True``: ``predict(curves, horizon, context=StudyContext)`` accepts the
+#:   study's other curves as context (``context=None``: the prefix alone).
+PREDICTOR_CAPS = ("learns_from_curves", "reads_study")
+
+
+def predictor_caps(predictor: object) -> dict[str, bool]:
+    """The declared capabilities of ``predictor`` (see :data:`PREDICTOR_CAPS`); undeclared ones
+    are False, except ``learns_from_curves``, which defaults to True (the protocol's ``fit``)."""
+    return {"learns_from_curves": bool(getattr(predictor, "learns_from_curves", True)),
+            "reads_study": bool(getattr(predictor, "reads_study", False))}
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What a study-reading predictor sees of the rest of its study (see
+    :class:`LearningCurvePredictor`): the other trials' curves, normalised to [0, 1] and higher
+    better, each as far as the study had recorded it when the question was asked (complete or
+    partial), with its config features when the space gives them.
+
+    ``complete[i]`` says whether ``curves[i]`` ran to its horizon (COMPLETE, or an audited
+    stop that ran on).  ``version`` changes whenever the study does (a new point, a completion):
+    a predictor may cache its encoding of the context under it.  The order of ``curves`` carries
+    no meaning: a predictor must give the same forecast for any order.
+    """
+
+    curves: tuple[Curve, ...]
+    complete: tuple[bool, ...]
+    horizon: int
+    version: int = 0
+
+    def __len__(self) -> int:
+        return len(self.curves)
 
 
 @dataclass(frozen=True)
