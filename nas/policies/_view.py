@@ -23,6 +23,8 @@ class StudyCurves:
         self.curves: dict[int, list[float]] = {}
         self.complete: dict[int, float] = {}
         self.audited: dict[int, int] = {}  # the stop audit's trials: number -> step of the stop
+        #: config features of the trials whose space gives them (number -> vector)
+        self.features: dict[int, np.ndarray] = {}
         self.current: int | None = None
         self._predictor: LearningCurvePredictor | None = None
 
@@ -34,10 +36,14 @@ class StudyCurves:
     def n_complete(self) -> int:
         return len(self.complete)
 
-    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
+    def values_at(self, step: int, *, complete_only: bool = False,
+                  exclude: int | None = None) -> np.ndarray:
+        """Values recorded at ``step`` (1-based) by the trials that reached it, leaving out
+        ``exclude`` (the trial being decided about; default :attr:`current`)."""
+        skip = self.current if exclude is None else exclude
         src = self.complete.keys() if complete_only else self.curves.keys()
         out = [self.curves[n][step - 1] for n in src
-               if n != self.current and len(self.curves.get(n, ())) >= step]
+               if n != skip and len(self.curves.get(n, ())) >= step]
         return np.asarray(out, dtype=np.float64)
 
     @property
