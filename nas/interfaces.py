@@ -39,13 +39,13 @@ __all__ = [
     "AUDIT",
     "CONTINUE",
     "DEVICES",
+    "PREDICTOR_CAPS",
     "STOP",
     "Curve",
     "Decision",
     "Forecast",
     "ForecastSummary",
     "LearningCurvePredictor",
-    "PREDICTOR_CAPS",
     "SearchSpace",
     "StoppingPolicy",
     "StudyContext",
@@ -350,8 +350,10 @@ class StudyView(Protocol):
     @property
     def n_complete(self) -> int: ...
 
-    def values_at(self, step: int, *, complete_only: bool = False) -> np.ndarray:
-        """Values recorded at ``step`` (1-based) by the other trials that reached it."""
+    def values_at(self, step: int, *, complete_only: bool = False,
+                  exclude: int | None = None) -> np.ndarray:
+        """Values recorded at ``step`` (1-based) by the trials that reached it, except trial
+        ``exclude`` (the one being decided about)."""
         ...
 
     @property

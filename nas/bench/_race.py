@@ -352,22 +352,12 @@ def _nas_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: str,
     url = f"sqlite:///{Path(tmp) / f'{entrant}.db'}"
 
     def on_start(engine: Any) -> None:
-        orig = engine.on_result
-        numbers: dict[str, Any] = {}
+        def record(event: Any) -> None:
+            rec.add(event.value, event.config)
+            if rec.spent():  # the budget is spent: no new trial, and the live ones stop
+                engine.stop_launching(stop_running=True)
 
-        def on_result(key: str, result: Mapping[str, Any]) -> bool:
-            stop = orig(key, result)
-            t = engine.live.get(key)
-            value = result.get(objective)
-            if t is not None and "nas_error" not in result and isinstance(value, (int, float)):
-                numbers[key] = t.number
-                rec.add(float(value), t.config)
-            if rec.spent():
-                engine.budget = engine.launched  # no new trial
-                return True
-            return bool(stop)
-
-        engine.on_result = on_result
+        engine.listen(record)
 
     run_study(run_cfg, storage=url, on_start=on_start, ray_storage=ray_dir,
               timeout=(None if rec.budget_s is None

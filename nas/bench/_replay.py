@@ -22,6 +22,7 @@ pre-trained PFN) is never refit and its cache is shared by every seed.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,18 +30,24 @@ from typing import Any
 
 import numpy as np
 
-from nas.calibration import (
-    CalibratedForecast,
-    CalibratedPredictor,
-    PITCalibrator,
-    pit_intervals,
-    prefix_bucket,
-    trial_weights,
-)
 from nas.curvefile import CurveSet
 from nas.errors import ConfigError
-from nas.interfaces import Curve, Forecast, LearningCurvePredictor, StoppingPolicy, TrialView
-from nas.policies import DEFAULT_AUDIT, StopAudit, StudyCurves, false_stop_summary, should_refit
+from nas.interfaces import (
+    Curve,
+    Decision,
+    Forecast,
+    LearningCurvePredictor,
+    StoppingPolicy,
+    predictor_caps,
+)
+from nas.policies import (
+    DEFAULT_AUDIT,
+    StopAudit,
+    StoppingSession,
+    StudyCurves,
+    false_stop_summary,
+    policy_caps,
+)
 
 __all__ = ["GroupRun", "add_trial", "replay_group", "run_replay"]
 
@@ -71,20 +78,6 @@ class _ForecastCache:
         for r, key in enumerate(items):
             self._rows[key] = (fc, r)
 
-    def pits(self, i: int, steps: np.ndarray, final: float) -> tuple[np.ndarray, np.ndarray]:
-        """Interval PITs of curve ``i``'s forecasts at prefixes ``steps`` at its ``final``."""
-        missing = [(i, int(t)) for t in steps if (i, int(t)) not in self._rows]
-        if missing:
-            self._compute(missing)
-        lo = np.empty(steps.shape[0])
-        hi = np.empty(steps.shape[0])
-        for k, t in enumerate(steps):
-            fc, r = self._rows[(i, int(t))]
-            one = fc.take([r]) if hasattr(fc, "take") else _Row(fc, r)
-            a, b = pit_intervals(one, np.array([final]))
-            lo[k], hi[k] = a[0], b[0]
-        return lo, hi
-
     def get(self, i: int, t: int, upcoming: Sequence[int]) -> tuple[Any, int]:
         key = (i, t)
         if key not in self._rows:
@@ -102,29 +95,25 @@ class _CachedPredictor:
     one-curve query from the cache (through the study's calibration maps when it has them),
     anything else from the real predictor."""
 
-    def __init__(self, cache: _ForecastCache, calibrator: PITCalibrator | None = None) -> None:
+    def __init__(self, cache: _ForecastCache, cursor: _Cursor) -> None:
         self.cache = cache
-        self.calibrator = calibrator
+        self.cursor = cursor
         self.name = getattr(cache.predictor, "name", type(cache.predictor).__name__)
-        self.current: tuple[int, int] | None = None
-        self.upcoming: Any = ()
+        caps = predictor_caps(cache.predictor)
+        self.learns_from_curves = caps["learns_from_curves"]
 
     def fit(self, curves: Sequence[Curve]) -> _CachedPredictor:
-        raise RuntimeError("policies must not fit the study's predictor")
+        self.cache.predictor = self.cache.predictor.fit(curves) or self.cache.predictor
+        self.cache.clear()
+        return self
 
     def predict(self, curves: Sequence[Curve], horizon: int) -> Forecast:
-        cur = self.current
+        cur = self.cursor.current
         if cur is not None and len(curves) == 1 and len(curves[0]) == cur[1] \
                 and horizon == self.cache.T:
-            fc, row = self.cache.get(cur[0], cur[1], self.upcoming)
-            out: Any = fc.take([row]) if hasattr(fc, "take") else _Row(fc, row)
-        else:
-            out = self.cache.predictor.predict(curves, horizon)
-        cal = self.calibrator
-        if cal is not None and cal.active:
-            steps = np.array([len(c) for c in curves])
-            out = CalibratedForecast(out, cal, prefix_bucket(steps, horizon))
-        return out  # type: ignore[no-any-return]
+            fc, row = self.cache.get(cur[0], cur[1], self.cursor.upcoming)
+            return fc.take([row]) if hasattr(fc, "take") else _Row(fc, row)  # type: ignore[no-any-return]
+        return self.cache.predictor.predict(curves, horizon)
 
 
 class _Row:
@@ -174,6 +163,15 @@ class GroupRun:
     true_false: int = 0  # among all would-be stops, by the file's finals (unknowable live)
 
 
+class _Cursor:
+    """Which (curve index, prefix length) the replay is asking about, and the trials to come:
+    what every cache-backed predictor of one replay reads."""
+
+    def __init__(self) -> None:
+        self.current: tuple[int, int] | None = None
+        self.upcoming: Any = ()
+
+
 def replay_group(
     curves: np.ndarray,
     features: np.ndarray | None,
@@ -185,80 +183,75 @@ def replay_group(
     *,
     audit: StopAudit | None = None,
     calibrate: bool = False,
-    calibration: Mapping[str, Any] | None = None,
+    new_predictor: Callable[[], LearningCurvePredictor] | None = None,
+    explain: list[dict[str, Any]] | None = None,
 ) -> GroupRun:
-    """Replay one group in ``order`` (see the module docstring)."""
+    """Replay one group in ``order`` (see the module docstring) through one
+    :class:`~nas.policies.StoppingSession`, as ``nas run`` would decide.
+
+    ``predictor``: a fitted predictor that does not learn from the study (its forecasts are
+    cached in ``cache``, shared across seeds); ``new_predictor``: builds a fresh predictor for
+    each refit of a learning one.  ``explain``: receives one record per trial (its number in
+    the order, its row in the group, stop step, the stop's forecast and its true final)."""
     T = curves.shape[1]
-    learns = predictor is not None and getattr(predictor, "learns_from_curves", True)
-    if predictor is not None and cache is None:
+    cursor = _Cursor()
+    if predictor is not None and cache is None and not predictor_caps(predictor)["learns_from_curves"]:
         cache = _ForecastCache(predictor, curves, features, group)
-    wrapper = (CalibratedPredictor(predictor, **dict(calibration or {}))
-               if calibrate and predictor is not None else None)
-    proxy = (_CachedPredictor(cache, None if wrapper is None else wrapper.calibrator)
-             if cache is not None else None)
-    study = StudyCurves()
-    study.set_predictor(proxy)  # type: ignore[arg-type]
+
+    def proxy() -> LearningCurvePredictor:
+        if new_predictor is not None:  # a learning predictor: fresh, with a fresh cache
+            c = _ForecastCache(new_predictor(), curves, features, group)
+        else:
+            assert cache is not None
+            c = cache
+        return _CachedPredictor(c, cursor)  # type: ignore[return-value]
+
+    if predictor is not None and new_predictor is None \
+            and predictor_caps(predictor)["learns_from_curves"]:
+        template = predictor
+        new_predictor, predictor, cache = (lambda: copy.deepcopy(template)), None, None
+    needs = predictor is not None or new_predictor is not None
+    session = StoppingSession(policy, horizon=T, new_predictor=proxy if needs else None,
+                              audit=audit, calibrate=calibrate)
     run = GroupRun(0, 0.0)
-    completed: list[int] = []
-    weights: list[float] = []
-    until: list[int] = []
-    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    rate = 0.0 if audit is None else audit.rate
-
-    def curve(j: int) -> Curve:
-        return Curve(curves[j], None if features is None else features[j], group)
-
     for pos, i in enumerate(order):
         i = int(i)
         row = curves[i]
         feat = None if features is None else features[i]
-        if proxy is not None:
-            proxy.upcoming = order[pos + 1:]
+        cursor.upcoming = order[pos + 1:]
         stopped_at = T
-        audited_at: int | None = None
-        for t in range(1, T):
-            if proxy is not None:
-                proxy.current = (i, t)
-            d = policy.decide(TrialView(pos, row[:t], T, feat, group), study)
-            if d.action != "STOP":
+        stop: Decision | None = None
+        for t in range(1, T + 1):
+            cursor.current = (i, t)
+            d = session.report(pos, t, float(row[t - 1]), features=feat)
+            if d.action == "CONTINUE":
                 continue
-            bar = d.threshold if d.threshold is not None else study.best_value
-            wrong = bar is not None and float(row[-1]) > bar
+            stop = d
+            wrong = d.threshold is not None and float(row[-1]) > d.threshold
             run.stops += 1
             run.true_false += int(wrong)
-            if audit is not None:
-                d = audit.review(d, pos)
             if d.action == "AUDIT":
-                audited_at = t
                 run.audited += 1
                 run.audited_false += int(wrong)
-            else:
-                stopped_at = t
+                continue
+            stopped_at = t
             break
         run.consumed += stopped_at
-        add_trial(study, row[:stopped_at], complete=stopped_at == T)
         if stopped_at < T:
-            continue
-        completed.append(i)
-        weights.append(1.0 / rate if audited_at is not None else 1.0)
-        until.append(T - 1 if audited_at is None else audited_at)
-        if wrapper is not None and not learns and cache is not None:
-            ts = np.arange(1, until[-1] + 1)
-            lo, hi = cache.pits(i, ts, float(row[-1]))
-            samples.append((prefix_bucket(ts, T), lo, hi, trial_weights(ts, T) * weights[-1]))
-        if not should_refit(len(completed)):
-            continue
-        if wrapper is not None and learns and cache is not None:
-            wrapper.fit_study([curve(j) for j in completed], weights, until)
-            cache.clear()
-        elif wrapper is not None and samples:
-            b, lo, hi, w = (np.concatenate(x) for x in zip(*samples))
-            wrapper.calibrator.fit(b, lo, hi, w, n_trials=float(np.sum(weights)),
-                                   trial_weight=np.asarray(weights))
-        elif learns and predictor is not None and cache is not None:
-            predictor.fit([curve(j) for j in completed])
-            cache.clear()
-    best = study.best_value
+            session.stopped(pos)
+        else:
+            session.complete(pos)
+        if explain is not None:
+            f = None if stop is None else stop.forecast
+            explain.append({"trial": pos, "row": i, "stop_step": None if stop is None else
+                            (stopped_at if stopped_at < T else None),
+                            "action": "COMPLETE" if stopped_at == T else "STOP",
+                            "audited": stop is not None and stop.action == "AUDIT",
+                            "forecast_mean": None if f is None else f.mean,
+                            "threshold": None if stop is None else stop.threshold,
+                            "final": float(row[-1]),
+                            "reason": None if stop is None else stop.reason})
+    best = session.mirror.best_value
     run.best = 0.0 if best is None else best
     return run
 
@@ -274,11 +267,14 @@ def run_replay(
     audit: float | None = None,
     calibrate: bool | None = None,
     progress: Progress | None = None,
+    explain: bool = False,
 ) -> dict[str, Any]:
     """Run the replay protocol and return the JSON document (see the module docstring).
 
-    ``audit``: the stop audit's rate (default :data:`nas.policies.DEFAULT_AUDIT` for policies
-    that stop, as in ``nas run``; 0 turns it off).  ``calibrate``: recalibrate the predictor on
+    ``audit``: the stop audit's rate (default :data:`nas.policies.DEFAULT_AUDIT` for nas's own
+    predictive policies, as in ``nas run``; the peers -- none, median, asha -- run without it,
+    as their users run them; 0 turns it off).  ``explain``: add, per group and seed whose
+    regret is not 0, the trial that decided the regret (``explain`` in the document).  ``calibrate``: recalibrate the predictor on
     the replayed study's own trials before the stop rule reads it (default off, as in
     ``nas run``: ``stopping.calibrate``)."""
     from nas import registry
@@ -290,12 +286,13 @@ def run_replay(
         raise ConfigError(f"--seeds is {seeds}, but must be >= 1")
     opts = dict(policy_options or {})
     pol = make_policy(policy, opts)
-    needs_predictor = hasattr(pol, "delta")
+    needs_predictor = policy_caps(pol)["needs_predictor"]
     if needs_predictor and predictor is None:
         raise ConfigError(f"policy {policy!r} needs --predictor (e.g. baker)")
     if hasattr(pol, "summarise"):
         pol = make_policy(policy, {**opts, "summarise": False})  # same actions, fewer quantiles
-    rate = check_rate(DEFAULT_AUDIT if audit is None else audit, "--audit", where="")
+    rate = check_rate((DEFAULT_AUDIT if needs_predictor else 0.0) if audit is None else audit,
+                      "--audit", where="")
     if policy == "none":
         rate = 0.0
     cal = bool(calibrate) and needs_predictor
@@ -306,6 +303,7 @@ def run_replay(
     worst = 0.0
     jobs, job = len(names) * seeds, 0
     totals = {"stops": 0, "audited": 0, "audited_false": 0, "true_false": 0}
+    explained: list[dict[str, Any]] = []
     for g in names:
         idx = np.flatnonzero((groups == g) & (cs.lengths == T))
         if idx.size == 0:
@@ -314,24 +312,33 @@ def run_replay(
         feats = None if cs.config_features is None else cs.config_features[idx]
         best_all = float(curves[:, -1].max())
         shared = None
+        fresh = None
+        if needs_predictor:
+            assert predictor is not None
+            pred0 = registry.create("predictor", predictor, dict(predictor_options or {}))
+            if predictor_caps(pred0)["learns_from_curves"]:
+                def fresh() -> LearningCurvePredictor:
+                    return registry.create(  # type: ignore[no-any-return]
+                        "predictor", predictor, dict(predictor_options or {}))
+            else:  # forecasts do not depend on the study: one cache for every seed
+                shared = _ForecastCache(pred0, curves, feats, g)
         speed, regret = [], []
         for s in range(seeds):
-            pred = None
-            if needs_predictor:
-                assert predictor is not None
-                if shared is not None:
-                    pred = shared.predictor
-                else:
-                    pred = registry.create("predictor", predictor, dict(predictor_options or {}))
-                    if not getattr(pred, "learns_from_curves", True):
-                        shared = _ForecastCache(pred, curves, feats, g)
             order = np.random.default_rng(s).permutation(idx.shape[0])
-            run = replay_group(curves, feats, g, pol, order, pred, shared,
+            records: list[dict[str, Any]] | None = [] if explain else None
+            run = replay_group(curves, feats, g, pol, order,
+                               None if shared is None else shared.predictor, shared,
                                audit=StopAudit(rate, seed=s) if rate > 0 else None,
-                               calibrate=cal)
+                               calibrate=cal, new_predictor=fresh, explain=records)
             speed.append(idx.shape[0] * T / run.consumed)
             regret.append(best_all - run.best)
             worst = max(worst, best_all - run.best)
+            if records is not None and best_all - run.best > 0:
+                lost = [r for r in records if r["action"] == "STOP" and r["final"] > run.best]
+                if lost:
+                    top = max(lost, key=lambda r: r["final"])
+                    explained.append({"group": g, "seed": s, "regret": best_all - run.best,
+                                      "row": int(idx[top["row"]]), **top})
             for k in totals:
                 totals[k] += int(getattr(run, k))
             job += 1
@@ -360,4 +367,5 @@ def run_replay(
         "seeds": seeds,
         "options": {k: v for k, v in vars(pol).items() if not k.startswith("_") and k != "summarise"},
         "groups": per_group,
+        **({"explain": explained} if explain else {}),
     }

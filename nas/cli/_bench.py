@@ -130,6 +130,9 @@ def replay_cmd(
     startup: int | None = typer.Option(None, "--startup", help="median: startup trials (5)."),
     seeds: int = typer.Option(5, "--seeds", help="Seeds (orders) per task group."),
     option: list[str] | None = typer.Option(None, "--predictor-option", help=_OPTION_HELP),
+    explain: bool = typer.Option(
+        False, "--explain", help="List, per group and seed with regret, the stopped trial that "
+                                 "decided it: its number, stop step, forecast and final."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -137,27 +140,34 @@ def replay_cmd(
     from nas.bench import run_replay
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
+    from nas.policies import make_policy, policy_caps
+
     given = {"delta": delta, "epsilon": epsilon, "min_epochs": min_epochs, "grace_period": grace,
              "reduction_factor": eta, "n_startup_trials": startup}
-    flags = {"delta": "--delta", "epsilon": "--epsilon", "min_epochs": "--min-epochs", "grace_period": "--grace",
-             "reduction_factor": "--eta", "n_startup_trials": "--startup"}
-    accepts = {"predictive": {"delta", "epsilon", "min_epochs"}, "asha": {"grace_period", "reduction_factor"},
-               "median": {"n_startup_trials"}, "none": set()}
+    flags = {"delta": "--delta", "epsilon": "--epsilon", "min_epochs": "--min-epochs",
+             "grace_period": "--grace", "reduction_factor": "--eta",
+             "n_startup_trials": "--startup"}
     opts = {k: v for k, v in given.items() if v is not None}
-    if policy in accepts:
-        bad = sorted(flags[k] for k in opts if k not in accepts[policy])
-        if bad:
-            raise ConfigError(f"{', '.join(bad)} do(es) not apply to policy {policy!r}")
-        if predictor is not None and policy != "predictive":
-            raise ConfigError(f"--predictor does not apply to policy {policy!r}")
+    caps = policy_caps(make_policy(policy))  # what the policy declares it takes
+    bad = sorted(flags[k] for k in opts if k not in caps["options"])
+    if bad:
+        raise ConfigError(f"{', '.join(bad)} do(es) not apply to policy {policy!r}")
+    if predictor is not None and not caps["needs_predictor"]:
+        raise ConfigError(f"--predictor does not apply to policy {policy!r}")
     cs = _load(curves)
     with _progress() as prog:
         doc = run_replay(cs, policy, policy_options=opts, predictor=predictor,
                          predictor_options=_parse_options(option), seeds=seeds,
-                         audit=audit, calibrate=calibrate, progress=prog)
+                         audit=audit, calibrate=calibrate, progress=prog, explain=explain)
     if out_fmt == "json":
         emit_json(doc)
         return
+    if explain:
+        lost = [{"group": e["group"], "seed": e["seed"], "regret": e["regret"],
+                 "trial": e["trial"], "row": e["row"], "stop_step": e["stop_step"],
+                 "forecast": e["forecast_mean"], "threshold": e["threshold"],
+                 "final": e["final"]} for e in doc["explain"]]
+        emit(lost, "table", title="the trial that decided each regret (none: no regret)")
     rows = [{"group": g, **v} for g, v in doc["groups"].items()]
     rows.append({"group": "mean", "speedup": doc["speedup"], "regret": doc["regret"]})
     from nas.policies._audit import false_stop_text

@@ -1,26 +1,23 @@
-"""Shared by the Optuna pruner and the Tune scheduler: policy lookup, scaling, refits."""
+"""Shared by the Optuna pruner and the Tune scheduler: policy lookup, scaling, and the stopping
+session that both drive."""
 
 from __future__ import annotations
 
-import logging
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from nas._scale import normalise
 from nas.errors import ConfigError
-from nas.interfaces import Curve, Decision, LearningCurvePredictor, StoppingPolicy, TrialView
-from nas.policies import StudyCurves
+from nas.interfaces import Decision, LearningCurvePredictor, StoppingPolicy
+from nas.policies import StoppingSession
 
 __all__ = ["PolicyState"]
 
-logger = logging.getLogger(__name__)
-
 
 class PolicyState:
-    """A stopping policy plus the study's curves (normalised) and an optional predictor.
+    """A stopping policy in a :class:`~nas.policies.StoppingSession` with the caller's scaling.
 
     ``policy`` is a policy object or a name (``none``, ``median``, ``asha``, ``predictive`` or
     ``"module:attr"``) built with ``policy_options``.  Raw values are mapped to [0, 1], higher
@@ -60,48 +57,34 @@ class PolicyState:
         self.horizon = horizon
         self.direction = direction
         self.lo, self.hi = lo, hi
-        self.mirror = StudyCurves()
-        self._predictor = pred
-        self._fitted_at = -1
+        # the one stopping step (nas.policies.StoppingSession), its refits inline: the plain
+        # Optuna and Tune callers have no background thread to offer
+        self.session = StoppingSession(
+            policy, horizon=horizon,
+            new_predictor=None if pred is None else (lambda: copy.deepcopy(pred)),
+            normalise=self.normalise)
+        self.mirror = self.session.mirror
+        self._numbers: dict[Any, int] = {}
 
     def normalise(self, value: float) -> float:
         return normalise(value, self.lo, self.hi, self.direction)
 
+    def number(self, key: Any) -> int:
+        """The session's trial number of the caller's trial ``key`` (Tune's trial ids are
+        strings)."""
+        n = self._numbers.get(key)
+        if n is None:
+            n = self._numbers[key] = len(self._numbers)
+        return n
+
     def complete(self, key: Any, final_value: float | None = None) -> None:
         """Trial ``key`` ran to the end; its final value is ``final_value`` or its last value."""
-        curve = self.mirror.curves.get(key)
-        if final_value is not None:
-            self.mirror.complete[key] = self.normalise(final_value)
-        elif curve:
-            self.mirror.complete[key] = curve[-1]
-        self._maybe_refit()
-
-    def _maybe_refit(self) -> None:
-        from nas.policies import should_refit
-
-        n = self.mirror.n_complete
-        if self._predictor is None or n == self._fitted_at:
-            return
-        if self._fitted_at < 0 or should_refit(n):
-            curves = [Curve(np.asarray(self.mirror.curves[k])) for k in self.mirror.complete
-                      if k in self.mirror.curves]
-            try:
-                self._predictor = self._predictor.fit(curves) or self._predictor
-                self.mirror.set_predictor(self._predictor)
-            except Exception as exc:  # noqa: BLE001 - too few curves for this predictor yet: the policy waits
-                logger.debug("predictor fit on %d curves failed: %s", len(curves), exc)
-            self._fitted_at = n
+        self.session.complete(self.number(key), final_value)
 
     def decide(self, key: Any, values: Sequence[float]) -> Decision:
         """Decide about trial ``key`` whose raw values at steps 1..t are ``values``."""
-        norm = [self.normalise(v) for v in values]
-        self.mirror.curves[key] = norm
-        if self._fitted_at < 0:
-            self._maybe_refit()
-        if not norm or not all(math.isfinite(x) for x in norm):
-            return Decision("STOP", "the value is not finite")
-        self.mirror.current = key
-        try:
-            return self.policy.decide(TrialView(0, np.asarray(norm), self.horizon), self.mirror)
-        finally:
-            self.mirror.current = None
+        n = self.number(key)
+        curve = self.mirror.curves.get(n)
+        if curve is None or len(curve) != len(values) - 1:  # catch up on unseen values
+            self.mirror.curves[n] = [self.normalise(v) for v in values[:-1]]
+        return self.session.report(n, len(values), float(values[-1]))

@@ -76,11 +76,14 @@ class PolicyPruner(optuna.pruners.BasePruner):
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number or not t.intermediate_values:
                 continue
-            st.mirror.curves[t.number] = [st.normalise(v) for _, v in
-                                          sorted(t.intermediate_values.items())]
-            if t.state == TrialState.COMPLETE and t.number not in st.mirror.complete \
+            n = st.number(t.number)
+            st.mirror.curves[n] = [st.normalise(v) for _, v in
+                                   sorted(t.intermediate_values.items())]
+            if t.state == TrialState.COMPLETE and n not in st.mirror.complete \
                     and t.value is not None:
                 st.complete(t.number, t.value)
+            elif t.state == TrialState.FAIL:
+                st.session.fail(n)
         values = [v for _, v in sorted(trial.intermediate_values.items())]
         if not values:
             return False

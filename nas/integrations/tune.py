@@ -77,7 +77,9 @@ class PolicyScheduler(FIFOScheduler):
             self._state.complete(trial.trial_id)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-        self._state.mirror.curves.pop(trial.trial_id, None)
+        if trial.trial_id not in self.stopped and trial.trial_id in self._values \
+                and trial.status == "ERROR":
+            self._state.session.fail(self._state.number(trial.trial_id))
 
     def debug_string(self) -> str:
         return f"nas policy {self._state.policy_name}: {len(self.stopped)} stopped"

@@ -8,14 +8,23 @@ object built from validated keyword options (entry-point group ``nas.policies``)
 - ``asha`` (:class:`ASHAPolicy`, Ray Tune's asynchronous successive halving),
 - ``predictive`` (:class:`PredictivePolicy`, P(y_T > y_best) < delta with the study's predictor).
 
-:func:`should_refit` is the refit schedule of learning predictors, :func:`make_policy` builds one.
+:class:`StoppingSession` is the one per-epoch stopping step that the engine, the Optuna and
+Tune integrations, the replay benchmark and the race all drive.  :func:`should_refit` is the
+refit schedule of learning predictors, :func:`make_policy` builds one.
 """
 
 from nas.policies._audit import DEFAULT_AUDIT, StopAudit, false_stop_summary, wilson_interval
 from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
 from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
-from nas.policies._view import StudyCurves
+from nas.policies._session import (
+    InlineRefits,
+    Refits,
+    StoppingSession,
+    ThreadRefits,
+    policy_caps,
+)
+from nas.policies._view import StudyCurves, forecast
 
 __all__ = [
     "DEFAULT_AUDIT",
@@ -23,13 +32,19 @@ __all__ = [
     "DEFAULT_EPSILON",
     "REFIT_FIRST",
     "ASHAPolicy",
+    "InlineRefits",
     "MedianPolicy",
     "NoStopping",
     "PredictivePolicy",
+    "Refits",
     "StopAudit",
+    "StoppingSession",
     "StudyCurves",
+    "ThreadRefits",
     "false_stop_summary",
+    "forecast",
     "make_policy",
+    "policy_caps",
     "should_refit",
     "wilson_interval",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 
 from nas._checks import Checker
 from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
+from nas.policies._view import forecast
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_EPSILON", "PredictivePolicy"]
 
@@ -45,6 +46,8 @@ class PredictivePolicy:
     """
 
     name = "predictive"
+    needs_predictor = True
+    options = ("delta", "epsilon", "min_epochs")
 
     def __init__(self, delta: float = DEFAULT_DELTA, min_epochs: int = 1,
                  summarise: bool = True, epsilon: float = DEFAULT_EPSILON) -> None:
@@ -73,7 +76,7 @@ class PredictivePolicy:
         predictor = study.predictor
         if predictor is None:
             return Decision(CONTINUE, "the study has no predictor")
-        fc = predictor.predict([trial.curve()], trial.horizon)
+        fc = forecast(study, trial)
         bar = best + self.epsilon
         p = 0.0 if bar >= 1.0 else float(1.0 - np.asarray(fc.cdf(np.array([bar])))[0])
         p = min(1.0, max(0.0, p))

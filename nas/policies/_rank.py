@@ -44,6 +44,7 @@ class MedianPolicy:
     """
 
     name = "median"
+    options = ("n_startup_trials", "n_warmup_steps", "interval_steps", "complete_only")
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
                  interval_steps: int = 1, complete_only: bool = True) -> None:
@@ -71,7 +72,7 @@ class MedianPolicy:
         best = float(np.nanmax(vals)) if np.any(~np.isnan(vals)) else math.nan
         if math.isnan(best):
             return Decision(STOP, "no finite value so far")
-        others = study.values_at(t, complete_only=self.complete_only)
+        others = study.values_at(t, complete_only=self.complete_only, exclude=trial.number)
         others = others[~np.isnan(others)]
         if others.size == 0:
             return Decision(CONTINUE, f"no complete trial has a value at step {t}")
@@ -94,6 +95,7 @@ class ASHAPolicy:
     """
 
     name = "asha"
+    options = ("grace_period", "reduction_factor")
 
     def __init__(self, grace_period: int = 1, reduction_factor: float = 3) -> None:
         c = Checker("policy asha")
@@ -117,7 +119,7 @@ class ASHAPolicy:
         if t not in self.rungs(trial.horizon):
             return Decision(CONTINUE, f"step {t} is not a rung")
         cur = float(trial.values[-1])
-        recorded = study.values_at(t)
+        recorded = study.values_at(t, exclude=trial.number)
         recorded = recorded[~np.isnan(recorded)]
         if recorded.size == 0:
             return Decision(CONTINUE, f"rung {t} has no values yet")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.interfaces import LearningCurvePredictor
+from nas.interfaces import (
+    Curve,
+    Forecast,
+    LearningCurvePredictor,
+    StudyContext,
+    TrialView,
+    predictor_caps,
+)
 
-__all__ = ["StudyCurves"]
+__all__ = ["StudyCurves", "forecast"]
 
 
 class StudyCurves:
@@ -14,8 +21,7 @@ class StudyCurves:
 
     The runner keeps one as its mirror of the database; the replay benchmark and the
     conformance checks build theirs from recorded curves.  Values are normalised to [0, 1],
-    higher better.  ``current`` is the trial being decided
-    about; :meth:`values_at` leaves it out.  Single-threaded use (the Tune loop), except
+    higher better.  Single-threaded use (the Tune loop), except
     :attr:`predictor`, which the refit thread swaps atomically.
     """
 
@@ -25,7 +31,8 @@ class StudyCurves:
         self.audited: dict[int, int] = {}  # the stop audit's trials: number -> step of the stop
         #: config features of the trials whose space gives them (number -> vector)
         self.features: dict[int, np.ndarray] = {}
-        self.current: int | None = None
+        #: bumped by the stopping session whenever the study changes (the context cache key)
+        self.version = 0
         self._predictor: LearningCurvePredictor | None = None
 
     @property
@@ -39,8 +46,8 @@ class StudyCurves:
     def values_at(self, step: int, *, complete_only: bool = False,
                   exclude: int | None = None) -> np.ndarray:
         """Values recorded at ``step`` (1-based) by the trials that reached it, leaving out
-        ``exclude`` (the trial being decided about; default :attr:`current`)."""
-        skip = self.current if exclude is None else exclude
+        ``exclude`` (the trial being decided about)."""
+        skip = exclude
         src = self.complete.keys() if complete_only else self.curves.keys()
         out = [self.curves[n][step - 1] for n in src
                if n != skip and len(self.curves.get(n, ())) >= step]
@@ -52,3 +59,22 @@ class StudyCurves:
 
     def set_predictor(self, p: LearningCurvePredictor | None) -> None:
         self._predictor = p
+
+    def context(self, horizon: int, exclude: int | None = None) -> StudyContext:
+        """The study's other curves (each as far as it got) as a study-reading predictor sees
+        them (:class:`~nas.interfaces.StudyContext`)."""
+        nums = [n for n, c in self.curves.items() if n != exclude and c]
+        return StudyContext(
+            curves=tuple(Curve(np.asarray(self.curves[n]), self.features.get(n)) for n in nums),
+            complete=tuple(n in self.complete for n in nums), horizon=horizon,
+            version=self.version)
+
+
+def forecast(study: object, trial: TrialView) -> Forecast:
+    """The study predictor's forecast of ``trial``'s value at its horizon; a predictor that
+    reads the study (``reads_study``) gets the study's other curves as context."""
+    p = study.predictor  # type: ignore[attr-defined]
+    if predictor_caps(p)["reads_study"] and isinstance(study, StudyCurves):
+        return p.predict([trial.curve()], trial.horizon,  # type: ignore[call-arg]
+                         context=study.context(trial.horizon, exclude=trial.number))
+    return p.predict([trial.curve()], trial.horizon)  # type: ignore[no-any-return]

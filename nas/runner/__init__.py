@@ -6,7 +6,7 @@
   ask/tell and the stopping hook, over
   * :mod:`nas.runner._writer` -- the typed database writes and the thread that applies them,
   * :mod:`nas.runner._history` -- rebuilding the Optuna study and the mirror from the database,
-  * :mod:`nas.runner._refit` -- the predictor's refit thread,
+  * the stopping session (:class:`nas.policies.StoppingSession`) refits the predictor on its own thread,
   * :mod:`nas.runner._watchdog` -- the time-limit watchdog,
   * :mod:`nas.runner._stats` -- run statistics and their :class:`RunStats` snapshot (what the
     progress view reads),

@@ -11,7 +11,7 @@ Who calls what, when (all on the driver, in Tune's event-loop thread unless note
   round trip happens here, writes go to the :class:`~nas.runner._writer.Writer`'s thread.
 * :meth:`Engine.on_complete` / :meth:`Engine.on_error` -- from the callback when Tune finishes a
   trial: final state (COMPLETE, STOPPED, FAILED), Optuna is told (STOPPED -> PRUNED), and the
-  predictor refit is scheduled on the :class:`~nas.runner._refit.RefitWorker`'s thread.
+  stopping session refits the predictor on its schedule, on its refit thread.
 * :meth:`Engine.overdue` -- from the callback after every step: the
   :class:`~nas.runner._watchdog.Watchdog`'s trials past their time limit.
 * :meth:`Engine.stats` -- from any thread (the progress view's): a
@@ -30,18 +30,17 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError, NasError, StorageError
-from nas.interfaces import Decision, TrialView
+from nas.interfaces import Decision
 from nas.plugins import StudyPlugins
-from nas.policies import StudyCurves
+from nas.policies import StopAudit, StoppingSession, StudyCurves, ThreadRefits
 from nas.runner._history import rebuild
-from nas.runner._refit import RefitWorker
 from nas.runner._stats import RunStats, Tally
 from nas.runner._trials import LiveTrial
 from nas.runner._watchdog import Watchdog
@@ -52,7 +51,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "StepEvent"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEvent:
+    """One recorded epoch of a trial, as :meth:`Engine.listen` observers see it."""
+
+    number: int
+    epoch: int
+    value: float  # raw, in the objective's units
+    config: Mapping[str, Any]
+    decision: Decision
 
 
 class Engine:
@@ -74,11 +84,9 @@ class Engine:
         self.horizon = cfg.training.max_epochs
         self.policy = plugins.policy
         self.policy_name = cfg.stopping.policy
-        self.audit = None
+        audit = None
         if self.policy_name != "none" and cfg.stopping.audit > 0:
-            from nas.policies import StopAudit
-
-            self.audit = StopAudit(cfg.stopping.audit, seed=cfg.study.seed)
+            audit = StopAudit(cfg.stopping.audit, seed=cfg.study.seed)
         self.mirror = StudyCurves()
         self.tally = Tally(self.direction)
         self.live: dict[str, LiveTrial] = {}
@@ -88,18 +96,21 @@ class Engine:
         self.study = optuna.create_study(
             directions=[str(o["direction"]) for o in self.objectives],  # type: ignore[misc]
             sampler=plugins.sampler)
-        self.refit = RefitWorker(cfg.stopping.predictor, plugins.new_predictor, self.mirror,
-                                 horizon=self.horizon, calibrate=cfg.stopping.calibrate,
-                                 audit_rate=self.audit.rate if self.audit is not None else 1.0)
         history = rebuild(storage, study_id, self.study, spec, len(self.objectives),
                           self.mirror, self.tally)
+        # the one stopping step (nas.policies.StoppingSession), its refits off the hook's path
+        self.session = StoppingSession(
+            self.policy, horizon=self.horizon,
+            new_predictor=plugins.new_predictor if cfg.stopping.predictor else None,
+            audit=audit, calibrate=cfg.stopping.calibrate, refits=ThreadRefits(),
+            normalise=spec.normalise, mirror=self.mirror)
+        self._listeners: list[Callable[[StepEvent], None]] = []
         self.next_number = history.next_number
         self._reruns = history.reruns
         self.budget = max(0, (cfg.search.trials if budget is None else budget) - self.tally.done)
         self.launched = 0
+        self._stop_all = False
         self.writer = Writer(storage)
-        if self.refit.enabled:
-            self.refit.start()
 
     # ------------------------------------------------------------------ statistics
     def stats(self) -> RunStats:
@@ -110,8 +121,8 @@ class Engine:
             study=self.cfg.name, budget=self.budget, launched=self.launched,
             horizon=self.horizon, counts=dict(t.counts), epochs_run=t.epochs_run,
             best_number=best[0] if best else None, best_value=best[1] if best else None,
-            nodes=dict(t.nodes), forecasts=t.forecasts, refits=self.refit.refits,
-            refitting=self.refit.running, hook_ms=tuple(t.hook_ms),
+            nodes=dict(t.nodes), forecasts=t.forecasts, refits=self.session.refit_count,
+            refitting=self.session.refitting, hook_ms=tuple(t.hook_ms),
             hook_ms_refit=tuple(t.hook_ms_refit), busy_s=t.busy_s,
             write_batches=self.writer.batches, writes_failed=len(self.writer.errors),
             writer_cpu_s=self.writer.cpu_s)
@@ -178,7 +189,6 @@ class Engine:
             return True
         if epoch <= len(t.raw):  # the trial restarted after a worker death: start over
             del t.raw[epoch - 1:]
-            del t.norm[epoch - 1:]
         value = result.get(self.primary)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             t.error = (f"objective {self.primary} is {value!r} at epoch {epoch}"
@@ -186,7 +196,6 @@ class Engine:
                        f"the trainer reported no {self.primary!r} at epoch {epoch}")
             return True
         t.raw.append(float(value))
-        t.norm.append(self.spec.normalise(float(value)))
         elapsed = result.get("nas_elapsed_s")
         if isinstance(elapsed, (int, float)) and math.isfinite(elapsed):
             # the worker's clock starts after the actor's start-up, which can take seconds on a
@@ -199,42 +208,28 @@ class Engine:
             self.writer.put(SetTrialNode(t.ref, node))
         t.metrics = dict(result)
         tally.epochs_run += 1
-        norm = t.norm
-        self.mirror.curves[t.number] = norm
         wall = time.time()
-        if epoch >= self.horizon:
-            decision = Decision("CONTINUE", "last epoch")
-        elif t.audited:
-            decision = Decision("CONTINUE", "stop audit: runs on to the horizon")
-        else:
-            self.mirror.current = t.number
-            try:
-                decision = self.policy.decide(
-                    TrialView(t.number, np.asarray(norm), self.horizon, t.features),
-                    self.mirror)
-            finally:
-                self.mirror.current = None
-            if decision.stop and self.audit is not None:
-                decision = self.audit.review(decision, t.number)
-                if decision.action == "AUDIT":
-                    t.audited = True
-                    self.mirror.audited[t.number] = epoch
+        decision = self.session.report(t.number, epoch, float(value), features=t.features)
         self._record(t, epoch, float(value), wall, decision)
-        t.stopped = decision.stop
+        t.stopped = decision.stop or self._stop_all
+        if self._listeners:
+            event = StepEvent(t.number, epoch, float(value), t.config, decision)
+            for fn in self._listeners:
+                fn(event)
+            t.stopped = t.stopped or self._stop_all
         ms = (time.perf_counter() - t0) * 1000.0
         tally.busy_s += ms / 1000.0
         tally.hook_ms.append(ms)
-        if self.refit.running:
+        if self.session.refitting:
             tally.hook_ms_refit.append(ms)
-        return decision.stop
+        return t.stopped
 
     def _record(self, t: LiveTrial, epoch: int, value: float, wall: float, d: Decision) -> None:
         """Queue the point, and the forecast and decision (policies other than ``none``)."""
         forecast = decision = None
-        if self.policy_name != "none" and not (t.audited and d.action == "CONTINUE"):
-            bar = d.threshold
-            if bar is None and d.action in ("STOP", "AUDIT"):
-                bar = self.mirror.best_value  # what the stop gave up: beating the best so far
+        if self.policy_name != "none" and not (self.session.running_on(t.number)
+                                               and d.action == "CONTINUE"):
+            bar = d.threshold  # for a stop, the session fills in what it gave up
             threshold = None if bar is None else self.spec.denormalise(bar)
             decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason,
                         "threshold": threshold}
@@ -268,7 +263,7 @@ class Engine:
             state = "FAILED"
             self.study.tell(t.optuna_trial, state=TrialState.FAIL)
             self.writer.put(FinishTrial(t.ref, state=state, epochs=len(t.raw), error=t.error))
-            self.mirror.curves.pop(t.number, None)
+            self.session.fail(t.number)
         elif t.stopped:
             state = "STOPPED"
             if len(self.objectives) == 1:
@@ -276,6 +271,7 @@ class Engine:
                     t.optuna_trial.report(v, i + 1)
             self.study.tell(t.optuna_trial, state=TrialState.PRUNED)
             self.writer.put(FinishTrial(t.ref, state=state, value=t.raw[-1], epochs=len(t.raw)))
+            self.session.stopped(t.number)
         else:
             state = "COMPLETE"
             values = [self._objective_value(t, o["name"]) for o in self.objectives]
@@ -284,9 +280,8 @@ class Engine:
                     t.optuna_trial.report(v, i + 1)
             self.study.tell(t.optuna_trial, values if len(values) > 1 else values[0])
             self.writer.put(FinishTrial(t.ref, state=state, values=values, epochs=len(t.raw)))
-            self.mirror.complete[t.number] = self.spec.normalise(t.raw[-1])
             self.tally.update_best(t.number, values[0], t.config)
-            self.refit.after_complete(self.mirror.n_complete)
+            self.session.complete(t.number, t.raw[-1])
         self.tally.count(state)
         return state
 
@@ -316,7 +311,19 @@ class Engine:
 
     def wait_refit(self, timeout: float = 60.0) -> None:
         """Let a running predictor refit finish (at most ``timeout`` seconds)."""
-        self.refit.wait(timeout)
+        self.session.wait_refit(timeout)
+
+    # ------------------------------------------------------------------ observers
+    def listen(self, fn: Callable[[StepEvent], None]) -> None:
+        """Call ``fn(event)`` after every recorded epoch (a :class:`StepEvent`: trial number,
+        epoch, raw value, config and the stopping decision).  The race's recorder uses it."""
+        self._listeners.append(fn)
+
+    def stop_launching(self, *, stop_running: bool = False) -> None:
+        """Launch no new trial; with ``stop_running``, also stop every live trial at its next
+        result (STOPPED, as a policy stop)."""
+        self.budget = self.launched
+        self._stop_all = self._stop_all or stop_running
 
     # ------------------------------------------------------------------ end
     def close(self, *, interrupted: bool = False) -> int:

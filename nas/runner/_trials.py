@@ -26,10 +26,8 @@ class LiveTrial:
     config: dict[str, Any]
     features: np.ndarray | None
     raw: list[float] = field(default_factory=list)
-    norm: list[float] = field(default_factory=list)  # ``raw`` normalised (the mirror's curve)
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
-    audited: bool = False  # the stop audit overrode a STOP: the trial runs to the horizon
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     reported: bool = False  # ``started`` was corrected from the worker's own clock

@@ -34,7 +34,7 @@ def study_of(complete: list[list[float]], stopped: list[list[float]] = (),  # ty
 
 
 def tv(values: list[float], horizon: int = 4) -> TrialView:
-    return TrialView(0, np.array(values, float), horizon)
+    return TrialView(999, np.array(values, float), horizon)  # a trial not in the study
 
 
 # ----------------------------------------------------------------------------- median
