@@ -18,6 +18,7 @@ import typer
 
 from nas.cli._app import app, bench_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.errors import ConfigError
 
 __all__: list[str] = []
 
@@ -167,6 +168,13 @@ def overhead_cmd(
     concurrency: int = typer.Option(1, "--concurrency",
                                     help="Trials at once on both sides (see docs/runner.md)."),
     reps: int = typer.Option(5, "--reps", help="Alternating repetitions (medians compared)."),
+    simulated: list[int] | None = typer.Option(
+        None, "--simulated-trials",
+        help="No Ray, no training: N concurrent synthetic trials report through the stopping "
+             "session; results/s and report latency per predictor (repeat for several N)."),
+    results: int | None = typer.Option(
+        None, "--results", help="Results per simulated run (default 3 x N x 20: every live "
+                                "trial slot turns over about three times)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
@@ -174,6 +182,26 @@ def overhead_cmd(
     from nas.cli._bench import _progress
 
     _logging(False, True)
+    if simulated:
+        from nas.bench._simulate import run_simulated
+
+        bad = [n for n in simulated if not 1 <= n <= 100_000]
+        if bad or (results is not None and not 100 <= results <= 10_000_000):
+            raise ConfigError(f"--simulated-trials {bad or simulated} / --results {results}: "
+                              "N must be in [1, 100000] and results in [100, 10000000]")
+        with _progress(auto_refresh=False) as prog:
+            sim = run_simulated(simulated, ["pfn", "baker", None], results=results,
+                                progress=prog)
+        if as_json:
+            emit_json(sim)
+            return
+        emit([{"N": r["simulated_trials"], "pred": r["predictor"] or "-",
+               "policy": r["policy"], "res/s": round(r["results_per_s"]),
+               "p50 ms": round(r["hook_ms"]["p50"], 3), "p99 ms": round(r["hook_ms"]["p99"], 2),
+               "max ms": round(r["hook_ms"]["max"], 1), "results": r["results"],
+               "stopped": r["stopped"], "refits": r["refits"]} for r in sim["runs"]], "table",
+             title="the stopping session under N simulated concurrent trials")
+        return
     with _progress(auto_refresh=False) as prog:
         res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, concurrency=concurrency,
                            reps=reps, progress=prog)

@@ -3,7 +3,6 @@ session that both drive."""
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -61,7 +60,7 @@ class PolicyState:
         # Optuna and Tune callers have no background thread to offer
         self.session = StoppingSession(
             policy, horizon=horizon,
-            new_predictor=None if pred is None else (lambda: copy.deepcopy(pred)),
+            new_predictor=None if pred is None else (lambda: pred),  # refit in place
             normalise=self.normalise)
         self.mirror = self.session.mirror
         self._numbers: dict[Any, int] = {}
