@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,9 +45,10 @@ from nas.policies import (
     StopAudit,
     StoppingSession,
     StudyCurves,
-    false_stop_summary,
+    false_stop_estimate,
     policy_caps,
 )
+from nas.policies._audit import inclusion_from_reason
 
 __all__ = ["GroupRun", "add_trial", "replay_group", "run_replay"]
 
@@ -161,6 +162,9 @@ class GroupRun:
     audited: int = 0
     audited_false: int = 0
     true_false: int = 0  # among all would-be stops, by the file's finals (unknowable live)
+    audit_epochs: int = 0  # epochs the audited trials ran beyond their would-be stop
+    #: per audited trial: whether its stop would have been wrong, and its weight 1/p
+    outcomes: list[tuple[bool, float]] = field(default_factory=list)
 
 
 class _Cursor:
@@ -233,6 +237,8 @@ def replay_group(
             if d.action == "AUDIT":
                 run.audited += 1
                 run.audited_false += int(wrong)
+                run.outcomes.append((wrong, 1.0 / (inclusion_from_reason(d.reason) or 1.0)))
+                run.audit_epochs += T - t
                 continue
             stopped_at = t
             break
@@ -302,7 +308,9 @@ def run_replay(
     per_group: dict[str, dict[str, float]] = {}
     worst = 0.0
     jobs, job = len(names) * seeds, 0
-    totals = {"stops": 0, "audited": 0, "audited_false": 0, "true_false": 0}
+    totals = {"stops": 0, "audited": 0, "audited_false": 0, "true_false": 0,
+              "audit_epochs": 0, "consumed": 0}
+    outcomes: list[tuple[bool, float]] = []
     explained: list[dict[str, Any]] = []
     for g in names:
         idx = np.flatnonzero((groups == g) & (cs.lengths == T))
@@ -341,6 +349,7 @@ def run_replay(
                                       "row": int(idx[top["row"]]), **top})
             for k in totals:
                 totals[k] += int(getattr(run, k))
+            outcomes.extend(run.outcomes)
             job += 1
             if progress is not None:
                 progress(f"replay {g[:40]} seed {s}", job, jobs)
@@ -358,7 +367,11 @@ def run_replay(
         "regret": float(np.mean([v["regret"] for v in per_group.values()])),
         "worst_regret": float(worst),
         "false_stops": {
-            **false_stop_summary(totals["audited"], totals["audited_false"]),
+            **false_stop_estimate(outcomes),
+            # the audit's cost: epochs audited trials ran past their would-be stop, as a share
+            # of all the epochs the replays consumed
+            "audit_epochs": totals["audit_epochs"],
+            "audit_cost": totals["audit_epochs"] / max(1, totals["consumed"]),
             "stops": stops,
             # known only in a replay: every would-be stop's true outcome
             "true_rate": (totals["true_false"] / stops) if stops else None,

@@ -13,7 +13,13 @@ Tune integrations, the replay benchmark and the race all drive.  :func:`should_r
 refit schedule of learning predictors, :func:`make_policy` builds one.
 """
 
-from nas.policies._audit import DEFAULT_AUDIT, StopAudit, false_stop_summary, wilson_interval
+from nas.policies._audit import (
+    DEFAULT_AUDIT,
+    StopAudit,
+    false_stop_estimate,
+    false_stop_summary,
+    wilson_interval,
+)
 from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
 from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
@@ -41,6 +47,7 @@ __all__ = [
     "StoppingSession",
     "StudyCurves",
     "ThreadRefits",
+    "false_stop_estimate",
     "false_stop_summary",
     "forecast",
     "make_policy",

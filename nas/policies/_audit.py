@@ -18,6 +18,8 @@ number, so a resumed or replayed study audits the same trials.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,12 +28,24 @@ import numpy as np
 from nas._checks import Checker
 from nas.interfaces import AUDIT, Decision
 
-__all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_summary", "false_stop_text", "wilson_interval"]
+__all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_estimate", "false_stop_summary",
+           "false_stop_text", "inclusion_from_reason", "wilson_interval"]
 
-#: Default audit rate.  It costs about rate x (horizon - stop step) epochs per stop: 5% keeps the
-#: cost of a study below a tenth of what early stopping saves, and after 100 stops it has about 5
-#: audited trials, enough to see a false-stop rate far above the rule's delta.
+#: Default audit budget: the audit may spend at most this share of the epochs the study has
+#: consumed (audited trials run on from the would-be stop to the horizon).  5% keeps its cost a
+#: small part of what stopping saves and still audits several stops per hundred.
 DEFAULT_AUDIT = 0.05
+
+#: The largest inclusion probability of one stop (so that late, cheap stops do not take the
+#: whole budget and every audited trial stands for at least two would-be stops).
+MAX_INCLUSION = 0.5
+
+#: The hard cap's slack, in horizons: audited epochs never exceed rate x consumed + this many
+#: horizons.  A tighter cap refuses more early (costly, often wrong) stops outright, which
+#: biases the estimate; three horizons keep that bias below half a point in our checks.
+CAP_SLACK = 3
+
+_P_IN_REASON = re.compile(r"^audit \(p ([0-9.eE+-]+)\)")
 
 
 def check_rate(rate: Any, key: str = "audit", where: str = "stop audit") -> float:
@@ -39,29 +53,74 @@ def check_rate(rate: Any, key: str = "audit", where: str = "stop audit") -> floa
     return Checker(where).num(rate, key, lo=0.0, hi=1.0, hi_open=True)
 
 
-class StopAudit:
-    """Turns a share ``rate`` of STOP decisions into AUDIT decisions (see the module docstring)."""
+def inclusion_from_reason(reason: str | None) -> float | None:
+    """The inclusion probability an ``AUDIT`` decision's reason records (None: not recorded)."""
+    m = _P_IN_REASON.match(reason or "")
+    return float(m.group(1)) if m else None
 
-    def __init__(self, rate: float = DEFAULT_AUDIT, seed: int = 0) -> None:
+
+class StopAudit:
+    """Turns some STOP decisions into AUDIT decisions, within an epoch budget.
+
+    A would-be stop at step t of a trial with horizon T costs ``T - t`` epochs if audited.  It
+    is audited with probability ``p = min(MAX_INCLUSION, rate * e / (T - t))``, where ``e`` is
+    the epochs the study consumed per would-be stop so far: the expected audited epochs then
+    stay near ``rate`` times the epochs the study consumed.  A hard cap refuses an audit that
+    would take the audited epochs beyond ``rate`` x consumed + :data:`CAP_SLACK` horizons.  Each audited trial
+    stands for ``1 / p`` would-be stops (its inclusion probability is kept in its decision's
+    reason), so the weighted share of false stops among the audited ones estimates the policy's
+    false-stop rate without bias from the unequal probabilities (:func:`false_stop_estimate`).
+
+    Without a ``horizon`` every stop is audited with probability ``rate`` (no budget).  The
+    random draw is a function of the seed and the trial number only.
+    """
+
+    def __init__(self, rate: float = DEFAULT_AUDIT, seed: int = 0, *,
+                 horizon: int | None = None) -> None:
         self.rate = check_rate(rate)
         self.seed = int(seed)
+        self.horizon = horizon
+        self.consumed = 0  # epochs the study has consumed (every report)
+        self.stops = 0  # would-be stops reviewed
+        self.spent = 0  # epochs promised to audited trials (horizon - stop step each)
 
     def __repr__(self) -> str:
-        return f"StopAudit(rate={self.rate:g}, seed={self.seed})"
+        return f"StopAudit(rate={self.rate:g}, seed={self.seed}, horizon={self.horizon})"
+
+    def u(self, trial_number: int) -> float:
+        return float(np.random.default_rng([self.seed, 0x5A1D17, int(trial_number)]).random())
 
     def draw(self, trial_number: int) -> bool:
-        """Whether trial ``trial_number``'s first stop is audited (deterministic per seed)."""
-        if self.rate <= 0.0:
-            return False
-        u = np.random.default_rng([self.seed, 0x5A1D17, int(trial_number)]).random()
-        return bool(u < self.rate)
+        """Whether trial ``trial_number``'s stop is audited at probability ``rate``."""
+        return self.rate > 0.0 and self.u(trial_number) < self.rate
 
-    def review(self, decision: Decision, trial_number: int) -> Decision:
+    def probability(self, step: int) -> float:
+        """The inclusion probability of a would-be stop at ``step`` now."""
+        if self.rate <= 0.0:
+            return 0.0
+        if self.horizon is None:
+            return self.rate
+        cost = self.horizon - step
+        if cost <= 0:
+            return 0.0
+        if self.spent + cost > self.rate * self.consumed + CAP_SLACK * self.horizon:
+            return 0.0  # the hard cap
+        per_stop = self.consumed / max(1, self.stops)
+        return min(MAX_INCLUSION, self.rate * per_stop / cost)
+
+    def review(self, decision: Decision, trial_number: int, step: int | None = None) -> Decision:
         """The decision to carry out: ``decision`` itself, or its AUDIT twin."""
-        if not decision.stop or not self.draw(trial_number):
+        if not decision.stop:
             return decision
+        self.stops += 1
+        p = self.probability(step if step is not None else 0)
+        if p <= 0.0 or self.u(trial_number) >= p:
+            return decision
+        if self.horizon is not None and step is not None:
+            self.spent += self.horizon - step
         return replace(decision, action=AUDIT,
-                       reason=f"audit: runs on to its horizon instead of stopping ({decision.reason})")
+                       reason=f"audit (p {p:.4g}): runs on to its horizon instead of stopping "
+                              f"({decision.reason})")
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -81,6 +140,25 @@ def false_stop_summary(audited: int, false_stops: int, pending: int = 0) -> dict
     return {"audited": audited, "false_stops": false_stops, "pending": pending,
             "rate": (false_stops / audited) if audited else None,
             "ci95": [lo, hi] if audited else None}
+
+
+def false_stop_estimate(outcomes: Sequence[tuple[bool, float]], pending: int = 0,
+                        ) -> dict[str, Any]:
+    """The false-stop rate from audited trials of unequal inclusion probability p: each
+    ``(wrong, 1/p)`` pair weighs 1/p (a Hajek ratio), and the 95% Wilson interval uses Kish's
+    effective sample size.  Equal weights give :func:`false_stop_summary`'s numbers."""
+    n = len(outcomes)
+    k = sum(1 for wrong, _ in outcomes if wrong)
+    if n == 0:
+        return false_stop_summary(0, 0, pending)
+    w = np.array([wt for _, wt in outcomes], dtype=np.float64)
+    bad = np.array([wrong for wrong, _ in outcomes], dtype=np.float64)
+    rate = float((w * bad).sum() / w.sum())
+    n_eff = float(w.sum() ** 2 / (w * w).sum())
+    lo, hi = wilson_interval(round(rate * n_eff), max(1, round(n_eff)))
+    lo, hi = min(lo, rate), max(hi, rate)
+    return {"audited": n, "false_stops": k, "pending": pending, "rate": rate,
+            "ci95": [lo, hi], "effective_n": n_eff}
 
 
 def false_stop_text(fs: dict[str, Any], *, short: bool = False) -> str:

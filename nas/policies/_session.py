@@ -46,7 +46,7 @@ from nas.interfaces import (
     TrialView,
     predictor_caps,
 )
-from nas.policies._audit import StopAudit
+from nas.policies._audit import StopAudit, inclusion_from_reason
 from nas.policies._schedule import should_refit
 from nas.policies._view import StudyCurves
 
@@ -148,6 +148,14 @@ class StoppingSession:
         self.caps = policy_caps(policy)
         self.horizon = int(horizon)
         self.audit = audit if audit is not None and audit.rate > 0 else None
+        m0 = mirror if mirror is not None else None
+        if self.audit is not None:
+            if self.audit.horizon is None:  # the audit's epoch budget needs the horizon
+                self.audit.horizon = int(horizon)
+            if m0 is not None:  # a resumed study: what it consumed and would have stopped
+                self.audit.consumed = sum(len(c) for c in m0.curves.values())
+                self.audit.stops = len(m0.audited) + sum(
+                    1 for n, c in m0.curves.items() if n not in m0.complete and len(c) < horizon)
         self.calibrate = bool(calibrate)
         self.refits: Refits = refits if refits is not None else InlineRefits()
         self.normalise = normalise
@@ -200,6 +208,8 @@ class StoppingSession:
             return d
         curve.append(x)
         m.version += 1
+        if self.audit is not None:
+            self.audit.consumed += 1
         if features is not None:
             m.features[trial] = np.asarray(features, dtype=np.float64)
         if epoch >= self.horizon:
@@ -214,10 +224,11 @@ class StoppingSession:
                 if d.threshold is None:  # what the stop gave up: beating the best so far
                     d = replace(d, threshold=m.best_value)
                 if self.audit is not None:
-                    d = self.audit.review(d, trial)
+                    d = self.audit.review(d, trial, epoch)
                     if d.action == AUDIT:
                         self._running_on.add(trial)
                         m.audited[trial] = epoch
+                        m.audit_p[trial] = inclusion_from_reason(d.reason) or self.audit.rate
         self._notify(trial, epoch, x, d)
         return d
 
@@ -264,9 +275,9 @@ class StoppingSession:
         numbers = [n for n in m.complete if n in m.curves]
         curves = [Curve(np.asarray(m.curves[n]), m.features.get(n)) for n in numbers]
         # the stop audit's trials stand for the would-be stops the audit did not draw:
-        # weight 1/rate, and their PITs count only up to the step of the stop
+        # weight 1/p (their inclusion probability), and their PITs count only up to the step of the stop
         rate = self.audit.rate if self.audit is not None else 1.0
-        weights = [1.0 / rate if n in m.audited else 1.0 for n in numbers]
+        weights = [1.0 / m.audit_p.get(n, rate) if n in m.audited else 1.0 for n in numbers]
         until = [m.audited.get(n, self.horizon - 1) for n in numbers]
         self.refits.submit(lambda: self._fit(curves, weights, until))
 

@@ -29,6 +29,7 @@ class StudyCurves:
         self.curves: dict[int, list[float]] = {}
         self.complete: dict[int, float] = {}
         self.audited: dict[int, int] = {}  # the stop audit's trials: number -> step of the stop
+        self.audit_p: dict[int, float] = {}  # ... and the probability they were audited with
         #: config features of the trials whose space gives them (number -> vector)
         self.features: dict[int, np.ndarray] = {}
         #: bumped by the stopping session whenever the study changes (the context cache key)

@@ -280,10 +280,17 @@ class StorageQueries(StorageBase):
 
     def false_stops(self, study_id: int) -> dict[str, Any]:
         """The study's measured false-stop rate: among the audited trials that finished, the
-        share whose stop would have been wrong, with a 95% Wilson interval
-        (:func:`nas.policies.false_stop_summary`)."""
-        from nas.policies._audit import false_stop_summary
+        share whose stop would have been wrong, each weighted by 1/p with p its inclusion
+        probability (recorded in its AUDIT decision's reason; older studies: equal weights),
+        with a 95% Wilson interval (:func:`nas.policies.false_stop_estimate`)."""
+        from nas.policies._audit import false_stop_estimate, inclusion_from_reason
 
-        got = [outcome for _, outcome in self.audits(study_id).values()]
-        done = got.count("false stop") + got.count("right stop")
-        return false_stop_summary(done, got.count("false stop"), got.count("pending"))
+        q = (select(_T.c.number, _D.c.reason).join(_T, _T.c.id == _D.c.trial_id)
+             .where(_T.c.study_id == study_id, _D.c.action == "AUDIT"))
+        with self._read(f"reading the stop audit of study {study_id}") as conn:
+            p = {int(n): inclusion_from_reason(r) for n, r in conn.execute(q)}
+        got = self.audits(study_id)
+        done = [(outcome == "false stop", 1.0 / (p.get(n) or 1.0))
+                for n, (_, outcome) in got.items() if outcome in ("false stop", "right stop")]
+        pending = sum(1 for _, outcome in got.values() if outcome == "pending")
+        return false_stop_estimate(done, pending)

@@ -131,8 +131,9 @@ def test_engine_pruner_and_replay_stop_the_same_trials(policy: str, options: dic
 
 def test_session_bookkeeping_restart_fail_audit_and_listeners() -> None:
     seen: list[tuple[int, int, str]] = []
+    seed = next(k for k in range(100) if StopAudit(0.5, seed=k).u(1) < 0.3)
     s = StoppingSession(MedianPolicy(n_startup_trials=1), horizon=4,
-                        audit=StopAudit(0.999, seed=0))
+                        audit=StopAudit(0.5, seed=seed))
     s.listen(lambda n, e, x, d: seen.append((n, e, d.action)))
     for e, v in enumerate([0.5, 0.6, 0.7, 0.8], 1):
         s.report(0, e, v)
@@ -213,3 +214,52 @@ def test_replay_explain_names_the_lost_late_bloomer(tmp_path: Path) -> None:
     for e in doc["explain"]:
         assert e["row"] == 17 and e["final"] == pytest.approx(0.97)
         assert e["stop_step"] is not None and e["stop_step"] < 6
+
+
+def _audit_run(seed: int, horizon: int = 30, n: int = 400, rate: float = 0.05):
+    """``n`` would-be stops at random steps; early stops are wrong far more often (so the
+    inclusion probability, which is low for early, costly stops, is tied to the outcome)."""
+    rng = np.random.default_rng(1000 + seed)
+    audit = StopAudit(rate, seed=seed, horizon=horizon)
+    from nas.interfaces import Decision
+
+    wrong_all, audited = [], []
+    for i in range(n):
+        t = int(rng.integers(1, horizon))
+        audit.consumed += t
+        wrong = bool(rng.random() < (0.4 if t <= 5 else 0.02))
+        wrong_all.append(wrong)
+        d = audit.review(Decision("STOP", "x"), i, t)
+        if d.action == "AUDIT":
+            from nas.policies._audit import inclusion_from_reason
+
+            p = inclusion_from_reason(d.reason)
+            assert p is not None and 0 < p <= 0.5
+            audited.append((wrong, 1.0 / p))
+            audit.consumed += horizon - t  # the audited trial runs on
+    return audit, np.mean(wrong_all), audited
+
+
+def test_the_audit_spends_at_most_its_share_of_the_epochs() -> None:
+    for seed in range(20):
+        audit, _, audited = _audit_run(seed)
+        assert audited, "the audit audited nothing"
+        assert audit.spent <= audit.rate * audit.consumed + 3 * audit.horizon
+
+
+def test_the_weighted_false_stop_estimate_is_unbiased() -> None:
+    from nas.policies import false_stop_estimate
+
+    est, plain, truth = [], [], []
+    for seed in range(300):
+        _, true_rate, audited = _audit_run(seed)
+        fs = false_stop_estimate(audited)
+        est.append(fs["rate"])
+        plain.append(np.mean([w for w, _ in audited]))
+        truth.append(true_rate)
+        lo, hi = fs["ci95"]
+        assert lo <= fs["rate"] <= hi
+    bias = abs(np.mean(est) - np.mean(truth))
+    assert bias < 0.01
+    # the unweighted share would be biased: early (often wrong) stops are audited less
+    assert abs(np.mean(plain) - np.mean(truth)) > 3 * bias
