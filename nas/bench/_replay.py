@@ -202,7 +202,12 @@ def replay_group(
     if predictor is not None and cache is None and not predictor_caps(predictor)["learns_from_curves"]:
         cache = _ForecastCache(predictor, curves, features, group)
 
+    live = new_predictor is not None and predictor_caps(new_predictor())["reads_study"]
+
     def proxy() -> LearningCurvePredictor:
+        if live:
+            assert new_predictor is not None
+            return new_predictor()
         if new_predictor is not None:  # a learning predictor: fresh, with a fresh cache
             c = _ForecastCache(new_predictor(), curves, features, group)
         else:
@@ -210,8 +215,13 @@ def replay_group(
             c = cache
         return _CachedPredictor(c, cursor)  # type: ignore[return-value]
 
-    if predictor is not None and new_predictor is None \
-            and predictor_caps(predictor)["learns_from_curves"]:
+    caps = predictor_caps(predictor) if predictor is not None else {}
+    if predictor is not None and new_predictor is None and caps["reads_study"] \
+            and not caps["learns_from_curves"]:
+        # its forecasts depend on the study so far: asked live, through the session, uncached
+        fixed = predictor
+        new_predictor, predictor, cache = (lambda: fixed), None, None
+    elif predictor is not None and new_predictor is None and caps["learns_from_curves"]:
         template = predictor
         new_predictor, predictor, cache = (lambda: copy.deepcopy(template)), None, None
     needs = predictor is not None or new_predictor is not None
@@ -260,6 +270,16 @@ def replay_group(
     best = session.mirror.best_value
     run.best = 0.0 if best is None else best
     return run
+
+
+def _constant(p: LearningCurvePredictor) -> Callable[[], LearningCurvePredictor]:
+    return lambda: p
+
+
+def _factory(name: str, options: dict[str, Any]) -> Callable[[], LearningCurvePredictor]:
+    from nas import registry
+
+    return lambda: registry.create("predictor", name, options)  # type: ignore[no-any-return]
 
 
 def run_replay(
@@ -320,14 +340,16 @@ def run_replay(
         feats = None if cs.config_features is None else cs.config_features[idx]
         best_all = float(curves[:, -1].max())
         shared = None
-        fresh = None
+        fresh: Callable[[], LearningCurvePredictor] | None = None
         if needs_predictor:
             assert predictor is not None
-            pred0 = registry.create("predictor", predictor, dict(predictor_options or {}))
-            if predictor_caps(pred0)["learns_from_curves"]:
-                def fresh() -> LearningCurvePredictor:
-                    return registry.create(  # type: ignore[no-any-return]
-                        "predictor", predictor, dict(predictor_options or {}))
+            popts = dict(predictor_options or {})
+            pred0 = registry.create("predictor", predictor, popts)
+            caps = predictor_caps(pred0)
+            if caps["reads_study"]:  # fitted once; its forecasts read the replayed study
+                fresh = _constant(pred0)
+            elif caps["learns_from_curves"]:  # a fresh one for every refit
+                fresh = _factory(predictor, popts)
             else:  # forecasts do not depend on the study: one cache for every seed
                 shared = _ForecastCache(pred0, curves, feats, g)
         speed, regret = [], []
