@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nas.interfaces import TaskSpec
 from nas.policies import StudyCurves
 from nas.runner._stats import Tally
@@ -64,6 +66,9 @@ def rebuild(storage: Storage, study_id: int, study: optuna.Study, spec: TaskSpec
         norm = [spec.normalise(v) for v in curve]
         if norm and all(math.isfinite(x) for x in norm):
             mirror.curves[r.number] = norm
+            if r.features:  # as the engine orders them: by name
+                mirror.features[r.number] = np.asarray(
+                    [float(r.features[k]) for k in sorted(r.features)], dtype=np.float64)
         state = {"COMPLETE": TrialState.COMPLETE, "STOPPED": TrialState.PRUNED,
                  "FAILED": TrialState.FAIL}[r.state]
         values: list[float] | None = None
