@@ -271,12 +271,12 @@ def test_full_results_disk_is_one_line_and_leaves_no_study(tmp_path: Path) -> No
 class _Postgres:
     """A throwaway PostgreSQL server (as the postgres user, on 127.0.0.1 and a free port)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self) -> None:
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
         if not bins or os.geteuid() != 0 or not shutil.which("runuser"):
             pytest.skip("needs root and the PostgreSQL server binaries")
         self.bin = bins[-1]
-        self.dir = Path(tempfile.mkdtemp(prefix="nf-pg-", dir=base))
+        self.dir = Path(tempfile.mkdtemp(prefix="nf-pg-", dir="/tmp"))
         shutil.chown(self.dir, "postgres")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -285,8 +285,9 @@ class _Postgres:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _pg(self, tool: str, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
-                       check=True, capture_output=True, timeout=60)
+        res = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, f"{tool}: {res.stdout}{res.stderr}"
 
     def start(self) -> None:
         self._pg("pg_ctl", "-D", f"{self.dir}/data", "-l", f"{self.dir}/log", "-w", "-o",
@@ -304,13 +305,8 @@ class _Postgres:
 
 
 @pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[_Postgres]:
-    os.chmod(tmp_path, 0o755)
-    for parent in tmp_path.parents:  # the postgres user must reach the data dir
-        if parent == Path("/"):
-            break
-        os.chmod(parent, os.stat(parent).st_mode | 0o011)
-    pg = _Postgres(tmp_path)
+def postgres() -> Iterator[_Postgres]:
+    pg = _Postgres()
     pg.start()
     try:
         yield pg
@@ -341,7 +337,7 @@ def test_postgres_restart_mid_run_loses_and_duplicates_nothing(tmp_path: Path,
     path = write_study(tmp_path / "s.toml", toy_sections(
         "pg", trials=4, policy="none", max_epochs=8, epoch_s=0.4, concurrency=2))
     short = tempfile.mkdtemp(prefix="nf-", dir="/tmp")
-    proc = subprocess.Popen([*CLI, "run", str(path), "--storage", postgres.url, "--quiet",
+    proc = subprocess.Popen([*CLI, "run", str(path), "--storage", postgres.url, "--json",
                              "--cpus", "2"], env=_env(short, tmp_path), cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
