@@ -240,7 +240,7 @@ def test_resume_takes_over_a_stale_lease_and_says_so(tmp_path: Path) -> None:
     st.acquire_lease(sid, "lt", LeaseHolder("e" * 32, "someone", "elsewhere", 7, "1", "b", "2"))
     with st.transaction("ageing the lease") as conn:
         conn.execute(STUDY_LEASES.update().values(heartbeat=utcnow() - dt.timedelta(minutes=10)))
-    res = subprocess.run([*CLI, "run", str(path), "--resume", "--storage", url, "--quiet"],
+    res = subprocess.run([*CLI, "run", str(path), "--resume", "--storage", url, "--json"],
                          env=_env(str(tmp_path), tmp_path), cwd=tmp_path, capture_output=True, check=False,
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr
