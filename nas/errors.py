@@ -13,6 +13,7 @@ __all__ = [
     "PluginError",
     "PredictorError",
     "StorageError",
+    "StudyLeasedError",
     "StudyNotFoundError",
 ]
 
@@ -46,3 +47,7 @@ class StudyNotFoundError(NasError, KeyError):
 
 class PredictorError(NasError, ValueError):
     """A predictor was given input it cannot handle (values outside [0, 1], horizon too long)."""
+
+
+class StudyLeasedError(NasError):
+    """A study is in use by a running ``nas run`` driver (it holds the study's lease)."""

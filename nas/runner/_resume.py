@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError
 from nas.training import DEFAULT_TRAINER
+
+if TYPE_CHECKING:
+    from nas.storage._lease import LeaseHolder
 
 logger = logging.getLogger("nas.runner")
 
@@ -67,14 +70,29 @@ def resume_differences(stored: Mapping[str, Any], stored_objectives: Sequence[Ma
     return diffs
 
 
-def prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> tuple[int, str | None]:
-    """The study's id, and its status before this run (None: created by this run)."""
+def _take_lease(st: Any, study_id: int, name: str, holder: LeaseHolder, action: str) -> None:
+    old = st.acquire_lease(study_id, name, holder, action=action)
+    if old is not None:
+        logger.warning("study %s: took over the lease of %s (last heartbeat %.0f s ago; %s)",
+                       name, old.holder.describe(), old.age_s,
+                       "that process is gone" if old.dead() else "lease timed out")
+
+
+def prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any,
+                  holder: LeaseHolder | None = None) -> tuple[int, str | None]:
+    """The study's id, and its status before this run (None: created by this run).  With a
+    ``holder``, the study's lease is taken for it first (a live lease raises
+    :class:`~nas.errors.StudyLeasedError` before anything is changed)."""
     objectives = [{"name": o.name, "direction": o.direction} for o in cfg.search.objectives] \
         or [{"name": spec.objective, "direction": spec.direction}]
     if resume and cfg.name in st.study_names():
         rec = st.get_study(cfg.name)
+        if holder is not None:
+            _take_lease(st, rec.id, cfg.name, holder, "--resume")
         diffs = resume_differences(rec.config, rec.objectives, cfg, objectives)
         if diffs:
+            if holder is not None:
+                st.release_lease(rec.id, holder.token)
             raise ConfigError(f"{cfg.source}: --resume refused: study {cfg.name!r} was run with "
                               f"other settings ({'; '.join(diffs)}); restore them, or run "
                               "under a new study name")
@@ -83,8 +101,11 @@ def prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any) -> tuple[i
             logger.info("study %s: %d trial(s) left RUNNING marked INTERRUPTED", cfg.name, n)
         st.set_study_status(rec.id, "RUNNING")
         return int(rec.id), str(rec.status)
-    return int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
-                               objectives=objectives, config=stored_config(cfg))), None
+    study_id = int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
+                                   objectives=objectives, config=stored_config(cfg)))
+    if holder is not None:
+        _take_lease(st, study_id, cfg.name, holder, "nas run")
+    return study_id, None
 
 
 def stored_config(cfg: StudyConfig) -> dict[str, Any]:

@@ -25,8 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from nas.config import StudyConfig, load_config
-from nas.errors import ConfigError
-from nas.runner._cluster import check_address, drop_ray_exit_noise, quiet_ray_env
+from nas.errors import ConfigError, NasError, StorageError
+from nas.runner._cluster import (
+    check_address,
+    check_results_dir,
+    drop_ray_exit_noise,
+    quiet_ray_env,
+    results_failure,
+)
+from nas.runner._lease import LeaseKeeper
 from nas.runner._resume import prepare_study
 from nas.runner._signals import Terminated, install_stop_handlers, restore_handlers
 from nas.runner._stats import RunStats
@@ -34,6 +41,22 @@ from nas.runner._stats import RunStats
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunSummary", "Terminated", "open_run_storage", "quiet_ray_env", "run_study"]
+
+
+def _drop_tmp(made_tmp: str | None, keep: bool) -> None:
+    """Remove the embedded Ray's temp dir (``keep``: Ray's logs, with --verbose; its owner
+    file goes, so that it is no orphan for the next run to remove) and drop its lock."""
+    if not made_tmp:
+        return
+    from nas.runner._orphans import OWNER_FILE, release_owner
+
+    if keep:
+        Path(made_tmp, OWNER_FILE).unlink(missing_ok=True)
+    else:
+        import shutil
+
+        shutil.rmtree(made_tmp, ignore_errors=True)
+    release_owner(made_tmp)
 
 
 @dataclass(frozen=True)
@@ -146,7 +169,12 @@ def run_study(
 
     plugins = build_plugins(cfg)
     st = open_run_storage(cfg, storage)
-    study_id, status_before = prepare_study(cfg, st, resume, plugins.spec)
+    results_dir = check_results_dir(ray_storage)
+    from nas.storage._lease import LeaseHolder
+
+    holder = LeaseHolder.this_process()
+    study_id, status_before = prepare_study(cfg, st, resume, plugins.spec, holder)
+    lease = LeaseKeeper(st, study_id, holder)
     from nas.runner._engine import Engine
     from nas.runner._tune import check_resources, fit, start_ray, stop_ray
 
@@ -162,10 +190,8 @@ def run_study(
         restore_handlers(old_handlers)
         if owns_ray:
             stop_ray()
-        if made_tmp:
-            import shutil
-
-            shutil.rmtree(made_tmp, ignore_errors=True)
+        _drop_tmp(made_tmp, keep=False)
+        lease.release()
         if status_before is None:
             st.delete_study(cfg.name)
         else:
@@ -174,12 +200,17 @@ def run_study(
     if on_start is not None:
         on_start(engine)
     interrupted = False
+    failure: BaseException | None = None
     try:
         if engine.budget > 0:
-            fit(engine, cfg, timeout, verbose, ray_storage, on_change, callbacks)
+            fit(engine, cfg, timeout, verbose, results_dir, on_change, callbacks)
     except KeyboardInterrupt:
-        interrupted = True
-        raise
+        if engine.writer.fatal is None:
+            interrupted = True
+            raise
+        failure = StorageError(engine.writer.fatal)
+    except Exception as exc:  # noqa: BLE001  (the study must not be left COMPLETE; re-raised below)
+        failure = results_failure(exc, results_dir) or exc
     finally:
         # a refit thread still inside torch when the interpreter exits aborts the process
         # ("terminate called without an active exception"): let it finish first
@@ -187,23 +218,29 @@ def run_study(
             engine.wait_refit()
         except KeyboardInterrupt:  # a second signal: go on marking and flushing
             pass
-        live = engine.close()
+        try:
+            live = engine.close()
+        except KeyboardInterrupt:  # the writer gave up while draining (its fatal says why)
+            if engine.writer.fatal is None:
+                raise
+            live, failure = 0, failure or StorageError(engine.writer.fatal)
         interrupted = interrupted or live > 0
         if engine.writer.errors:
             logger.error("%d database write(s) failed; first: %s", len(engine.writer.errors),
                          engine.writer.errors[0])
-        st.set_study_status(study_id, "INTERRUPTED" if interrupted else "COMPLETE")
+        status = "FAILED" if failure is not None else \
+            "INTERRUPTED" if interrupted else "COMPLETE"
+        if not lease.lost and engine.writer.fatal is None:
+            st.set_study_status(study_id, status)
+        lease.release()
         if owns_ray:
             stop_ray()
-        if made_tmp and not verbose:  # Ray's logs of this run (kept with --verbose)
-            import shutil
-
-            shutil.rmtree(made_tmp, ignore_errors=True)
-        elif made_tmp:  # kept: not an orphan for the next run to remove
-            from nas.runner._orphans import OWNER_FILE
-
-            Path(made_tmp, OWNER_FILE).unlink(missing_ok=True)
+        _drop_tmp(made_tmp, keep=verbose)
         restore_handlers(old_handlers)
+    if failure is not None:
+        if isinstance(failure, NasError):
+            raise failure from None
+        raise failure
     return summarize(cfg, st, study_id, time.monotonic() - t0, stats=engine.stats(),
                      interrupted=interrupted)
 

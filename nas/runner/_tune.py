@@ -34,7 +34,7 @@ from ray.tune.search import Searcher, SearchGenerator
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError
-from nas.runner._cluster import short_tmp
+from nas.runner._cluster import LOOPBACK, loopback_only, short_tmp
 from nas.runner._engine import Engine
 from nas.runner._worker import run_trial, static_payload, trial_config
 
@@ -230,8 +230,9 @@ def start_ray(address: str | None, cpus: int | None, verbose: bool,
             raise ConfigError(f"--address {address}: cannot join a Ray cluster: {first}") from None
         return True, None
     made = None if temp_dir else short_tmp()
-    ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
-             _temp_dir=temp_dir or made, **kwargs)
+    with loopback_only():  # every socket of the embedded Ray on 127.0.0.1 (docs/runner.md)
+        ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 1024 * 1024,
+                 _temp_dir=temp_dir or made, _node_ip_address=LOOPBACK, **kwargs)
     return True, made
 
 

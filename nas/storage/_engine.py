@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from nas.errors import StorageError
 from nas.storage._url import mask_url, validate_url
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "cause", "finite", "make_engine"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "cause", "finite", "make_engine", "transient"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -85,3 +85,27 @@ def cause(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+#: Words of an OperationalError that waiting will not cure (the schema, not the connection).
+_PERMANENT = ("no such table", "no such column", "does not exist", "syntax error", "readonly",
+              "read-only", "permission denied")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a lost or refused database connection,
+    a server shutting down or a busy SQLite file: worth trying again after a pause.  Integrity
+    errors, schema errors and bad values are not."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, DBAPIError):
+            if e.connection_invalidated:
+                return True
+            if isinstance(e, (OperationalError, InterfaceError)):
+                text = str(e.orig).lower()
+                return not any(w in text for w in _PERMANENT)
+            return False
+        e = e.__cause__ or e.__context__
+    return False

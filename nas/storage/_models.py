@@ -33,6 +33,7 @@ __all__ = [
     "EVALUATIONS",
     "FORECASTS",
     "STUDIES",
+    "STUDY_LEASES",
     "TRIALS",
     "TRIAL_VALUES",
     "Base",
@@ -40,6 +41,7 @@ __all__ = [
     "DecisionModel",
     "EvaluationModel",
     "ForecastModel",
+    "StudyLeaseModel",
     "StudyModel",
     "TrialModel",
     "TrialValueModel",
@@ -177,6 +179,26 @@ class EvaluationModel(Base):
     created: Mapped[_dt.datetime] = mapped_column(DateTime)
 
 
+class StudyLeaseModel(Base):
+    """Which ``nas run`` driver works on a study now (at most one per study): ``token`` is that
+    run's random id; ``owner`` the user, ``host``, ``pid`` (as the driver's PID namespace sees
+    it), ``pid_ns`` (that namespace's inode), ``boot_id`` and ``proc_start`` (the process's
+    start time, in clock ticks since boot) identify the process; the driver refreshes
+    ``heartbeat`` every few seconds and deletes the row when it ends."""
+
+    __tablename__ = "study_leases"
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(256))
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_ns: Mapped[str] = mapped_column(String(64))
+    boot_id: Mapped[str] = mapped_column(String(64))
+    proc_start: Mapped[str] = mapped_column(String(32))
+    acquired: Mapped[_dt.datetime] = mapped_column(DateTime)
+    heartbeat: Mapped[_dt.datetime] = mapped_column(DateTime)
+
+
 # The Core tables, for the query and write modules.
 STUDIES = cast(Table, StudyModel.__table__)
 TRIALS = cast(Table, TrialModel.__table__)
@@ -185,3 +207,4 @@ CURVE_POINTS = cast(Table, CurvePointModel.__table__)
 FORECASTS = cast(Table, ForecastModel.__table__)
 DECISIONS = cast(Table, DecisionModel.__table__)
 EVALUATIONS = cast(Table, EvaluationModel.__table__)
+STUDY_LEASES = cast(Table, StudyLeaseModel.__table__)

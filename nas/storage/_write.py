@@ -16,11 +16,13 @@ from nas.errors import ConfigError, StorageError, StudyNotFoundError
 from nas.interfaces import ForecastSummary
 from nas.names import check_study_name
 from nas.storage._engine import finite
+from nas.storage._lease import StorageLeases
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
 from nas.storage._models import EVALUATIONS as _E
 from nas.storage._models import FORECASTS as _F
 from nas.storage._models import STUDIES as _S
+from nas.storage._models import STUDY_LEASES as _L
 from nas.storage._models import TRIAL_VALUES as _V
 from nas.storage._models import TRIALS as _T
 from nas.storage._models import utcnow
@@ -73,7 +75,7 @@ def _values(curve: Iterable[float | None]) -> Iterable[float | None]:
     return cast("list[float | None]", tolist()) if callable(tolist) else curve
 
 
-class StorageWrites(StorageQueries):
+class StorageWrites(StorageQueries, StorageLeases):
     """The engine's and the importers' writes (each in one transaction, or the caller's
     :meth:`batch`)."""
 
@@ -121,9 +123,12 @@ class StorageWrites(StorageQueries):
             raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
 
     def delete_study(self, name: str) -> None:
-        """Delete a study and everything it holds (one transaction)."""
+        """Delete a study and everything it holds (one transaction).  A study that a running
+        driver holds (its lease is alive) is refused: :class:`~nas.errors.StudyLeasedError`."""
         study_id = self.get_study(name).id
+        self.check_not_leased(study_id, name, f"deleting study {name!r}")
         with self.transaction(f"deleting study {name!r}") as conn:
+            conn.execute(delete(_L).where(_L.c.study_id == study_id))
             tids = select(_T.c.id).where(_T.c.study_id == study_id).scalar_subquery()
             for table in (_P, _F, _D, _V):
                 conn.execute(delete(table).where(table.c.trial_id.in_(tids)))
@@ -157,8 +162,12 @@ class StorageWrites(StorageQueries):
         group: str | None = None,
         node: str | None = None,
         state: str = "RUNNING",
+        existing_ok: bool = False,
     ) -> int:
-        """Record a new trial (started now) and return its id; (study, number) is unique."""
+        """Record a new trial (started now) and return its id; (study, number) is unique.
+        ``existing_ok``: a trial of that number already stored is returned as it is (the
+        runner's writer retries lost writes with it: only the study's lease holder creates
+        trials, so such a row is the one its earlier try wrote)."""
         check_state(state)
         row = {
             "study_id": study_id, "number": int(number), "state": state,
@@ -167,6 +176,11 @@ class StorageWrites(StorageQueries):
             "group_name": group, "node": node, "started": utcnow(),
         }
         with self.transaction(f"creating trial {number} of study {study_id}") as conn:
+            if existing_ok:  # a retry after a lost connection: the first try may have committed
+                tid = conn.execute(select(_T.c.id).where(_T.c.study_id == study_id,
+                                                         _T.c.number == int(number))).scalar()
+                if tid is not None:
+                    return int(tid)
             return int(conn.execute(insert(_T).values(**row).returning(_T.c.id)).scalar_one())
 
     def add_points(self, trial_id: int, points: Sequence[tuple[int, float | None, float | None]]) -> None:
@@ -229,26 +243,43 @@ class StorageWrites(StorageQueries):
         (the keyword arguments of :meth:`add_decision`)."""
         self.record_steps([(trial_id, step, value, wall_time, forecast, decision)])
 
-    def record_steps(self, steps: Sequence[StepResult]) -> None:
+    def record_steps(self, steps: Sequence[StepResult], *, idempotent: bool = False) -> None:
         """Many :meth:`record_step` calls (any trials) in one transaction with batched inserts:
         each item is ``(trial_id, step, value, wall_time, forecast, decision)``.  For a writer
-        thread that drains a queue of results."""
+        thread that drains a queue of results.  Points already stored are always left as they
+        are; with ``idempotent`` (a retry of writes that may have been committed) so are the
+        forecasts and decisions of a (trial, step) that has one."""
         if not steps:
             return
+        if idempotent:
+            with self.transaction(f"re-recording {len(steps)} results") as conn:
+                self._record_steps(conn, steps, skip_existing=True)
+            return
+        with self.transaction(f"recording {len(steps)} results") as conn:
+            self._record_steps(conn, steps, skip_existing=False)
+
+    def _record_steps(self, conn: Connection, steps: Sequence[StepResult], *,
+                      skip_existing: bool) -> None:
         now = utcnow()
+        have: dict[Any, set[tuple[int, int]]] = {_F: set(), _D: set()}
+        if skip_existing:
+            tids = sorted({int(s[0]) for s in steps})
+            for table in (_F, _D):
+                have[table] = {(int(t), int(s)) for t, s in conn.execute(
+                    select(table.c.trial_id, table.c.step).where(table.c.trial_id.in_(tids)))}
         forecasts: list[dict[str, Any]] = []
         decisions: list[dict[str, Any]] = []
         for trial_id, step, _, _, forecast, decision in steps:
-            if forecast is not None:
+            key = (int(trial_id), int(step))
+            if forecast is not None and key not in have[_F]:
                 forecasts.append(forecast_row(trial_id, step, forecast, now))
-            if decision is not None:
+            if decision is not None and key not in have[_D]:
                 decisions.append(decision_row(trial_id, step, decision, now))
-        with self.transaction(f"recording {len(steps)} results") as conn:
-            write_points(conn, ((t, s, v, w) for t, s, v, w, _, _ in steps))
-            if forecasts:
-                conn.execute(insert(_F), forecasts)
-            if decisions:
-                conn.execute(insert(_D), decisions)
+        write_points(conn, ((t, s, v, w) for t, s, v, w, _, _ in steps))
+        if forecasts:
+            conn.execute(insert(_F), forecasts)
+        if decisions:
+            conn.execute(insert(_D), decisions)
 
     def set_trial_node(self, trial_id: int, node: str) -> None:
         """Record which machine ran the trial (known to the runner after its first result)."""
