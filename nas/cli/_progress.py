@@ -34,6 +34,24 @@ def _fmt_s(s: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def _flow(items: list[Text], width: int, gap: int = 2) -> Text:
+    """The items on as few lines as ``width`` allows, each kept whole on its line (a grid of
+    columns would wrap inside an item: ``epochs 130 (saved`` / ``14)``)."""
+    out = Text()
+    used = 0
+    for item in items:
+        n = item.cell_len
+        if used and used + gap + n > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(" " * gap)
+            used += gap
+        out.append_text(item)
+        used += n
+    return out
+
+
 class ProgressView:
     """Trials done / running / stopped / failed, best value, epochs saved, elapsed and ETA."""
 
@@ -64,25 +82,21 @@ class ProgressView:
         left = max(0, s.budget - new)
         eta = elapsed / new * left if new else None
         budget_epochs = done * s.horizon
-        t = Table.grid(padding=(0, 2))
-        t.add_row(
-            Text(f"study {s.study}", style="bold"),
-            f"done {done}/{done - new + s.budget}",
-            f"running {s.running}",
-            f"complete {c.get('COMPLETE', 0)}",
-            f"stopped {c.get('STOPPED', 0)}",
-            f"failed {c.get('FAILED', 0)}",
-        )
         saved = max(0, budget_epochs - s.epochs_run) if done else 0
-        t.add_row(
-            f"best {s.best_value:.4g} (#{s.best_number})" if s.best_value is not None
-            else "best -",
-            f"epochs {s.epochs_run} (saved {saved})",
-            f"elapsed {_fmt_s(elapsed)}",
-            f"ETA {_fmt_s(eta) if left else '0m00s'}",
-            "", "",
-        )
-        return t
+        items = [
+            Text(f"study {s.study}", style="bold"),
+            Text(f"done {done}/{done - new + s.budget}"),
+            Text(f"running {s.running}"),
+            Text(f"complete {c.get('COMPLETE', 0)}"),
+            Text(f"stopped {c.get('STOPPED', 0)}"),
+            Text(f"failed {c.get('FAILED', 0)}"),
+            Text(f"best {s.best_value:.4g} (#{s.best_number})" if s.best_value is not None
+                 else "best -"),
+            Text(f"epochs {s.epochs_run} (saved {saved})"),
+            Text(f"elapsed {_fmt_s(elapsed)}"),
+            Text(f"ETA {_fmt_s(eta) if left else '0m00s'}"),
+        ]
+        return _flow(items, self.console.width)
 
     def stop(self) -> None:
         if self._live is not None:
