@@ -54,6 +54,7 @@ from search_spaces._names import (
     OPTIMIZERS,
     CellSpec,
 )
+from search_spaces._fixed import FixedSpace
 from search_spaces._space import SeqCellsSpace, validate_config
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "Block",
     "CRReLU",
     "CellSpec",
+    "FixedSpace",
     "SeqCellsSpace",
     "SeqModel",
     "make_activation",

@@ -9,7 +9,7 @@ from nas.cli._app import app, state
 # Command modules register themselves on the app when imported (keep their imports light), in
 # the order ``nas --help`` lists them.
 # isort: off
-from nas.cli import _db, _run, _spaces, _bench, _pfn, _dashboard  # noqa: F401  (registration)
+from nas.cli import _db, _best, _run, _spaces, _bench, _pfn, _dashboard  # noqa: F401  (registration)
 # isort: on
 
 __all__ = ["app", "main"]

@@ -154,6 +154,7 @@ def check_cmd(
     from nas import registry
     from nas.testing.spaces import SampleCheck, check_space
 
+    registry.add_import_path(".")  # "module:attr" in the working directory, as in a study
     space_obj = registry.create("space", name, _options(space_options, "--space-options"))
     task_obj = registry.create("task", task, _options(task_options, "--task-options"))
     need = registry.PROTOCOLS["space"]
@@ -184,15 +185,22 @@ def check_cmd(
     if out == "json":
         emit_json(doc)
     else:
-        rows = [{"#": i, "ok": "ok" if s["ok"] else "FAIL", "layers": _layers_text(s["config"]),
+        from nas._format import short_config
+
+        # the sampled config: its layers (cell/hypernet/activation) when it has a list of
+        # them, else its keys and values (a custom space's config)
+        rows = [{"#": i, "ok": "ok" if s["ok"] else "FAIL",
+                 "config": _layers_text(s["config"]) or (
+                     short_config(s["config"], 10**6) if isinstance(s["config"], dict)
+                     else str(s["config"])),
                  "n_params": s["n_params"], "ms_per_step": s["ms_per_step"],
                  "error": s["error"] or ""} for i, s in enumerate(doc["samples"])]
-        emit(rows, out, columns=["#", "ok", "layers", "n_params", "ms_per_step", "error"],
+        emit(rows, out, columns=["#", "ok", "config", "n_params", "ms_per_step", "error"],
              title=f"nas spaces check {name} --task {task} --seed {seed}")
         summ = doc["summary"]
         typer.echo(f"{summ['n']} samples, {summ['failures']} failures")
         for key, counts in summ["coverage"].items():
-            text = ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
-            typer.echo(f"  {key}: {text}")
+            if counts:  # a space without layers has no cell/hypernet/activation to count
+                typer.echo(f"  {key}: {', '.join(f'{k} {v}' for k, v in counts.items())}")
     if not report.ok:
         raise typer.Exit(1)
