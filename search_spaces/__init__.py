@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from search_spaces._fixed import FixedSpace
 from search_spaces._names import (
     ACTIVATIONS,
     CELL_SPECS,
@@ -54,7 +55,6 @@ from search_spaces._names import (
     OPTIMIZERS,
     CellSpec,
 )
-from search_spaces._fixed import FixedSpace
 from search_spaces._space import SeqCellsSpace, validate_config
 
 __all__ = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from _run_helpers import toy_sections, write_study
 
 from nas.cli import main
