@@ -130,3 +130,40 @@ def test_spaces_check_shows_a_custom_space_config(tmp_path: Path,
     out = capsys.readouterr().out
     assert "ceiling=" in out and "mode=ok" in out  # the sampled config, not an empty column
     assert "cell: -" not in out and "…" not in out
+
+
+def test_resume_of_a_finished_study_prints_its_summary_without_running(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nas.plugins
+    from nas.errors import ConfigError
+    from nas.runner._resume import stored_config
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    path = write_study(tmp_path / "s.toml", toy_sections("done", trials=2, policy="none"))
+    cfg = load_config(path)
+    st = Storage(url)
+    sid = st.create_study("done", space=cfg.search.space, task=cfg.task.name,
+                          objectives=[{"name": "val_accuracy", "direction": "maximize"}],
+                          config=stored_config(cfg))
+    for n, v in enumerate((0.5, 0.7)):
+        st.finish_trial(st.create_trial(sid, n, config={"x": n}, distributions={}),
+                        state="COMPLETE", value=v)
+    st.set_study_status(sid, "COMPLETE")
+
+    def no(*a: object, **k: object) -> None:
+        raise AssertionError("a finished study needs no plug-ins and no Ray")
+
+    monkeypatch.setattr(nas.plugins, "build_plugins", no)
+    capsys.readouterr()
+    assert main(["run", str(path), "--resume", "--storage", url]) == 0
+    err = capsys.readouterr().err
+    assert "best 2" in err and "0.7" in err and "complete 2" in err
+    assert st.get_study("done").status == "COMPLETE"  # nothing changed
+    # a study that exists is refused without --resume, naming the flag
+    with pytest.raises(ConfigError, match="--resume"):
+        st.create_study("done", space="s", task="t", config={},
+                        objectives=[{"name": "val_accuracy", "direction": "maximize"}])
+    import nas
+
+    assert repr(nas.Study("done", storage=url)).startswith("Study('done', storage=")
