@@ -145,11 +145,13 @@ def evaluate_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Retrain the top-K configurations on train+validation with S seeds; report test metrics."""
+    from nas.cli._progress import task_progress
     from nas.evaluate import evaluate_study
 
     kind = resolve_format(fmt, as_json)
-    result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
-                            max_epochs=epochs)
+    with task_progress(f"nas evaluate {study}") as progress:
+        result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
+                                max_epochs=epochs, progress=progress)
     if kind == "json":
         emit_json(result)
         return

@@ -7,7 +7,6 @@ ones in their test suites.  torch and optuna are imported inside the commands on
 from __future__ import annotations
 
 import json
-import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -161,26 +160,15 @@ def check_cmd(
     if not all(hasattr(space_obj, m) for m in need):
         raise PluginError(f"space {name!r} has no {'/'.join(need)} methods")
 
-    progress: Any = None
-    if out == "table" and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import Progress
+    from nas.cli._progress import task_progress
 
-        progress = Progress(console=Console(stderr=True), transient=True)
-    bar = None
+    with task_progress(f"nas spaces check {name}") as progress:
+        def tick(i: int, res: SampleCheck) -> None:
+            progress(f"sample {i + 1}", i + 1, samples)
 
-    def tick(i: int, res: SampleCheck) -> None:
-        if progress is not None and bar is not None:
-            progress.update(bar, advance=1)
-
-    if progress is not None:
-        with progress:
-            bar = progress.add_task(f"checking {name}", total=samples)
-            report = check_space(space_obj, task_obj, samples, seed, batch_size=batch_size,
-                                 space_name=name, task_name=task, on_sample=tick)
-    else:
+        progress("sample 1", 0, samples)
         report = check_space(space_obj, task_obj, samples, seed, batch_size=batch_size,
-                             space_name=name, task_name=task)
+                             space_name=name, task_name=task, on_sample=tick)
     doc = report.to_dict()
     if out == "json":
         emit_json(doc)

@@ -210,3 +210,33 @@ def test_live_view_keeps_each_item_on_one_line() -> None:
     for item in ("epochs 1200 (saved 6)", "best 0.9733 (#87)", "done 134/200", "stopped 14",
                  "study quickstart-with-a-long-name"):
         assert any(item in line for line in lines), (item, lines)
+
+
+def test_progress_off_a_terminal_logs_even_when_a_step_is_long() -> None:
+    import io
+    import time
+
+    from rich.console import Console
+
+    from nas.cli._progress import task_progress
+
+    buf = io.StringIO()
+    with task_progress("nas evaluate q", every_s=0.05,
+                       console=Console(file=buf, force_terminal=False, width=80)) as progress:
+        progress("trial 3 seed 0", 0, 4)
+        time.sleep(0.3)  # one long step: lines keep coming
+        progress("trial 3 seed 1", 1, 4)
+        time.sleep(0.12)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) >= 5, lines
+    assert "nas evaluate q: 0/4 (trial 3 seed 0)" in lines[1]
+    assert any("1/4 (trial 3 seed 1)" in x and "ETA" in x for x in lines)
+    assert lines[-1].startswith("nas evaluate q: 1/4 (stopped)")
+
+
+def test_spaces_check_reports_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["spaces", "check", "nas.testing.toy:ToySpace", "--samples", "2",
+                 "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "nas spaces check nas.testing.toy:ToySpace: 2/2 (done)" in err
