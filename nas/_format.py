@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["short_config"]
+__all__ = ["short_config", "short_number", "short_reason"]
 
 
 def short_config(cfg: dict[str, Any], width: int = 80) -> str:
@@ -24,3 +25,38 @@ def short_config(cfg: dict[str, Any], width: int = 80) -> str:
         parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
     text = " ".join(parts)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def short_number(x: float) -> str:
+    """A number in few characters: ``.0012``, ``4e-4``, ``0.97``, ``12``."""
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-3:
+        mant, exp = f"{x:.0e}".split("e")
+        return f"{mant}e{int(exp)}"
+    text = f"{x:.2g}" if abs(x) < 1 else f"{x:.3g}"
+    return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
+
+
+_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+#: (pattern of a stored decision's reason, its short form); the first that matches wins
+_REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bP\(.*?\)\s*=\s*" + _NUM + r"\s*<\s*(?:delta|δ)"), "P {0} < δ"),
+    (re.compile(r"\bEI\b\s*[=:]?\s*" + _NUM), "EI {0}"),
+    (re.compile(r"\brung\s+(\d+)"), "{policy} rung {0}"),
+    (re.compile(r"<\s*median\s+" + _NUM), "< median {0}"),
+]
+
+
+def short_reason(policy: str, reason: str | None, width: int = 24) -> str:
+    """A stop decision's reason in a few characters for a table column, derived from the
+    stored text: ``P .0012 < δ``, ``EI 4e-4``, ``asha rung 3``, ``< median .91``; a reason
+    of no known form is shown whole when it is short, else as the policy's name."""
+    text = " ".join((reason or "").split())
+    for pattern, form in _REASONS:
+        m = pattern.search(text)
+        if m:
+            args = [short_number(float(g)) if "." in g or "e" in g.lower() else g
+                    for g in m.groups()]
+            return form.format(*args, policy=policy).strip()
+    return text if text and len(text) <= width else policy

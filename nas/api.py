@@ -32,6 +32,9 @@ class Study(StudyHandle):
         super().__init__(h.storage, h.record)
         self.storage_url = storage
 
+    def __repr__(self) -> str:
+        return f"Study({self.record.name!r}, storage={self.storage.masked_url!r})"
+
     def evaluate(self, *, top: int = 3, seeds: int = 3, out_dir: str | Path = "nas-models",
                  max_epochs: int | None = None) -> dict[str, Any]:
         """Retrain the best configurations and report the test metric (``nas evaluate``)."""

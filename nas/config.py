@@ -318,6 +318,9 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
     source = str(path)
     if not path.is_file():
         raise ConfigError(f"{source}: no such study file")
+    from nas.registry import add_import_path
+
+    add_import_path(path.parent)  # "module:attr" plug-ins next to the study file import
     if path.suffix == ".py":
         import runpy
 
@@ -339,13 +342,19 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
             raise ConfigError(f"{source}: study = {type(obj).__name__}: must be a StudyConfig "
                               "or a dict")
         return config_from_dict(obj, source=source)
-    if path.suffix != ".toml":
+    if path.suffix not in (".toml", ".json"):  # .json: the TOML shape (`nas best -o x.json`)
         raise ConfigError(f"{source}: unsupported study file type {path.suffix!r}; "
-                          "use .toml or .py")
+                          "use .toml, .json or .py")
+    import json
+
+    kind = path.suffix[1:].upper()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid {kind}: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a JSON study file holds one object (the tables)")
     return config_from_dict(data, source=source)

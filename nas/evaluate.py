@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,12 @@ __all__ = ["evaluate_study", "test_metric"]
 
 
 def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seeds: int = 3,
-                   out_dir: str | Path = "nas-models",
-                   max_epochs: int | None = None) -> dict[str, Any]:
+                   out_dir: str | Path = "nas-models", max_epochs: int | None = None,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Retrain the ``top`` best configurations of ``study`` with ``seeds`` seeds; return (and
     store) ``{"study", "metric", "results": [{rank, number, val_value, metric, mean, std,
-    runs: [{seed, <metrics>}], dir}], "wall_s"}``."""
+    runs: [{seed, <metrics>}], dir}], "wall_s"}``.  ``progress(what, done, total)`` is
+    called before each retraining and after the last."""
     for name, v, lo in (("--top", top, 1), ("--seeds", seeds, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ConfigError(f"{name} = {v!r}: must be an integer >= {lo}")
@@ -70,11 +72,14 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     torch.set_num_threads(max(1, int(cfg.training.cpu)))
     results = []
     metric_name = ""
+    n_runs = len(done[:top]) * seeds
     for rank, t in enumerate(done[:top], 1):
         tdir = Path(out_dir) / study / f"trial-{t.number}"
         tdir.mkdir(parents=True, exist_ok=True)
         runs = []
         for seed in range(seeds):
+            if progress is not None:
+                progress(f"trial {t.number} seed {seed}", (rank - 1) * seeds + seed, n_runs)
             options = TrainingOptions(max_epochs=max_epochs or cfg.training.max_epochs,
                                       batch_size=cfg.training.batch_size,
                                       device=cfg.training.device, seed=seed)
@@ -98,6 +103,8 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
         results.append({"rank": rank, "number": t.number, "val_value": t.value,
                         "metric": metric_name, "mean": mean, "std": std, "runs": runs,
                         "dir": str(tdir)})
+    if progress is not None:
+        progress("done", n_runs, n_runs)
     wall_s = round(time.monotonic() - t0, 3)
     st.set_study_evaluation(rec.id, metric=metric_name, seeds=seeds, top=top, results=results,
                             wall_s=wall_s)

@@ -9,13 +9,15 @@ loaded as kind ``"trainer"`` and checked by :func:`check_trainer` against
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from nas.errors import PluginError
 
-__all__ = ["GROUPS", "PROTOCOLS", "available", "check_class", "check_trainer", "create", "load",
-           "trainer_arguments"]
+__all__ = ["GROUPS", "PROTOCOLS", "add_import_path", "available", "check_class", "check_trainer",
+           "create", "load", "trainer_arguments"]
 
 GROUPS = {
     "space": "nas.search_spaces",
@@ -42,6 +44,17 @@ def _group(kind: str) -> str:
         raise PluginError(f"unknown plug-in kind {kind!r}; known: {', '.join(GROUPS)}") from None
 
 
+def add_import_path(*folders: str | Path) -> None:
+    """Let ``"module:attr"`` plug-ins import from ``folders`` (a study file's folder: pytest's
+    rootdir habit).  Appended to ``sys.path``, so a file there never shadows an installed
+    module of the same name."""
+    for folder in folders:
+        text = str(Path(folder).resolve())
+        if text not in sys.path:
+            sys.path.append(text)
+            importlib.invalidate_caches()
+
+
 def available(kind: str) -> list[str]:
     """Names registered under the entry-point group of ``kind`` (sorted)."""
     return sorted({ep.name for ep in entry_points(group=_group(kind))})
@@ -55,7 +68,9 @@ def load(kind: str, name: str) -> Any:
         try:
             obj: Any = importlib.import_module(mod_name)
         except ImportError as exc:
-            raise PluginError(f"{kind} {name!r}: cannot import module {mod_name!r}: {exc}") from exc
+            raise PluginError(f"{kind} {name!r}: cannot import module {mod_name!r}: {exc} "
+                              "(nas imports from the study file's folder and the installed "
+                              "packages; elsewhere, set PYTHONPATH)") from exc
         for part in attr.split("."):
             try:
                 obj = getattr(obj, part)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from search_spaces._fixed import FixedSpace
 from search_spaces._names import (
     ACTIVATIONS,
     CELL_SPECS,
@@ -67,6 +68,7 @@ __all__ = [
     "Block",
     "CRReLU",
     "CellSpec",
+    "FixedSpace",
     "SeqCellsSpace",
     "SeqModel",
     "make_activation",

@@ -63,9 +63,9 @@ class SeqCellsSpace:
     ``lr`` ([low, high], log scale), ``weight_decay`` ([low, high], log scale; ``[0, 0]``
     turns it off),
     ``dropout`` ([low, high]), ``grad_clips``, ``curricula``, ``prune_sparsities``,
-    ``patterns`` (``free`` and the hybrid stacks of :data:`PATTERNS`; by default every hybrid
-    whose cells are among ``cells``, when ``max_layers >= 2``) and ``pattern_ks`` (the k of
-    ``attn_every_k``).
+    ``patterns`` (``free`` and the hybrid stacks of :data:`PATTERNS`; by default ``free``
+    only: a hybrid is sampled only when listed here, and its cells must be among ``cells``)
+    and ``pattern_ks`` (the k of ``attn_every_k``).
     """
 
     name = "seq_cells"
@@ -112,9 +112,8 @@ class SeqCellsSpace:
         self.curricula = c.choices(curricula, "curricula", CURRICULA)
         self.prune_sparsities = c.choices(prune_sparsities, "prune_sparsities", kind="number",
                                           lo=0.0, hi=1.0, hi_open=True)
-        if patterns is None:
-            patterns = [p for p in PATTERNS if p == "free" or (
-                self.max_layers >= 2 and all(x in self.cells for x in PATTERN_CELLS[p]))]
+        if patterns is None:  # hybrids only when asked for: listed cells mean those cells
+            patterns = ["free"]
         self.patterns = c.choices(patterns, "patterns", PATTERNS)
         for p in self.patterns:
             if p == "free":

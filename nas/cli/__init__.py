@@ -9,7 +9,7 @@ from nas.cli._app import app, state
 # Command modules register themselves on the app when imported (keep their imports light), in
 # the order ``nas --help`` lists them.
 # isort: off
-from nas.cli import _db, _run, _spaces, _bench, _pfn, _dashboard  # noqa: F401  (registration)
+from nas.cli import _db, _best, _run, _spaces, _bench, _pfn, _dashboard  # noqa: F401  (registration)
 # isort: on
 
 __all__ = ["app", "main"]
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         rv = app(args=args, prog_name="nas", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except cx.NoArgsIsHelpError:  # `nas` or `nas db` alone: typer has printed the help
+    except cx.NoArgsIsHelpError as exc:  # `nas` or `nas db` alone: the help, on stderr
+        exc.show()
         return 2
     except cx.UsageError as exc:  # unknown option, `--top ten`: one line, like any user error
         if debug or state.debug:

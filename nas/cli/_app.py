@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(
+from nas.cli._help import NasTyper
+
+app = NasTyper(
     name="nas",
     help="Neural-architecture search for sequence models, with learning-curve early stopping.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Create, upgrade and inspect the study database.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks: predictors, stopping policies, engine overhead.",
+db_app = NasTyper(help="Create, upgrade and inspect the study database.", no_args_is_help=True)
+bench_app = NasTyper(help="Benchmarks: predictors, stopping policies, engine overhead.",
                         no_args_is_help=True)
-pfn_app = typer.Typer(help="Train and inspect the PFN learning-curve predictor.",
+pfn_app = NasTyper(help="Train and inspect the PFN learning-curve predictor.",
                       no_args_is_help=True)
-spaces_app = typer.Typer(help="List and check search spaces and tasks.",
+spaces_app = NasTyper(help="List and check search spaces and tasks.",
                          invoke_without_command=True)
 
 app.add_typer(db_app, name="db")

@@ -207,7 +207,9 @@ def race_cmd(
     cfgs = check_race_options([str(p) for p in study_files], seeds=seeds,
                               budget_epochs=budget_epochs, budget_s=budget_s, entrants=names,
                               plot=plot)
-    with _progress() as prog:
+    from nas.cli._progress import task_progress
+
+    with task_progress("nas bench race") as prog:
         doc = run_race(cfgs, seeds=seeds, budget_epochs=budget_epochs, budget_s=budget_s,
                        entrants=names, test=test, progress=prog)
     if plot is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from nas._format import short_reason
 from nas.cli._app import app, db_app
 from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
 from nas.errors import ConfigError
@@ -216,10 +217,14 @@ def studies_cmd(
             by_state = [f"{row[x.lower()]} {x.lower()}" for x in STATES if row[x.lower()]]
             row["trials"] = f"{row['trials']}" + (f" ({', '.join(by_state)})" if by_state else "")
             row["created"] = str(row["created"])[:16]
-            row["false_stops"] = false_stop_text(row["false_stops"], short=True)
+            fs = row["false_stops"]  # empty (the column goes) when no study has an audit
+            row["false_stops"] = false_stop_text(fs, short=True) if fs["audited"] or \
+                fs["pending"] else ""
+            row["direction"] = row["direction"][:3]  # max | min
         columns = ["name", "space", "task", "direction", "trials", "best_value", "false_stops",
                    "created"]
-    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}", keep=("name",))
+    emit(rows, out, columns=columns, title=f"studies in {st.masked_url}", keep=("name",),
+         optional=("created", "space", "false_stops"))
 
 
 def _parse_states(state: list[str] | None) -> list[str] | None:
@@ -266,11 +271,25 @@ def trials_cmd(
     columns = list(_TRIAL_COLUMNS)
     if multi:  # every objective, after the primary one
         columns.insert(3, "values")
+    stops = st.stops(rec.id)
     audits = st.audits(rec.id)
+    for r in rows:  # where and why a trial stopped (the audit: where it would have)
+        d = stops.get(r["number"])
+        r["stop_step"] = d.step if d is not None else None
+        r["stop_reason"] = d.reason if d is not None else None
+        if d is not None:
+            r["why"] = short_reason(d.policy, d.reason)
+        elif r["number"] in audits and out == "table":  # the step it would have stopped at
+            r["stop_step"], outcome = audits[r["number"]]
+            r["why"] = f"audit: {outcome}"
+    columns.insert(columns.index("epochs") + 1, "stop_step")
+    columns.insert(columns.index("stop_step") + 1, "why" if out == "table" else "stop_reason")
     if audits:  # the stop audit: which trials it let run on, and what they showed
         for r in rows:
-            r["audit"] = audits.get(r["number"], (None, None))[1]
-        columns.insert(columns.index("epochs") + 1, "audit")
+            r["audit_step"], r["audit"] = audits.get(r["number"], (None, None))
+        if out != "table":  # the table says it in the why column
+            columns[columns.index("stop_reason") + 1:columns.index("stop_reason") + 1] = [
+                "audit_step", "audit"]
         title += "; " + false_stop_text(st.false_stops(rec.id))
     _emit_listing(rows, out, columns=columns, title=title)
 
@@ -317,31 +336,39 @@ def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], t
     if out == "csv":
         emit(rows, out, columns=columns)
         return
-    import shutil
-
     from nas._format import short_config
+    from nas.cli._output import _cell
+    from nas.cli._table import layout, render, terminal_width
 
     # params: the live view's one-line summary, cut to what the terminal leaves (the full
-    # config is in --json / --format csv)
-    width = max(20, shutil.get_terminal_size((80, 24)).columns - 54)
-    shown = [{c: (short_config(r[c], width) if c == "params" and isinstance(r.get(c), dict)
-                  else _compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c))
-              for c in columns} for r in rows]
+    # config is in --json / --format csv); every other column in full
+    cells = {c: [_cell(_compact(r.get(c)) if isinstance(r.get(c), dict) else r.get(c))
+                 for r in rows] for c in columns if c != "params"}
+    configs = [r.get("params") for r in rows]
+    if "params" in columns:
+        cells["params"] = [short_config(x, 10**6) if isinstance(x, dict) else _cell(x)
+                           for x in configs]
+    plan = layout(columns, cells, terminal_width(), keep=("number", "state", "value", "epochs"),
+                  flexible="params" if "params" in columns else None, flexible_min=16,
+                  optional=("group",))
+    if "params" in plan.columns:
+        cells["params"] = [short_config(x, plan.widths["params"]) if isinstance(x, dict)
+                           else _cell(x) for x in configs]
     if len(rows) <= 200:
-        emit(shown, "table", columns=columns, title=title,
-             keep=("number", "state", "value", "epochs", "params"))
+        render(plan, cells, title=title)
         return
-    _plain_table(shown, columns, title)
+    _plain_table(plan.columns, cells, title)
 
 
-def _plain_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    from nas.cli._output import _cell
+def _plain_table(columns: list[str], cells: dict[str, list[str]], title: str) -> None:
+    """Plain aligned text: rich takes seconds for thousands of rows."""
+    from nas.cli._table import header
 
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns[:-1])]
+    widths = [max([len(header(c))] + [len(x) for x in cells[c]]) for c in columns[:-1]]
     fmt_row = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    lines = [title, fmt_row.format(*columns)]
-    lines.extend(fmt_row.format(*row) for row in cells)
+    lines = [title, fmt_row.format(*[header(c) for c in columns])]
+    lines.extend(fmt_row.format(*[cells[c][i] for c in columns])
+                 for i in range(len(cells[columns[0]])))
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -394,9 +421,15 @@ def curve_cmd(
         if forecasts:
             f0 = next(iter(forecasts.values()))
             title += f" (forecasts of step {f0.summary.horizon} by {f0.summary.predictor})"
-        emit(rows, out, columns=columns, title=title)
-        for d in decisions.values():
+        for row in rows:  # 4 significant digits fit 80 columns (json and csv keep them all)
+            row.update({k: float(f"{v:.4g}") for k, v in row.items()
+                        if isinstance(v, float) and k != "wall_time"})
+        emit(rows, out, columns=columns, title=title, optional=("q05", "q95", "mean"))
+        from rich.console import Console
+
+        for d in decisions.values():  # wrapped at spaces to the terminal
             if d.action == "STOP":
-                typer.echo(f"stopped after step {d.step} by {d.policy}: {d.reason}")
+                Console().print(f"stopped after step {d.step} by {d.policy}: {d.reason}",
+                                markup=False, highlight=False)
         return
     emit(rows, out, columns=columns)

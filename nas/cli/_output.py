@@ -64,9 +64,13 @@ def emit(
     columns: Sequence[str] | None = None,
     title: str | None = None,
     keep: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    flexible: str | None = None,
 ) -> None:
-    """Render a listing of rows (dicts with the same keys) in ``fmt``.  In a table, the
-    columns in ``keep`` are never shortened (others wrap first when the terminal is narrow)."""
+    """Render a listing of rows (dicts with the same keys) in ``fmt``.  A table fits the
+    terminal without cutting a value (:mod:`nas.cli._table`): columns empty in every row go,
+    values wrap at spaces, the ``keep`` columns never wrap, the ``flexible`` one takes what
+    is left, and the ``optional`` ones go first when the longest words do not fit."""
     cols = list(columns) if columns is not None else (list(rows[0].keys()) if rows else [])
     if fmt == "json":
         emit_json([{c: r.get(c) for c in cols} for r in rows])
@@ -78,17 +82,9 @@ def emit(
             w.writerow([_cell(r.get(c)) for c in cols])
         sys.stdout.write(buf.getvalue())
     else:
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
+        from nas.cli._table import layout, render, terminal_width
 
-        table = Table(title=title)
-        for c in cols:
-            if c in keep:
-                width = max([len(c)] + [len(_cell(r.get(c))) for r in rows])
-                table.add_column(c, no_wrap=True, min_width=width)
-            else:
-                table.add_column(c)
-        for r in rows:  # Text: data is never read as rich markup ("[...]" would vanish)
-            table.add_row(*[Text(_cell(r.get(c))) for c in cols])
-        Console().print(table)
+        cells = {c: [_cell(r.get(c)) for r in rows] for c in cols}
+        plan = layout(cols, cells, terminal_width(), keep=keep, optional=optional,
+                      flexible=flexible)
+        render(plan, cells, title=title)

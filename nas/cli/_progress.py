@@ -10,8 +10,10 @@ Everything goes to stderr so that ``--json`` keeps stdout for the one JSON docum
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -24,7 +26,7 @@ from nas._format import short_config
 if TYPE_CHECKING:
     from nas.runner import RunStats
 
-__all__ = ["ProgressView", "render_leaderboard"]
+__all__ = ["ProgressView", "render_leaderboard", "task_progress"]
 
 
 def _fmt_s(s: float | None) -> str:
@@ -32,6 +34,24 @@ def _fmt_s(s: float | None) -> str:
         return "?"
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _flow(items: list[Text], width: int, gap: int = 2) -> Text:
+    """The items on as few lines as ``width`` allows, each kept whole on its line (a grid of
+    columns would wrap inside an item: ``epochs 130 (saved`` / ``14)``)."""
+    out = Text()
+    used = 0
+    for item in items:
+        n = item.cell_len
+        if used and used + gap + n > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(" " * gap)
+            used += gap
+        out.append_text(item)
+        used += n
+    return out
 
 
 class ProgressView:
@@ -64,25 +84,21 @@ class ProgressView:
         left = max(0, s.budget - new)
         eta = elapsed / new * left if new else None
         budget_epochs = done * s.horizon
-        t = Table.grid(padding=(0, 2))
-        t.add_row(
-            Text(f"study {s.study}", style="bold"),
-            f"done {done}/{done - new + s.budget}",
-            f"running {s.running}",
-            f"complete {c.get('COMPLETE', 0)}",
-            f"stopped {c.get('STOPPED', 0)}",
-            f"failed {c.get('FAILED', 0)}",
-        )
         saved = max(0, budget_epochs - s.epochs_run) if done else 0
-        t.add_row(
-            f"best {s.best_value:.4g} (#{s.best_number})" if s.best_value is not None
-            else "best -",
-            f"epochs {s.epochs_run} (saved {saved})",
-            f"elapsed {_fmt_s(elapsed)}",
-            f"ETA {_fmt_s(eta) if left else '0m00s'}",
-            "", "",
-        )
-        return t
+        items = [
+            Text(f"study {s.study}", style="bold"),
+            Text(f"done {done}/{done - new + s.budget}"),
+            Text(f"running {s.running}"),
+            Text(f"complete {c.get('COMPLETE', 0)}"),
+            Text(f"stopped {c.get('STOPPED', 0)}"),
+            Text(f"failed {c.get('FAILED', 0)}"),
+            Text(f"best {s.best_value:.4g} (#{s.best_number})" if s.best_value is not None
+                 else "best -"),
+            Text(f"epochs {s.epochs_run} (saved {saved})"),
+            Text(f"elapsed {_fmt_s(elapsed)}"),
+            Text(f"ETA {_fmt_s(eta) if left else '0m00s'}"),
+        ]
+        return _flow(items, self.console.width)
 
     def stop(self) -> None:
         if self._live is not None:
@@ -117,3 +133,69 @@ def render_leaderboard(summary: Any, console: Console | None = None) -> None:
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: continue with `nas run FILE --resume`")
     console.print(f"results in {summary.storage}", markup=False, highlight=False)
+
+
+@contextmanager
+def task_progress(label: str, *, every_s: float = 10.0,
+                  console: Console | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress of a long command on stderr: ``update(what, done, total)``.
+
+    On a terminal, a rich progress bar with the elapsed time and an ETA.  Otherwise (a log
+    file, CI), one line ``label: done/total (what), elapsed 1m05s, ETA 2m10s`` when the work
+    starts and then at least every ``every_s`` seconds from a background thread, however long
+    one step takes, and a last line when it ends."""
+    console = console or Console(stderr=True)
+    if console.is_terminal:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(TextColumn(f"{label}: {{task.description}}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                      TimeRemainingColumn(), console=console, transient=True) as prog:
+            task = prog.add_task("starting", total=None)
+
+            def bar(what: str, done: int, total: int) -> None:
+                prog.update(task, description=what, completed=done, total=total)
+
+            yield bar
+        return
+    t0 = time.monotonic()
+    state: dict[str, Any] = {"what": "starting", "done": 0, "total": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def line() -> None:
+        with lock:
+            what, done, total = state["what"], state["done"], state["total"]
+        elapsed = time.monotonic() - t0
+        eta = elapsed / done * (total - done) if done and total else None
+        of = f"{done}/{total}" if total else f"{done}"
+        console.print(f"{label}: {of} ({what}), elapsed {_fmt_s(elapsed)}, ETA "
+                      f"{_fmt_s(eta) if total else '?'}", markup=False, highlight=False,
+                      soft_wrap=True)
+
+    def tick() -> None:
+        while not stop.wait(every_s):
+            line()
+
+    def update(what: str, done: int, total: int) -> None:
+        with lock:
+            state.update(what=what, done=done, total=total)
+
+    line()
+    thread = threading.Thread(target=tick, name="nas-progress", daemon=True)
+    thread.start()
+    try:
+        yield update
+    finally:
+        stop.set()
+        thread.join()
+        with lock:
+            state["what"] = "done" if state["done"] >= state["total"] else "stopped"
+        line()

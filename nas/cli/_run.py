@@ -146,18 +146,32 @@ def evaluate_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Retrain the top-K configurations on train+validation with S seeds; report test metrics."""
+    from nas.cli._progress import task_progress
     from nas.evaluate import evaluate_study
 
     kind = resolve_format(fmt, as_json)
-    result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
-                            max_epochs=epochs)
+    with task_progress(f"nas evaluate {study}") as progress:
+        result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
+                                max_epochs=epochs, progress=progress)
     if kind == "json":
         emit_json(result)
         return
     rows = [{"rank": r["rank"], "number": r["number"], "val": r["val_value"],
              "metric": r["metric"], "mean": r["mean"], "std": r["std"], "seeds": len(r["runs"]),
              "weights": r["dir"]} for r in result["results"]]
-    emit(rows, kind, title=f"study {study}: test metric over {seeds} seed(s)")
+    if kind == "csv":
+        emit(rows, kind)
+        return
+    # a table: the metric in the title, each trial's folder under the one named below it
+    # (a path has no space to wrap at: in full, it would not fit 80 columns)
+    base = Path(out) / study
+    for row in rows:
+        row["weights"] = Path(row["weights"]).name if Path(row["weights"]).parent == base \
+            else row["weights"]
+    metric = result["metric"]
+    emit(rows, kind, columns=["rank", "number", "val", "mean", "std", "seeds", "weights"],
+         title=f"study {study}: {metric} on the test split over {seeds} seed(s)")
+    typer.echo(f"weights: {base}{os.sep}<weights>{os.sep}seed-<s>.safetensors, with config.json")
 
 
 @bench_app.command("overhead")

@@ -7,7 +7,6 @@ ones in their test suites.  torch and optuna are imported inside the commands on
 from __future__ import annotations
 
 import json
-import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -154,45 +153,42 @@ def check_cmd(
     from nas import registry
     from nas.testing.spaces import SampleCheck, check_space
 
+    registry.add_import_path(".")  # "module:attr" in the working directory, as in a study
     space_obj = registry.create("space", name, _options(space_options, "--space-options"))
     task_obj = registry.create("task", task, _options(task_options, "--task-options"))
     need = registry.PROTOCOLS["space"]
     if not all(hasattr(space_obj, m) for m in need):
         raise PluginError(f"space {name!r} has no {'/'.join(need)} methods")
 
-    progress: Any = None
-    if out == "table" and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import Progress
+    from nas.cli._progress import task_progress
 
-        progress = Progress(console=Console(stderr=True), transient=True)
-    bar = None
+    with task_progress(f"nas spaces check {name}") as progress:
+        def tick(i: int, res: SampleCheck) -> None:
+            progress(f"sample {i + 1}", i + 1, samples)
 
-    def tick(i: int, res: SampleCheck) -> None:
-        if progress is not None and bar is not None:
-            progress.update(bar, advance=1)
-
-    if progress is not None:
-        with progress:
-            bar = progress.add_task(f"checking {name}", total=samples)
-            report = check_space(space_obj, task_obj, samples, seed, batch_size=batch_size,
-                                 space_name=name, task_name=task, on_sample=tick)
-    else:
+        progress("sample 1", 0, samples)
         report = check_space(space_obj, task_obj, samples, seed, batch_size=batch_size,
-                             space_name=name, task_name=task)
+                             space_name=name, task_name=task, on_sample=tick)
     doc = report.to_dict()
     if out == "json":
         emit_json(doc)
     else:
-        rows = [{"#": i, "ok": "ok" if s["ok"] else "FAIL", "layers": _layers_text(s["config"]),
+        from nas._format import short_config
+
+        # the sampled config: its layers (cell/hypernet/activation) when it has a list of
+        # them, else its keys and values (a custom space's config)
+        rows = [{"#": i, "ok": "ok" if s["ok"] else "FAIL",
+                 "config": _layers_text(s["config"]) or (
+                     short_config(s["config"], 10**6) if isinstance(s["config"], dict)
+                     else str(s["config"])),
                  "n_params": s["n_params"], "ms_per_step": s["ms_per_step"],
                  "error": s["error"] or ""} for i, s in enumerate(doc["samples"])]
-        emit(rows, out, columns=["#", "ok", "layers", "n_params", "ms_per_step", "error"],
+        emit(rows, out, columns=["#", "ok", "config", "n_params", "ms_per_step", "error"],
              title=f"nas spaces check {name} --task {task} --seed {seed}")
         summ = doc["summary"]
         typer.echo(f"{summ['n']} samples, {summ['failures']} failures")
         for key, counts in summ["coverage"].items():
-            text = ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
-            typer.echo(f"  {key}: {text}")
+            if counts:  # a space without layers has no cell/hypernet/activation to count
+                typer.echo(f"  {key}: {', '.join(f'{k} {v}' for k, v in counts.items())}")
     if not report.ok:
         raise typer.Exit(1)

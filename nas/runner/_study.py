@@ -127,6 +127,30 @@ def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: i
         false_stops=st.false_stops(rec.id) if cfg.stopping.policy != "none" else None)
 
 
+def finished_summary(cfg: StudyConfig, storage: str | None) -> RunSummary | None:
+    """The summary of the study of ``cfg`` when resuming it has nothing to run: it exists with
+    the same settings, no trial is RUNNING and its COMPLETE, STOPPED and FAILED trials fill
+    the budget.  Read from the database only (no plug-ins, no Ray, nothing written); None
+    when there is something to run (or to refuse: :func:`prepare_study` says why)."""
+    from nas.runner._resume import resume_differences
+
+    st = open_run_storage(cfg, storage)
+    if cfg.name not in st.study_names():
+        return None
+    rec = st.get_study(cfg.name)
+    objectives = [{"name": o.name, "direction": o.direction} for o in cfg.search.objectives] \
+        or list(rec.objectives)
+    if resume_differences(rec.config, rec.objectives, cfg, objectives):
+        return None
+    states = [t.state for t in st.trials(rec.id)]
+    done = sum(s in ("COMPLETE", "STOPPED", "FAILED") for s in states)
+    if "RUNNING" in states or done < cfg.search.trials:
+        return None
+    logger.info("study %s is finished (%d of %d trials): nothing to run", cfg.name, done,
+                cfg.search.trials)
+    return summarize(cfg, st, rec.id, 0.0)
+
+
 def run_study(
     config: StudyConfig | str | Path | Mapping[str, Any],
     *,
@@ -159,6 +183,10 @@ def run_study(
         raise ConfigError(f"--timeout = {timeout!r}: must be a number of seconds > 0")
     if cpus is not None and cpus < 1:
         raise ConfigError(f"--cpus = {cpus!r}: must be an integer >= 1")
+    if resume:  # a finished study: its summary, without plug-ins, Ray or a change
+        finished = finished_summary(cfg, storage)
+        if finished is not None:
+            return finished
     if address:
         check_address(address)  # seconds, not Ray's minutes of retries
     quiet_ray_env(verbose)

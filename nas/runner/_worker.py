@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from nas.config import StudyConfig
@@ -29,6 +30,9 @@ def static_payload(cfg: StudyConfig) -> dict[str, Any]:
         "task": cfg.task.name, "task_options": dict(cfg.task.options),
         "trainer": cfg.training.trainer or DEFAULT_TRAINER,
         "seed": cfg.study.seed,
+        # plug-ins next to the study file import on the workers too (nas.registry)
+        "import_path": [str(Path(cfg.source).resolve().parent)] if Path(cfg.source).is_file()
+        else [],
         "training": {"max_epochs": cfg.training.max_epochs,
                      "batch_size": cfg.training.batch_size, "device": cfg.training.device,
                      "time_limit_s": cfg.training.time_limit_s},
@@ -66,6 +70,10 @@ class TrialSetup(NamedTuple):
 def prepare_trial(static: Mapping[str, Any], number: int, **options: Any) -> TrialSetup:
     """Set up trial ``number`` (plug-ins and the task's splits cached per process): seed
     ``study seed + number``; ``options`` override the study's training options."""
+    if static.get("import_path"):
+        from nas.registry import add_import_path
+
+        add_import_path(*static["import_path"])
     space = _cached("space", static["space"], dict(static["space_options"]))
     task = _cached("task", static["task"], dict(static["task_options"]))
     trainer = _cached("trainer", static["trainer"], {})

@@ -250,6 +250,19 @@ class StorageQueries(StorageBase):
         return [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created,
                                r.threshold) for r in rows]
 
+    def stops(self, study_id: int) -> dict[int, DecisionRecord]:
+        """The decision that stopped each stopped trial of the study, by trial number (the
+        first ``STOP`` decision of a trial; one query for the whole study)."""
+        q = (select(_T.c.number.label("trial_number"), _D).join(_T, _T.c.id == _D.c.trial_id)
+             .where(_T.c.study_id == study_id, _D.c.action == "STOP")
+             .order_by(_T.c.number, _D.c.step, _D.c.id))
+        out: dict[int, DecisionRecord] = {}
+        with self._read(f"reading the stop decisions of study {study_id}") as conn:
+            for r in conn.execute(q):
+                out.setdefault(int(r.trial_number), DecisionRecord(
+                    r.trial_id, r.step, r.policy, r.action, r.reason, r.created, r.threshold))
+        return out
+
     # ------------------------------------------------------------------ the stop audit
     def audits(self, study_id: int) -> dict[int, tuple[int, str]]:
         """The stop audit's trials (an ``AUDIT`` decision: the policy would have stopped them,

@@ -79,7 +79,8 @@ class StudyHandle:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per trial: number, state, value, epochs, group, node, started, finished,
-        ``values_<i>`` for multi-objective studies and ``params_<name>`` per config key."""
+        ``values_<i>`` for multi-objective studies, ``params_<name>`` per config key, and the
+        ``layers`` list flattened to ``layer<i>.<key>`` (``layer0.cell``: filter by cell)."""
         try:
             import pandas as pd
         except ImportError:
@@ -95,7 +96,11 @@ class StudyHandle:
             for i, v in enumerate(t.values or []):
                 row[f"values_{i}"] = v
             for k, v in t.config.items():
-                row[f"params_{k}"] = v
+                if k == "layers" and isinstance(v, list) and all(isinstance(x, dict) for x in v):
+                    for i, layer in enumerate(v):  # layer0.cell, layer0.hypernet, ...
+                        row.update({f"layer{i}.{lk}": lv for lk, lv in layer.items()})
+                else:
+                    row[f"params_{k}"] = v
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -110,8 +110,8 @@ class StorageWrites(StorageQueries, StorageLeases):
             return int(conn.execute(insert(_S).values(**row).returning(_S.c.id)).scalar_one())
         except IntegrityError:
             raise ConfigError(
-                f"study {row['name']!r} already exists in {self.masked_url}; choose another name "
-                "(or resume it where the command offers --resume)"
+                f"study {row['name']!r} already exists in {self.masked_url}; choose another name, "
+                "or continue it with --resume (nas run FILE --resume; resume=True in nas.run)"
             ) from None
 
     def set_study_status(self, study_id: int, status: str) -> None:

@@ -118,7 +118,7 @@ def test_listings_fit_80_columns(db: str, capsys: pytest.CaptureFixture[str],
     lines = out.rstrip("\n").splitlines()
     assert max(len(x) for x in lines) <= 80
     assert len(lines) == 4 + 3 + 1  # title, header (3 lines), one line per trial, bottom rule
-    assert "cells=lstm+attention/st..." in out  # the live view's summary, cut to fit
+    assert "cells=lstm+atten..." in out and "P .002 < δ" in out  # summary cut to fit
     code, out, _ = _run(capsys, "trials", "live", "--json", "--storage", db)
     assert json.loads(out)[0]["params"]["layers"][1]["pos"] == "rotary"  # the full config
     code, out, _ = _run(capsys, "studies", "--storage", db)

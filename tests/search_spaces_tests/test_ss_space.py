@@ -218,7 +218,7 @@ def test_prunable_parameters_skip_ssm_state_and_embeddings() -> None:
 def test_hybrid_patterns_are_sampled_with_their_cells_and_k() -> None:
     from search_spaces._names import PATTERN_KS, PATTERNS, pattern_cells
 
-    cfgs = _samples(SeqCellsSpace(), 300, seed=2)
+    cfgs = _samples(SeqCellsSpace(patterns=PATTERNS), 300, seed=2)
     seen = collections.Counter(c.get("pattern", "free") for c in cfgs)
     assert set(seen) == set(PATTERNS)
     ks = set()
@@ -240,9 +240,27 @@ def test_hybrid_patterns_are_sampled_with_their_cells_and_k() -> None:
     assert pattern_cells("tcn_then_attn", 3) == ["tcn", "tcn", "attention"]
 
 
+def test_listed_cells_and_no_hybrid_unless_asked() -> None:
+    """Issue 24: with `cells` listed, every listed cell is sampled and no hybrid pattern is,
+    unless `patterns` names it."""
+    cells = ["gru", "lstm", "ssm", "tcn", "attention"]
+    for space in (SeqCellsSpace(cells=cells, max_layers=2), SeqCellsSpace()):
+        assert space.patterns == ("free",)
+        cfgs = _samples(space, 60, seed=3)
+        assert not any("pattern" in c for c in cfgs)
+    seen = collections.Counter(ly["cell"] for c in _samples(
+        SeqCellsSpace(cells=cells, max_layers=2), 60, seed=3) for ly in c["layers"])
+    assert set(seen) == set(cells)
+    asked = _samples(SeqCellsSpace(cells=cells, max_layers=2,
+                                   patterns=["free", "tcn_then_attn"]), 60, seed=3)
+    assert {c.get("pattern", "free") for c in asked} == {"free", "tcn_then_attn"}
+
+
 def test_patterns_need_their_cells_and_depth() -> None:
     assert SeqCellsSpace(cells=["lstm"]).patterns == ("free",)
     assert SeqCellsSpace(max_layers=1).patterns == ("free",)
+    with pytest.raises(ConfigError, match="patterns"):
+        SeqCellsSpace(max_layers=1, patterns=["free", "tcn_then_attn"])
     with pytest.raises(ConfigError, match="patterns"):
         SeqCellsSpace(cells=["lstm", "attention"], patterns=["attn_every_k"])
     space = SeqCellsSpace(patterns=["tcn_then_attn"], max_layers=4)
