@@ -30,15 +30,19 @@ _TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
 _FORECAST_COLUMNS = tuple(f.name for f in fields(ForecastSummary))
 
 
-def _storage(url: str | None, *, check_schema: bool = True, create: bool = False) -> Any:
-    """The storage of ``url``; only commands that write (``create=True``: ``db upgrade``,
-    ``import``) may create a SQLite file that is not there."""
+def _storage(url: str | None, *, check_schema: bool = True, create: bool = False,
+             write: bool = False, wait_ms: int | None = None) -> Any:
+    """The storage of ``url``.  Only commands that create (``create=True``: ``db upgrade``,
+    ``import``) may create a database or its tables; the query commands open it read-only
+    (``write=False``: nothing is created or changed, and an empty database is "not a nas
+    database"); ``nas delete`` writes to an existing one."""
     from nas.storage import Storage, require_existing, resolve_url
 
     resolved = resolve_url(url)
     if not create:
         require_existing(resolved)
-    return Storage(resolved, check_schema=check_schema)
+    return Storage(resolved, check_schema=check_schema, read_only=not (create or write),
+                   wait_ms=wait_ms)
 
 
 def _created(v: Any) -> str:
@@ -161,7 +165,7 @@ def delete_cmd(
     storage: str | None = STORAGE_OPTION,
 ) -> None:
     """Delete a study with its trials, curve points, forecasts and decisions (one transaction)."""
-    st = _storage(storage)
+    st = _storage(storage, write=True)
     rec = st.get_study(study)
     n = len(st.trial_rows(rec.id))
     if not yes:
