@@ -15,8 +15,17 @@ from typing import Any
 
 import typer
 
+from nas._format import printable
 from nas.cli._app import app, db_app
-from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.cli._output import (
+    FORMAT_OPTION,
+    JSON_OPTION,
+    Format,
+    check_output_file,
+    emit,
+    emit_json,
+    resolve_format,
+)
 from nas.errors import ConfigError
 from nas.interfaces import ForecastSummary
 from nas.policies._audit import false_stop_text
@@ -344,7 +353,7 @@ def _plain_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> 
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns[:-1])]
     fmt_row = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    lines = [title, fmt_row.format(*columns)]
+    lines = [printable(title), fmt_row.format(*columns)]
     lines.extend(fmt_row.format(*row) for row in cells)
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -362,6 +371,8 @@ def curve_cmd(
     out = resolve_format(fmt, as_json)
     if plot is not None and plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot {plot}: the plot is a PNG file; name it *.png")
+    if plot is not None:
+        check_output_file(plot, "--plot")
     st = _storage(storage)
     rec = st.get_study(study)
     tid = st.trial_id(rec.id, number)
@@ -401,6 +412,6 @@ def curve_cmd(
         emit(rows, out, columns=columns, title=title)
         for d in decisions.values():
             if d.action == "STOP":
-                typer.echo(f"stopped after step {d.step} by {d.policy}: {d.reason}")
+                typer.echo(printable(f"stopped after step {d.step} by {d.policy}: {d.reason}"))
         return
     emit(rows, out, columns=columns)
