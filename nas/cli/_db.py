@@ -50,8 +50,10 @@ def _storage(url: str | None, *, check_schema: bool = True, create: bool = False
     resolved = resolve_url(url)
     if not create:
         require_existing(resolved)
+    if write and check_schema:  # an empty or foreign database is refused before any write
+        Storage(resolved, read_only=True, wait_ms=wait_ms).close()
     return Storage(resolved, check_schema=check_schema, read_only=not (create or write),
-                   wait_ms=wait_ms)
+                   create=create, wait_ms=wait_ms)
 
 
 def _created(v: Any) -> str:

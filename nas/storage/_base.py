@@ -28,7 +28,7 @@ class StorageBase:
     """A connection pool to one study database; the query and write modules build on it."""
 
     def __init__(self, url: str, *, check_schema: bool = True, read_only: bool = False,
-                 wait_ms: int | None = None) -> None:
+                 create: bool | None = None, wait_ms: int | None = None) -> None:
         self.url = url
         self.masked_url = mask_url(url)
         self.dialect = ""
@@ -38,7 +38,8 @@ class StorageBase:
         self._local = threading.local()  # the connection of this thread's batch(), if any
         if check_schema:
             with self._translate("opening the database"):
-                ensure_schema(self._engine, self.masked_url, create=not read_only)
+                ensure_schema(self._engine, self.masked_url,
+                              create=not read_only if create is None else create)
 
     @property
     def engine(self) -> Engine:
