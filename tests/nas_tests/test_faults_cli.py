@@ -261,7 +261,7 @@ def test_tests_keep_tune_files_under_their_tmp_dirs() -> None:
     missing = []
     for path in sorted(Path(__file__).parent.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_study":
-                if not any(k.arg == "ray_storage" for k in node.keywords):
-                    missing.append(f"{path.name}:{node.lineno}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_study" \
+                    and not any(k.arg == "ray_storage" for k in node.keywords):
+                missing.append(f"{path.name}:{node.lineno}")
     assert missing == []
