@@ -36,5 +36,5 @@ def short_config(cfg: dict[str, Any], width: int = 80) -> str:
         if k == "layers" or isinstance(v, (dict, list)):
             continue
         parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
-    text = " ".join(parts)
+    text = printable(" ".join(parts))  # (the live view prints it too)
     return text if len(text) <= width else text[: width - 3] + "..."
