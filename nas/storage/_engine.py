@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from nas.errors import StorageError
 from nas.storage._url import mask_url, validate_url
@@ -77,7 +77,7 @@ def _sqlite_read_only(url: str, wait_ms: int) -> Engine | None:
         return sqlite3.connect(target, uri=True, timeout=wait_ms / 1000,
                                check_same_thread=False)
 
-    engine = create_engine("sqlite://", creator=creator)
+    engine = create_engine("sqlite://", creator=creator, poolclass=QueuePool)  # (a file)
     event.listen(engine, "connect", _on_sqlite_read_only(wait_ms))
     return engine
 
