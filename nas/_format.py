@@ -1,11 +1,24 @@
-"""One-line text forms of a trial's configuration, shared by the CLI and the dashboard."""
+"""One-line text forms of a trial's configuration, shared by the CLI and the dashboard, and
+:func:`printable`, the one filter of what reaches a terminal."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-__all__ = ["short_config", "short_number", "short_reason"]
+__all__ = ["printable", "short_config", "short_number", "short_reason"]
+
+#: C0 controls (ESC, BEL, CR, ...), DEL and C1 controls (CSI): a terminal obeys them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character escaped (``\\x1b``, ``\\n``, ...) as ``repr``
+    shows it: stored strings (curve-file groups, config values, reasons, errors) are printed,
+    never obeyed by the terminal.  The study-name rule (:mod:`nas.names`) refuses them."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def short_config(cfg: dict[str, Any], width: int = 80) -> str:
@@ -23,7 +36,7 @@ def short_config(cfg: dict[str, Any], width: int = 80) -> str:
         if k == "layers" or isinstance(v, (dict, list)):
             continue
         parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
-    text = " ".join(parts)
+    text = printable(" ".join(parts))  # (the live view prints it too)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

@@ -7,7 +7,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["jsonable", "jsonable_or_repr"]
+__all__ = ["MAX_DEPTH", "jsonable", "jsonable_or_repr", "too_deep"]
+
+#: How deeply configs may nest (tables in tables, lists in lists): far beyond any real one,
+#: well within what the JSON encoder and the database drivers handle.
+MAX_DEPTH = 100
 
 
 def jsonable(obj: Any) -> Any:
@@ -35,3 +39,21 @@ def jsonable_or_repr(obj: Any) -> Any:
         return json.loads(json.dumps(jsonable(obj), allow_nan=False))
     except (TypeError, ValueError):
         return repr(obj)
+
+
+def too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``obj`` nests dicts and lists more than ``limit`` levels deep (checked without
+    recursion, so a 100,000-deep document does not overflow the stack here)."""
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, Mapping):
+            items: Any = v.values()
+        elif isinstance(v, (list, tuple)):
+            items = v
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((x, depth + 1) for x in items)
+    return False

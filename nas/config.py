@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nas._checks import Checker, plain
+from nas._json import MAX_DEPTH, too_deep
 from nas.errors import ConfigError
 from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
@@ -159,7 +160,7 @@ class StudyConfig:
         """A copy with command-line overrides applied (validated like the file's keys)."""
         cfg = self
         if trials is not None:
-            _Checker(self.source).int_(trials, "search.trials (--trials)", lo=1)
+            _Checker(self.source).int_(trials, "search.trials (--trials)", lo=1, hi=MAX_TRIALS)
             cfg = replace(cfg, search=replace(cfg.search, trials=trials))
         if storage is not None:
             cfg = replace(cfg, study=replace(cfg.study, storage=storage))
@@ -188,6 +189,11 @@ class _Checker(Checker):
 
 
 _TOP = ("study", "search", "task", "training", "stopping")
+#: Caps shared by the study file and the command-line flags that override it.
+MAX_TRIALS = 1_000_000
+MAX_EPOCHS = 100_000
+#: Seeds (repetitions) a command may be asked for: --seeds of evaluate, bench race/replay.
+MAX_SEEDS = 1_000
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
@@ -242,7 +248,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
         space_options=c.mapping(se.get("space_options", {}), "search.space_options"),
         sampler=sampler,
         sampler_options=c.mapping(se.get("sampler_options", {}), "search.sampler_options"),
-        trials=c.int_(se.get("trials", 20), "search.trials", lo=1, hi=1_000_000),
+        trials=c.int_(se.get("trials", 20), "search.trials", lo=1, hi=MAX_TRIALS),
         concurrency=c.int_(se.get("concurrency", 2), "search.concurrency", lo=1, hi=10_000),
         objectives=tuple(objectives),
     )
@@ -263,7 +269,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
         trainer = c.str_(trainer, "training.trainer", pattern=re.compile(r"^[\w.]+:[\w.]+$"),
                          rule="must be \"module:function\"")
     training = TrainingSection(
-        max_epochs=c.int_(tr.get("max_epochs", 20), "training.max_epochs", lo=1, hi=100_000),
+        max_epochs=c.int_(tr.get("max_epochs", 20), "training.max_epochs", lo=1, hi=MAX_EPOCHS),
         batch_size=c.int_(tr.get("batch_size", 64), "training.batch_size", lo=1, hi=1_000_000),
         device=c.choice(tr.get("device", "auto"), "training.device", DEVICES),
         time_limit_s=(None if time_limit is None else
@@ -303,6 +309,95 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
                        stopping=stopping, source=source)
 
 
+#: How long executing a ``.py`` study file may take (``NAS_PY_STUDY_TIMEOUT_S`` overrides).
+PY_STUDY_TIMEOUT_S = 30.0
+
+# Runs in a child process: executes the study file and writes ``{"study": <plain data>}`` or
+# ``{"error": "..."}`` to the result file; then exits at once (threads it started don't count).
+_PY_LOADER = """
+import json, os, runpy, sys
+path, result = sys.argv[1], sys.argv[2]
+sys.path[:] = [p for p in os.environ.pop("NAS_STUDY_SYS_PATH", "").split(os.pathsep) if p] \\
+    or sys.path
+sys.stdout = sys.stderr  # the study file's prints never reach nas's stdout
+def done(doc):
+    with open(result, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    sys.stderr.flush()
+    os._exit(0)
+try:
+    ns = runpy.run_path(path, run_name="nas_study_file")
+except SystemExit as exc:
+    done({"error": "the study file called exit(%r); a .py study file must define `study`, "
+                   "not exit" % (exc.code,)})
+except BaseException as exc:
+    done({"error": "executing the study file failed: %s: %s"
+                   % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")})
+if "study" not in ns:
+    done({"error": "study: a .py study file must define `study` (a StudyConfig or a dict "
+                   "shaped like the TOML file)"})
+obj = ns["study"]
+try:
+    from nas.config import StudyConfig
+    if isinstance(obj, StudyConfig):
+        obj = obj.to_dict()
+    elif not isinstance(obj, dict):
+        done({"error": "study = %s: must be a StudyConfig or a dict" % type(obj).__name__})
+    text = json.dumps({"study": obj}, allow_nan=False)
+except BaseException as exc:
+    done({"error": "study: must be plain data like a TOML file (tables, lists, strings, "
+                   "numbers, booleans): %s: %s" % (type(exc).__name__, exc)})
+with open(result, "w", encoding="utf-8") as f:
+    f.write(text)
+os._exit(0)
+"""
+
+
+def _run_py_study(path: Path) -> dict[str, Any]:
+    """Execute the ``.py`` study file ``path`` in a child process, bounded: a timeout, any
+    ``BaseException``, an exit without a result, or a ``study`` that is not plain data (a
+    self-referencing dict, say) is a :class:`ConfigError` naming the file.  Returns its
+    ``study`` as the TOML-shaped dict."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    source = str(path)
+    timeout = float(os.environ.get("NAS_PY_STUDY_TIMEOUT_S") or PY_STUDY_TIMEOUT_S)
+    with tempfile.TemporaryDirectory(prefix="nas-study-") as tmp:
+        result = Path(tmp) / "study.json"
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _PY_LOADER, str(path.resolve()), str(result)],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                env={**os.environ, "NAS_STUDY_SYS_PATH": os.pathsep.join(sys.path)},
+                check=False)
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"{source}: executing the study file took longer than "
+                              f"{timeout:g} s; a .py study file must define `study` and "
+                              "return") from None
+        if proc.stderr:  # what the study file printed
+            sys.stderr.write(proc.stderr)
+        try:
+            text = result.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+    if not text:
+        raise ConfigError(f"{source}: the study file exited (code {proc.returncode}) without "
+                          "defining `study`; a .py study file must define it")
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{source}: study nests deeper than {MAX_DEPTH} levels") from None
+    if "error" in doc:
+        raise ConfigError(f"{source}: {doc['error']}")
+    study = doc["study"]
+    if too_deep(study):
+        raise ConfigError(f"{source}: study nests deeper than {MAX_DEPTH} levels")
+    return dict(study)
+
+
 def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) -> StudyConfig:
     """Read and validate a study file (``.toml``, or ``.py`` defining ``study``).
 
@@ -322,26 +417,7 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
 
     add_import_path(path.parent)  # "module:attr" plug-ins next to the study file import
     if path.suffix == ".py":
-        import runpy
-
-        try:
-            ns = runpy.run_path(str(path), run_name="nas_study_file")
-        except SystemExit as exc:  # exit() in a study file must not become nas's exit code
-            raise ConfigError(f"{source}: the study file called exit({exc.code!r}); a .py study "
-                              "file must define `study`, not exit") from None
-        except Exception as exc:
-            raise ConfigError(f"{source}: executing the study file failed: "
-                              f"{type(exc).__name__}: {exc}") from exc
-        if "study" not in ns:
-            raise ConfigError(f"{source}: study: a .py study file must define `study` "
-                              "(a StudyConfig or a dict shaped like the TOML file)")
-        obj = ns["study"]
-        if isinstance(obj, StudyConfig):
-            return replace(obj, source=source)
-        if not isinstance(obj, Mapping):
-            raise ConfigError(f"{source}: study = {type(obj).__name__}: must be a StudyConfig "
-                              "or a dict")
-        return config_from_dict(obj, source=source)
+        return config_from_dict(_run_py_study(path), source=source)
     if path.suffix not in (".toml", ".json"):  # .json: the TOML shape (`nas best -o x.json`)
         raise ConfigError(f"{source}: unsupported study file type {path.suffix!r}; "
                           "use .toml, .json or .py")
@@ -353,8 +429,12 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
         data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{source}: not valid {kind}: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{source}: nests deeper than Python can read") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a JSON study file holds one object (the tables)")
+    if too_deep(data):
+        raise ConfigError(f"{source}: nests deeper than {MAX_DEPTH} levels")
     return config_from_dict(data, source=source)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nas._json import MAX_DEPTH, too_deep
 from nas.errors import CurveFileError
 
 __all__ = ["CURVE_STATES", "CurveSet", "load_curves", "save_curves"]
@@ -140,8 +141,14 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
         for i, s in enumerate(raw):
             try:
                 c = json.loads(s)
+                deep = too_deep(c)
             except json.JSONDecodeError as exc:
                 raise CurveFileError(f"{src}: configs[{i}] is not JSON: {exc}") from exc
+            except RecursionError:
+                deep = True
+            if deep:
+                raise CurveFileError(f"{src}: configs[{i}] nests deeper than {MAX_DEPTH} "
+                                     "levels")
             if not isinstance(c, dict):
                 raise CurveFileError(f"{src}: configs[{i}] is not a JSON object")
             configs.append(c)

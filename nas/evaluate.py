@@ -18,18 +18,35 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nas.config import config_from_dict
+from nas.config import MAX_EPOCHS, MAX_SEEDS, config_from_dict
 from nas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["evaluate_study", "test_metric"]
+
+
+#: The most configurations ``--top`` may ask for.
+MAX_TOP = 1000
+
+
+def _check_out_dir(out: Path) -> None:
+    """``--out`` is (or can become) a writable folder, else :class:`ConfigError`."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder; give a folder for the weights")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {out}: cannot write there (permission denied)")
 
 
 def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seeds: int = 3,
@@ -39,11 +56,10 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     store) ``{"study", "metric", "results": [{rank, number, val_value, metric, mean, std,
     runs: [{seed, <metrics>}], dir}], "wall_s"}``.  ``progress(what, done, total)`` is
     called before each retraining and after the last."""
-    for name, v, lo in (("--top", top, 1), ("--seeds", seeds, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ConfigError(f"{name} = {v!r}: must be an integer >= {lo}")
-    if max_epochs is not None and max_epochs < 1:
-        raise ConfigError(f"--epochs = {max_epochs!r}: must be an integer >= 1")
+    for name, v, hi in (("--top", top, MAX_TOP), ("--seeds", seeds, MAX_SEEDS),
+                        ("--epochs", 1 if max_epochs is None else max_epochs, MAX_EPOCHS)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+            raise ConfigError(f"{name} = {v!r}: must be an integer in [1, {hi}]")
     from nas.registry import create
     from nas.storage import Storage, require_existing, resolve_url
 
@@ -59,6 +75,7 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     done = [t for t in st.trials(rec.id, states=["COMPLETE"]) if t.value is not None]
     if not done:
         raise ConfigError(f"study {study!r} has no COMPLETE trial to evaluate")
+    _check_out_dir(Path(out_dir))  # before any training: a bad --out loses no work
     done.sort(key=lambda t: -sign * float(t.value or 0.0))
 
     import torch

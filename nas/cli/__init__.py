@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nas`` console script: 0 ok, 2 user error, 1 internal failure."""
     import typer
 
+    from nas._format import printable
     from nas.errors import NasError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except NasError as exc:
         if debug or state.debug:
             raise
-        print(f"nas: error: {exc}", file=sys.stderr)
+        print(f"nas: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug or state.debug:
             raise
-        print(f"nas: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-              "traceback)", file=sys.stderr)
+        print(f"nas: internal error: {type(exc).__name__}: {printable(str(exc))} (run with "
+              "--debug for the traceback)", file=sys.stderr)
         return 1
     return rv if isinstance(rv, int) else 0
 

@@ -15,7 +15,16 @@ from typing import Any
 import typer
 
 from nas.cli._app import bench_app
-from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.cli._output import (
+    FORMAT_OPTION,
+    JSON_OPTION,
+    Format,
+    check_count,
+    check_output_file,
+    emit,
+    emit_json,
+    resolve_format,
+)
 from nas.errors import ConfigError
 
 __all__: list[str] = []
@@ -140,6 +149,9 @@ def replay_cmd(
     from nas.bench import run_replay
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
+    from nas.config import MAX_SEEDS
+
+    check_count(seeds, "--seeds", MAX_SEEDS)
     from nas.policies import make_policy, policy_caps
 
     given = {"delta": delta, "epsilon": epsilon, "min_epochs": min_epochs, "grace_period": grace,
@@ -202,6 +214,12 @@ def race_cmd(
     from nas.bench._race import ENTRANTS, check_race_options, plot_races, race_tables, run_race
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
+    from nas.config import MAX_EPOCHS, MAX_SEEDS, MAX_TRIALS
+
+    check_count(seeds, "--seeds", MAX_SEEDS)
+    check_count(budget_epochs, "--budget-epochs", MAX_TRIALS * MAX_EPOCHS)
+    if plot is not None:  # before the race: a plot it cannot write must not lose the results
+        check_output_file(plot, "--plot")
     names = list(ENTRANTS) if entrants is None else \
         [e.strip() for e in entrants.split(",") if e.strip()]
     cfgs = check_race_options([str(p) for p in study_files], seeds=seeds,

@@ -12,6 +12,10 @@ from nas.errors import StorageError
 
 __all__: list[str] = []
 
+#: How long a dashboard query waits for a lock (SQLite busy timeout, PostgreSQL lock_timeout)
+#: before the page answers 503: a table locked by another session never hangs the dashboard.
+LOCK_WAIT_MS = 500
+
 
 def _existing_sqlite(url: str) -> None:
     """A read-only view must not create a database: refuse a SQLite file that is not there."""
@@ -44,6 +48,6 @@ def dashboard_cmd(
     url = resolve_url(storage)
     _existing_sqlite(url)
     listen(host, port).close()  # a busy port or bad host: one-line error before connecting
-    st = _storage(url)
+    st = _storage(url, wait_ms=LOCK_WAIT_MS)  # read-only; a locked table: 503, not a hang
     st.study_names()  # connect now: an unreachable server fails here, not on the first page
     serve(st, host=host, port=port, open_browser=open_browser)

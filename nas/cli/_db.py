@@ -15,9 +15,17 @@ from typing import Any
 
 import typer
 
-from nas._format import short_reason
+from nas._format import printable, short_reason
 from nas.cli._app import app, db_app
-from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.cli._output import (
+    FORMAT_OPTION,
+    JSON_OPTION,
+    Format,
+    check_output_file,
+    emit,
+    emit_json,
+    resolve_format,
+)
 from nas.errors import ConfigError
 from nas.interfaces import ForecastSummary
 from nas.policies._audit import false_stop_text
@@ -31,15 +39,21 @@ _TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
 _FORECAST_COLUMNS = tuple(f.name for f in fields(ForecastSummary))
 
 
-def _storage(url: str | None, *, check_schema: bool = True, create: bool = False) -> Any:
-    """The storage of ``url``; only commands that write (``create=True``: ``db upgrade``,
-    ``import``) may create a SQLite file that is not there."""
+def _storage(url: str | None, *, check_schema: bool = True, create: bool = False,
+             write: bool = False, wait_ms: int | None = None) -> Any:
+    """The storage of ``url``.  Only commands that create (``create=True``: ``db upgrade``,
+    ``import``) may create a database or its tables; the query commands open it read-only
+    (``write=False``: nothing is created or changed, and an empty database is "not a nas
+    database"); ``nas delete`` writes to an existing one."""
     from nas.storage import Storage, require_existing, resolve_url
 
     resolved = resolve_url(url)
     if not create:
         require_existing(resolved)
-    return Storage(resolved, check_schema=check_schema)
+    if write and check_schema:  # an empty or foreign database is refused before any write
+        Storage(resolved, read_only=True, wait_ms=wait_ms).close()
+    return Storage(resolved, check_schema=check_schema, read_only=not (create or write),
+                   create=create, wait_ms=wait_ms)
 
 
 def _created(v: Any) -> str:
@@ -162,7 +176,7 @@ def delete_cmd(
     storage: str | None = STORAGE_OPTION,
 ) -> None:
     """Delete a study with its trials, curve points, forecasts and decisions (one transaction)."""
-    st = _storage(storage)
+    st = _storage(storage, write=True)
     rec = st.get_study(study)
     n = len(st.trial_rows(rec.id))
     if not yes:
@@ -366,7 +380,7 @@ def _plain_table(columns: list[str], cells: dict[str, list[str]], title: str) ->
 
     widths = [max([len(header(c))] + [len(x) for x in cells[c]]) for c in columns[:-1]]
     fmt_row = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    lines = [title, fmt_row.format(*[header(c) for c in columns])]
+    lines = [printable(title), fmt_row.format(*[header(c) for c in columns])]
     lines.extend(fmt_row.format(*[cells[c][i] for c in columns])
                  for i in range(len(cells[columns[0]])))
     sys.stdout.write("\n".join(lines) + "\n")
@@ -385,6 +399,8 @@ def curve_cmd(
     out = resolve_format(fmt, as_json)
     if plot is not None and plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot {plot}: the plot is a PNG file; name it *.png")
+    if plot is not None:
+        check_output_file(plot, "--plot")
     st = _storage(storage)
     rec = st.get_study(study)
     tid = st.trial_id(rec.id, number)
@@ -429,7 +445,7 @@ def curve_cmd(
 
         for d in decisions.values():  # wrapped at spaces to the terminal
             if d.action == "STOP":
-                Console().print(f"stopped after step {d.step} by {d.policy}: {d.reason}",
+                Console().print(printable(f"stopped after step {d.step} by {d.policy}: {d.reason}"),
                                 markup=False, highlight=False)
         return
     emit(rows, out, columns=columns)

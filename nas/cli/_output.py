@@ -16,10 +16,12 @@ from typing import Any
 
 import typer
 
+from nas._format import printable
 from nas._json import jsonable
 from nas.errors import ConfigError
 
-__all__ = ["FORMAT_OPTION", "JSON_OPTION", "Format", "emit", "emit_json", "resolve_format"]
+__all__ = ["FORMAT_OPTION", "JSON_OPTION", "Format", "check_count", "check_output_file", "emit",
+           "emit_json", "resolve_format"]
 
 
 class Format(str, Enum):
@@ -39,6 +41,31 @@ def resolve_format(fmt: Format, as_json: bool, *, allowed: Sequence[str] = ("tab
     return value
 
 
+def check_count(value: int | None, flag: str, hi: int, lo: int = 1) -> None:
+    """A count given on the command line (``--seeds``, ``--epochs``, ``--trials``) within
+    [lo, hi] (the study file's caps), else :class:`ConfigError` naming the flag."""
+    if value is not None and not lo <= value <= hi:
+        shown = str(value) if len(str(value)) <= 30 else str(value)[:27] + "..."
+        raise ConfigError(f"{flag} = {shown}: must be an integer in [{lo}, {hi}]")
+
+
+def check_output_file(path: Any, flag: str) -> None:
+    """``path`` can be written as a file: not a directory, and its folder exists and is
+    writable.  Checked before any work, so that a long run never ends on a path it cannot
+    write (the file itself is written at the end)."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{flag} {p}: is a directory; give the name of the file to write")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {p}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ConfigError(f"{flag} {p}: cannot write there (permission denied)")
+
+
 def emit_json(doc: Any) -> None:
     """Print one JSON document on stdout (NaN/inf become null)."""
     sys.stdout.write(json.dumps(jsonable(doc), indent=2) + "\n")
@@ -46,6 +73,7 @@ def emit_json(doc: Any) -> None:
 
 
 def _cell(v: Any) -> str:
+    """One table or csv cell, control characters escaped (:func:`nas._format.printable`)."""
     if v is None:
         return ""
     if isinstance(v, float):
@@ -53,8 +81,8 @@ def _cell(v: Any) -> str:
             return ""
         return f"{v:.6g}"
     if isinstance(v, (dict, list)):
-        return json.dumps(jsonable(v), sort_keys=True)
-    return str(v)
+        return json.dumps(jsonable(v), sort_keys=True)  # (escapes control characters)
+    return printable(str(v))
 
 
 def emit(
@@ -87,4 +115,4 @@ def emit(
         cells = {c: [_cell(r.get(c)) for r in rows] for c in cols}
         plan = layout(cols, cells, terminal_width(), keep=keep, optional=optional,
                       flexible=flexible)
-        render(plan, cells, title=title)
+        render(plan, cells, title=None if title is None else printable(title))

@@ -17,7 +17,15 @@ from pathlib import Path
 import typer
 
 from nas.cli._app import app, bench_app
-from nas.cli._output import FORMAT_OPTION, JSON_OPTION, Format, emit, emit_json, resolve_format
+from nas.cli._output import (
+    FORMAT_OPTION,
+    JSON_OPTION,
+    Format,
+    check_count,
+    emit,
+    emit_json,
+    resolve_format,
+)
 from nas.errors import ConfigError
 
 __all__: list[str] = []
@@ -74,9 +82,10 @@ def run_cmd(
 ) -> None:
     """Run a study: search, stop unpromising trials early, record everything."""
     from nas.cli._progress import ProgressView, render_leaderboard
-    from nas.config import load_config
+    from nas.config import MAX_TRIALS, load_config
     from nas.runner import run_study
 
+    check_count(trials, "--trials", MAX_TRIALS)
     _logging(verbose, quiet)
     view = None if (quiet or as_json) else ProgressView()
     with _stdout_to_stderr() if as_json else contextlib.nullcontext():
@@ -147,9 +156,13 @@ def evaluate_cmd(
 ) -> None:
     """Retrain the top-K configurations on train+validation with S seeds; report test metrics."""
     from nas.cli._progress import task_progress
-    from nas.evaluate import evaluate_study
+    from nas.config import MAX_EPOCHS, MAX_SEEDS
+    from nas.evaluate import MAX_TOP, evaluate_study
 
     kind = resolve_format(fmt, as_json)
+    check_count(top, "--top", MAX_TOP)
+    check_count(seeds, "--seeds", MAX_SEEDS)
+    check_count(epochs, "--epochs", MAX_EPOCHS)
     with task_progress(f"nas evaluate {study}") as progress:
         result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
                                 max_epochs=epochs, progress=progress)
@@ -194,6 +207,11 @@ def overhead_cmd(
     """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
     from nas.bench.overhead import run_overhead
     from nas.cli._bench import _progress
+    from nas.config import MAX_EPOCHS, MAX_TRIALS
+
+    check_count(trials, "--trials", MAX_TRIALS)
+    check_count(epochs, "--epochs", MAX_EPOCHS)
+    check_count(reps, "--reps", 1000)
 
     _logging(False, True)
     if simulated:

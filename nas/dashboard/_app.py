@@ -14,6 +14,7 @@ JSON: ``/api/studies``, ``/api/study/{id}``, ``/api/study/{id}/trials``,
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 from collections.abc import MutableMapping
 from importlib import resources
@@ -39,6 +40,11 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 50
 MAX_COMPARE = 50
 POLL_S = 5
+#: Ids and numbers are 1-18 ASCII digits (they fit the database's int64); pages are clamped.
+MAX_DIGITS = 18
+MAX_PAGE = 1_000_000
+#: ``t`` lists: at most this many characters are looked at (MAX_COMPARE numbers fit easily).
+MAX_LIST_CHARS = 2000
 
 #: Sent with every response: only our own scripts run, nothing is framed or referred.
 SECURITY_HEADERS = {
@@ -105,13 +111,17 @@ def create_app(storage: Storage) -> Starlette:
         return HTMLResponse(html, status_code=status)
 
     def study_of(request: Request) -> StudyRecord:
+        study_id = parse_id(request.path_params["study_id"])
+        if study_id is None:
+            raise HTTPException(404, "no such study")
         try:
-            return storage.get_study_by_id(int(request.path_params["study_id"]))
+            return storage.get_study_by_id(study_id)
         except StudyNotFoundError:
             raise HTTPException(404, "no such study") from None
 
     def trial_of(request: Request, study: StudyRecord) -> Any:
-        t = storage.trial_by_number(study.id, int(request.path_params["number"]))
+        number = parse_id(request.path_params["number"])
+        t = None if number is None else storage.trial_by_number(study.id, number)
         if t is None:
             raise HTTPException(404, f"study {study.name!r} has no such trial")
         return t
@@ -125,11 +135,9 @@ def create_app(storage: Storage) -> Starlette:
         descending = None if order not in ("asc", "desc") else order == "desc"
         state = q.get("state", "")
         states = [state] if state in STATES else None
-        search = q.get("q", "")[:200]
-        try:
-            page = max(1, int(q.get("page", "1")))
-        except ValueError:
-            page = 1
+        search = "".join(ch for ch in q.get("q", "")[:200] if ch.isprintable())  # no NUL
+        # 1..MAX_PAGE (a page past the last one is empty; no offset overflows the database)
+        page = min(MAX_PAGE, max(1, parse_id(q.get("page", "1")[:MAX_DIGITS + 1]) or 1))
         rows, total = storage.leaderboard(
             study.id, direction=study.direction, sort=sort, descending=descending,
             states=states, search=search or None, offset=(page - 1) * PAGE_SIZE,
@@ -143,11 +151,13 @@ def create_app(storage: Storage) -> Starlette:
         params.update(change)
         return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
 
-    # ---------------------------------------------------------------- pages
-    async def studies_page(request: Request) -> Response:
+    # ------------------------------------------- pages (sync: every handler that reads the
+    # database runs in Starlette's thread pool, so a slow or locked database never blocks the
+    # event loop: static files and other pages keep answering)
+    def studies_page(request: Request) -> Response:
         return render(request, "studies.html", studies=_data.studies_table(storage))
 
-    async def study_page(request: Request) -> Response:
+    def study_page(request: Request) -> Response:
         study = study_of(request)
         board = board_query(request, study)
         return render(request, "study.html", study=study,
@@ -155,47 +165,47 @@ def create_app(storage: Storage) -> Starlette:
                       link=lambda **kw: board_link(board, **kw), sorts=LEADERBOARD_SORTS,
                       states=STATES)
 
-    async def trial_page(request: Request) -> Response:
+    def trial_page(request: Request) -> Response:
         study = study_of(request)
         trial = trial_of(request, study)
         view = _data.trial_view(storage, study, trial)
-        import json
+        bad = dict.fromkeys(trial.unreadable, "unreadable")  # cells the database cannot give
+        config = bad.get("config") or json.dumps(trial.config, indent=2, sort_keys=True,
+                                                 default=str)
+        return render(request, "trial.html", study=study, trial=trial, view=view, bad=bad,
+                      config_json=config)
 
-        return render(request, "trial.html", study=study, trial=trial, view=view,
-                      config_json=json.dumps(trial.config, indent=2, sort_keys=True,
-                                             default=str))
-
-    async def compare_page(request: Request) -> Response:
+    def compare_page(request: Request) -> Response:
         study = study_of(request)
         numbers = _numbers(request)
         return render(request, "compare.html", study=study, numbers=numbers,
                       query=urlencode([("t", n) for n in numbers]))
 
     # ---------------------------------------------------------------- JSON
-    async def api_studies(request: Request) -> Response:
+    def api_studies(request: Request) -> Response:
         return JSONResponse({"storage": storage.masked_url,
                              "studies": _data.studies_table(storage)})
 
-    async def api_study(request: Request) -> Response:
+    def api_study(request: Request) -> Response:
         return JSONResponse(_data.study_summary(storage, study_of(request)))
 
-    async def api_trials(request: Request) -> Response:
+    def api_trials(request: Request) -> Response:
         study = study_of(request)
         board = board_query(request, study)
         return JSONResponse({k: board[k] for k in ("rows", "total", "page", "pages", "sort",
                                                    "order", "state", "q")})
 
-    async def api_progress(request: Request) -> Response:
+    def api_progress(request: Request) -> Response:
         return JSONResponse(_data.best_so_far(storage, study_of(request)))
 
-    def api_importances(request: Request) -> Response:  # sync: Optuna runs in the threadpool
+    def api_importances(request: Request) -> Response:
         return JSONResponse(_data.importances(storage, study_of(request)))
 
-    async def api_trial(request: Request) -> Response:
+    def api_trial(request: Request) -> Response:
         study = study_of(request)
         return JSONResponse(_data.trial_view(storage, study, trial_of(request, study)))
 
-    async def api_curves(request: Request) -> Response:
+    def api_curves(request: Request) -> Response:
         study = study_of(request)
         return JSONResponse(_data.compare_curves(storage, study, _numbers(request)))
 
@@ -228,16 +238,16 @@ def create_app(storage: Storage) -> Starlette:
     get = ["GET"]
     routes = [
         Route("/", studies_page, methods=get),
-        Route("/study/{study_id:int}", study_page, methods=get),
-        Route("/study/{study_id:int}/trial/{number:int}", trial_page, methods=get),
-        Route("/study/{study_id:int}/compare", compare_page, methods=get),
+        Route("/study/{study_id}", study_page, methods=get),
+        Route("/study/{study_id}/trial/{number}", trial_page, methods=get),
+        Route("/study/{study_id}/compare", compare_page, methods=get),
         Route("/api/studies", api_studies, methods=get),
-        Route("/api/study/{study_id:int}", api_study, methods=get),
-        Route("/api/study/{study_id:int}/trials", api_trials, methods=get),
-        Route("/api/study/{study_id:int}/progress", api_progress, methods=get),
-        Route("/api/study/{study_id:int}/importances", api_importances, methods=get),
-        Route("/api/study/{study_id:int}/trial/{number:int}", api_trial, methods=get),
-        Route("/api/study/{study_id:int}/curves", api_curves, methods=get),
+        Route("/api/study/{study_id}", api_study, methods=get),
+        Route("/api/study/{study_id}/trials", api_trials, methods=get),
+        Route("/api/study/{study_id}/progress", api_progress, methods=get),
+        Route("/api/study/{study_id}/importances", api_importances, methods=get),
+        Route("/api/study/{study_id}/trial/{number}", api_trial, methods=get),
+        Route("/api/study/{study_id}/curves", api_curves, methods=get),
         Route("/static/plotly.min.js", plotly, methods=get),
         Route("/static/{name}", static, methods=get),
     ]
@@ -248,11 +258,28 @@ def create_app(storage: Storage) -> Starlette:
     return app
 
 
+def parse_id(raw: str) -> int | None:
+    """``raw`` as an id, trial number or page: 1-18 ASCII digits, else None (no ``int()`` of
+    Unicode digits such as ``²``, of 5,000 digits, or beyond the database's int64)."""
+    if 0 < len(raw) <= MAX_DIGITS and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
+
+
 def _numbers(request: Request) -> list[int]:
-    out: list[int] = []
+    """The ``t`` trial numbers (``t=1&t=3,7``): the first MAX_COMPARE distinct valid ones,
+    in linear time over at most MAX_LIST_CHARS characters; anything else is skipped."""
+    out: dict[int, None] = {}
+    budget = MAX_LIST_CHARS
     for raw in request.query_params.getlist("t"):
+        if budget <= 0 or len(out) >= MAX_COMPARE:
+            break
+        raw = raw[:budget]
+        budget -= len(raw) + 1
         for part in raw.split(","):
-            part = part.strip()
-            if part.isdigit() and int(part) not in out:
-                out.append(int(part))
-    return out[:MAX_COMPARE]
+            n = parse_id(part.strip())
+            if n is not None:
+                out[n] = None
+                if len(out) >= MAX_COMPARE:
+                    break
+    return list(out)

@@ -16,6 +16,7 @@ from nas._format import short_config
 from nas.interfaces import better
 from nas.policies._audit import false_stop_text
 from nas.storage import Storage, StudyRecord
+from nas.storage._types import UNREADABLE
 
 __all__ = [
     "best_so_far",
@@ -33,15 +34,41 @@ COLORS = {"COMPLETE": "#1f77b4", "STOPPED": "#ff7f0e", "FAILED": "#d62728",
           "RUNNING": "#2ca02c", "INTERRUPTED": "#7f7f7f"}
 
 
-def iso(v: _dt.datetime | None) -> str | None:
-    return None if v is None else v.replace(microsecond=0).isoformat(sep=" ")
+def iso(v: Any) -> str | None:
+    """A time as text; a stored value that is not a time is shown as ``unreadable``."""
+    if v is None:
+        return None
+    if not isinstance(v, _dt.datetime):
+        return UNREADABLE
+    return v.replace(microsecond=0).isoformat(sep=" ")
 
 
 def num(v: Any) -> float | None:
-    if v is None:
+    """A finite float, else None (missing, non-finite, or a stored value that is not a number:
+    plots skip it)."""
+    if v is None or isinstance(v, (str, bytes)):
         return None
-    f = float(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
     return f if math.isfinite(f) else None
+
+
+def cell(v: Any) -> float | str | None:
+    """A number for a table cell: like :func:`num`, but a stored value that is not a number
+    shows as ``unreadable``."""
+    return UNREADABLE if isinstance(v, (str, bytes)) else num(v)
+
+
+def unreadable(rec: Any, name: str, value: Any) -> Any:
+    """``value``, or ``unreadable`` when the record could not read its column ``name``."""
+    return UNREADABLE if name in getattr(rec, "unreadable", ()) else value
+
+
+def config_summary(cfg: Any, width: int = 120) -> str:
+    """The leaderboard's one-line config; ``unreadable`` when it is not an object."""
+    return short_config(cfg, width=width) if isinstance(cfg, dict) else UNREADABLE
 
 
 def _max_epochs(study: StudyRecord) -> int | None:
@@ -60,10 +87,10 @@ def studies_table(st: Storage) -> list[dict[str, Any]]:
         fs = st.false_stops(rec.id)
         rows.append({
             "id": rec.id, "name": rec.name, "space": rec.space, "task": rec.task,
-            "direction": rec.direction, "status": rec.status, "trials": sum(states.values()),
-            "states": states, "best_value": num(s["best_value"]),
+            "direction": unreadable(rec, "objectives", rec.direction), "status": rec.status,
+            "trials": sum(states.values()), "states": states, "best_value": cell(s["best_value"]),
             "false_stops": fs, "false_stop_text": false_stop_text(fs, short=True),
-            "created": iso(rec.created),
+            "created": unreadable(rec, "created", iso(rec.created)),
             "last_activity": iso(activity.get(rec.id) or rec.created),
         })
     return rows
@@ -82,9 +109,10 @@ def study_summary(st: Storage, study: StudyRecord) -> dict[str, Any]:
     fs = st.false_stops(study.id)
     return {
         "id": study.id, "name": study.name, "space": study.space, "task": study.task,
-        "direction": study.direction, "status": study.status, "created": iso(study.created),
+        "direction": unreadable(study, "objectives", study.direction), "status": study.status,
+        "created": unreadable(study, "created", iso(study.created)),
         "last_activity": iso(ov["last_activity"] or study.created), "trials": ov["trials"],
-        "states": ov["states"], "best_value": num(ov["best_value"]),
+        "states": ov["states"], "best_value": cell(ov["best_value"]),
         "epochs_run": ov["epochs_run"], "max_epochs": full, "epochs_budget": budget,
         "epochs_saved": saved, "saved_share": (saved / budget) if budget else None,
         "false_stops": fs, "false_stop_text": false_stop_text(fs),
@@ -92,7 +120,8 @@ def study_summary(st: Storage, study: StudyRecord) -> dict[str, Any]:
 
 
 def leaderboard_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**r, "value": num(r["value"]), "summary": short_config(r["config"], width=120),
+    return [{**r, "value": cell(r["value"]), "summary": config_summary(r["config"]),
+             "config": r["config"] if isinstance(r["config"], dict) else UNREADABLE,
              "started": iso(r["started"]), "finished": iso(r["finished"])} for r in rows]
 
 
@@ -104,7 +133,8 @@ def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
     t0 = study.created
 
     def hours(t: _dt.datetime | None) -> float | None:
-        return None if t is None or t0 is None else (t - t0).total_seconds() / 3600
+        ok = isinstance(t, _dt.datetime) and isinstance(t0, _dt.datetime)
+        return (t - t0).total_seconds() / 3600 if ok else None  # type: ignore[operator]
 
     def running_best(order: list[tuple[int, str, float | None, Any, Any]]) -> list[float | None]:
         best: float | None = None
@@ -115,7 +145,8 @@ def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
             out.append(best)
         return out
 
-    by_time = sorted((r for r in rows if r[4] is not None), key=lambda r: cast(_dt.datetime, r[4]))
+    by_time = sorted((r for r in rows if isinstance(r[4], _dt.datetime)),
+                     key=lambda r: cast(_dt.datetime, r[4]))
     return {
         "direction": study.direction, "colors": COLORS,
         "number": [r[0] for r in rows], "state": [r[1] for r in rows],
@@ -195,7 +226,8 @@ def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
     decision with its reason and the best value it was compared against: the decision's
     stored threshold, else the study's best COMPLETE value when the decision was made."""
     points, forecasts, decisions = st.trial_detail(trial.id)
-    missing = [i for i, d in enumerate(decisions) if d.threshold is None]
+    missing = [i for i, d in enumerate(decisions)
+               if num(d.threshold) is None and isinstance(d.created, _dt.datetime)]
     fallback = st.best_completed_at(study.id, [decisions[i].created for i in missing],
                                     direction=study.direction, exclude_trial=trial.id)
     best_at = dict(zip(missing, fallback))

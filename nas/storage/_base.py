@@ -27,16 +27,19 @@ __all__ = ["StorageBase"]
 class StorageBase:
     """A connection pool to one study database; the query and write modules build on it."""
 
-    def __init__(self, url: str, *, check_schema: bool = True) -> None:
+    def __init__(self, url: str, *, check_schema: bool = True, read_only: bool = False,
+                 create: bool | None = None, wait_ms: int | None = None) -> None:
         self.url = url
         self.masked_url = mask_url(url)
         self.dialect = ""
-        self._engine = make_engine(url)
+        self.read_only = read_only
+        self._engine = make_engine(url, read_only=read_only, wait_ms=wait_ms)
         self.dialect = self._engine.dialect.name
         self._local = threading.local()  # the connection of this thread's batch(), if any
         if check_schema:
             with self._translate("opening the database"):
-                ensure_schema(self._engine, self.masked_url)
+                ensure_schema(self._engine, self.masked_url,
+                              create=not read_only if create is None else create)
 
     @property
     def engine(self) -> Engine:

@@ -19,8 +19,10 @@ from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
 from nas.storage._models import FORECASTS as _F
 from nas.storage._models import TRIALS as _T
+from nas.storage._query import trial_record
 from nas.storage._records import STATES, DecisionRecord, ForecastRecord, TrialRecord
 from nas.storage._rows import forecast_record
+from nas.storage._types import as_mapping
 
 __all__ = ["LEADERBOARD_SORTS", "DashboardReads"]
 
@@ -28,9 +30,14 @@ __all__ = ["LEADERBOARD_SORTS", "DashboardReads"]
 LEADERBOARD_SORTS = ("value", "number", "epochs", "state", "started", "finished")
 
 
-def _latest(*values: _dt.datetime | None) -> _dt.datetime | None:
-    got = [v for v in values if v is not None]
+def _latest(*values: Any) -> _dt.datetime | None:
+    got = [v for v in values if isinstance(v, _dt.datetime)]  # (not an unreadable one)
     return max(got) if got else None
+
+
+def _digits(text: str) -> int | None:
+    """``text`` as a trial number when it is 1-18 ASCII digits (a column's int64), else None."""
+    return int(text) if 0 < len(text) <= 18 and text.isascii() and text.isdigit() else None
 
 
 class DashboardReads(StorageBase):
@@ -68,7 +75,8 @@ class DashboardReads(StorageBase):
             "states": states, "trials": sum(states.values()), "best_value": best,
             "epochs_run": sum(epochs.values()), "epochs_by_state": epochs,
             "finished": sum(n for s, n in states.items() if s in ("COMPLETE", "STOPPED", "FAILED")),
-            "longest": longest, "last_activity": _latest(started, finished),
+            "longest": longest if isinstance(longest, int) else None,
+            "last_activity": _latest(started, finished),
         }
 
     def leaderboard(
@@ -101,8 +109,9 @@ class DashboardReads(StorageBase):
             text = search.strip().lower()
             like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             cond: ColumnElement[bool] = func.lower(_T.c.config.cast(String)).like(like, escape="\\")
-            if text.isdigit():
-                cond = or_(cond, _T.c.number == int(text))
+            number = _digits(text)
+            if number is not None:
+                cond = or_(cond, _T.c.number == number)
             where.append(cond)
         col = _T.c[sort]
         if descending is None:
@@ -116,7 +125,8 @@ class DashboardReads(StorageBase):
             total = int(conn.execute(select(func.count()).select_from(_T).where(*where))
                         .scalar_one())
             rows = [{"number": int(n), "state": st, "value": v, "epochs": e,
-                     "config": dict(c or {}), "started": s, "finished": f, "has_error": bool(x)}
+                     "config": as_mapping(c, "", []) if c is None or isinstance(c, dict) else c,
+                     "started": s, "finished": f, "has_error": bool(x)}
                     for n, st, v, e, c, s, f, x in conn.execute(q)]
         return rows, total
 
@@ -137,7 +147,8 @@ class DashboardReads(StorageBase):
              .where(_T.c.study_id == study_id, _T.c.state == "COMPLETE", _T.c.value.is_not(None))
              .order_by(_T.c.number.desc()).limit(limit))
         with self._read(f"reading the parameters of study {study_id}") as conn:
-            return [(float(v), d) for v, d in conn.execute(q)]
+            return [(float(v), d) for v, d in conn.execute(q)
+                    if isinstance(v, (int, float))]  # (not an unreadable one)
 
     # ------------------------------------------------------------------ one trial
     def trial_by_number(self, study_id: int, number: int) -> TrialRecord | None:
@@ -145,14 +156,7 @@ class DashboardReads(StorageBase):
         with self._read("reading a trial") as conn:
             r = conn.execute(select(_T).where(_T.c.study_id == study_id,
                                               _T.c.number == number)).first()
-        if r is None:
-            return None
-        return TrialRecord(
-            id=r.id, study_id=r.study_id, number=r.number, state=r.state,
-            config=dict(r.config or {}), distributions=dict(r.distributions or {}),
-            features=None if r.features is None else dict(r.features), group=r.group_name,
-            value=r.value, values=None, epochs=r.epochs, error=r.error, node=r.node,
-            started=r.started, finished=r.finished)
+        return None if r is None else trial_record(r)
 
     def trial_detail(self, trial_id: int) -> tuple[list[tuple[int, float | None, float | None]],
                                                    list[ForecastRecord], list[DecisionRecord]]:
@@ -185,7 +189,8 @@ class DashboardReads(StorageBase):
         if exclude_trial is not None:
             q = q.where(_T.c.id != exclude_trial)
         with self._read(f"reading the best values of study {study_id}") as conn:
-            done = [(f, float(v)) for f, v in conn.execute(q)]
+            done = [(f, float(v)) for f, v in conn.execute(q)
+                    if isinstance(f, _dt.datetime) and isinstance(v, (int, float))]
         better = (lambda a, b: a < b) if direction == "minimize" else (lambda a, b: a > b)
         order = sorted(range(len(times)), key=lambda i: times[i])
         res: dict[int, float | None] = {}

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from nas.errors import StorageError
 from nas.storage._url import mask_url, validate_url
@@ -47,18 +47,61 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def _on_sqlite_read_only(wait_ms: int) -> Any:
+    def connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:  # no journal-mode switch: a read-only open changes nothing in the file
+            cur.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+            cur.execute("PRAGMA query_only = ON")
+        finally:
+            cur.close()
+
+    return connect
+
+
+def _sqlite_read_only(url: str, wait_ms: int) -> Engine | None:
+    """An engine that opens the SQLite file of ``url`` read-only (``mode=ro``: nothing is
+    created, not even the file), or None for in-memory and URI databases."""
+    import sqlite3
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    db = make_url(url).database or ""
+    if db in ("", ":memory:") or db.startswith("file:") or "mode=memory" in url:
+        return None
+    target = f"file:{quote(str(Path(db).resolve()))}?mode=ro"
+
+    def creator() -> sqlite3.Connection:
+        return sqlite3.connect(target, uri=True, timeout=wait_ms / 1000,
+                               check_same_thread=False)
+
+    engine = create_engine("sqlite://", creator=creator, poolclass=QueuePool)  # (a file)
+    event.listen(engine, "connect", _on_sqlite_read_only(wait_ms))
+    return engine
+
+
+def make_engine(url: str, *, read_only: bool = False, wait_ms: int | None = None) -> Engine:
     """An engine for ``url``: SQLite in WAL mode with a busy timeout; others as SQLAlchemy makes
     them, with pre-ping so that a restarted server does not break a long study.  A plain
-    ``postgresql://`` URL uses psycopg 3 (the driver nas depends on)."""
+    ``postgresql://`` URL uses psycopg 3 (the driver nas depends on).
+
+    ``read_only``: nothing can be written or created (SQLite opens the file with ``mode=ro``
+    and leaves its journal mode alone; PostgreSQL sessions are read-only).  ``wait_ms`` bounds
+    how long a statement waits for a lock (SQLite's busy timeout, else 30 s; PostgreSQL's
+    ``lock_timeout``, with a ``statement_timeout`` of 20 times as much)."""
     masked = mask_url(url)
     validate_url(url)
     try:
         if url.startswith("sqlite"):
+            busy = SQLITE_BUSY_TIMEOUT_MS if wait_ms is None else wait_ms
+            ro = _sqlite_read_only(url, busy) if read_only else None
+            if ro is not None:
+                return ro
             memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
             kwargs: dict[str, Any] = {
-                "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                 "check_same_thread": False},
+                "connect_args": {"timeout": busy / 1000, "check_same_thread": False},
             }
             if memory:
                 kwargs["poolclass"] = StaticPool
@@ -75,6 +118,16 @@ def make_engine(url: str) -> Engine:
             connect_args: dict[str, Any] = {}
             if url.startswith("postgresql"):
                 connect_args["connect_timeout"] = 10
+                options = []
+                if read_only:
+                    options.append("-c default_transaction_read_only=on")
+                if wait_ms is not None:
+                    options += [f"-c lock_timeout={int(wait_ms)}",
+                                f"-c statement_timeout={int(wait_ms) * 20}"]
+                if options:  # after the URL's own ``options`` (a search_path, say)
+                    given = parsed.query.get("options")
+                    given = given if isinstance(given, str) else " ".join(given or ())
+                    connect_args["options"] = " ".join([given, *options]).strip()
             engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (SQLAlchemyError, ImportError) as exc:
         raise StorageError(f"cannot use storage {masked}: {cause(exc)}") from exc

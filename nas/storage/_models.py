@@ -13,9 +13,6 @@ import datetime as _dt
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from nas.storage._types import SafeDateTime, SafeFloat, SafeJSON
 
 __all__ = [
     "CURVE_POINTS",
@@ -74,9 +73,9 @@ class StudyModel(Base):
     name: Mapped[str] = mapped_column(String(512), unique=True)
     space: Mapped[str] = mapped_column(String(512))
     task: Mapped[str] = mapped_column(String(512))
-    objectives: Mapped[Any] = mapped_column(JSON)  # [{"name": ..., "direction": ...}, ...]
-    config: Mapped[Any] = mapped_column(JSON)
-    created: Mapped[_dt.datetime] = mapped_column(DateTime)
+    objectives: Mapped[Any] = mapped_column(SafeJSON)  # [{"name": ..., "direction": ...}, ...]
+    config: Mapped[Any] = mapped_column(SafeJSON)
+    created: Mapped[_dt.datetime] = mapped_column(SafeDateTime)
     status: Mapped[str] = mapped_column(String(32))
 
 
@@ -94,15 +93,15 @@ class TrialModel(Base):
     state: Mapped[str] = mapped_column(String(32))
     # "group" is an SQL keyword; the column is group_name so plain SQL needs no quoting.
     group_name: Mapped[str | None] = mapped_column(String(512))
-    config: Mapped[Any] = mapped_column(JSON)
-    distributions: Mapped[Any] = mapped_column(JSON)
-    features: Mapped[Any | None] = mapped_column(JSON)
-    value: Mapped[float | None] = mapped_column(Float)
+    config: Mapped[Any] = mapped_column(SafeJSON)
+    distributions: Mapped[Any] = mapped_column(SafeJSON)
+    features: Mapped[Any | None] = mapped_column(SafeJSON)
+    value: Mapped[float | None] = mapped_column(SafeFloat)
     epochs: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     node: Mapped[str | None] = mapped_column(String(512))
-    started: Mapped[_dt.datetime | None] = mapped_column(DateTime)
-    finished: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    started: Mapped[_dt.datetime | None] = mapped_column(SafeDateTime)
+    finished: Mapped[_dt.datetime | None] = mapped_column(SafeDateTime)
 
 
 class TrialValueModel(Base):
@@ -113,7 +112,7 @@ class TrialValueModel(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
     objective: Mapped[int] = mapped_column(Integer)
-    value: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(SafeFloat)
 
 
 class CurvePointModel(Base):
@@ -125,8 +124,8 @@ class CurvePointModel(Base):
     __tablename__ = "curve_points"
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), primary_key=True)
     step: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    value: Mapped[float | None] = mapped_column(Float)
-    wall_time: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(SafeFloat)
+    wall_time: Mapped[float | None] = mapped_column(SafeFloat)
 
 
 class ForecastModel(Base):
@@ -138,12 +137,12 @@ class ForecastModel(Base):
     step: Mapped[int] = mapped_column(Integer)
     predictor: Mapped[str] = mapped_column(String(256))
     horizon: Mapped[int] = mapped_column(Integer)
-    mean: Mapped[float | None] = mapped_column(Float)
-    q05: Mapped[float | None] = mapped_column(Float)
-    q50: Mapped[float | None] = mapped_column(Float)
-    q95: Mapped[float | None] = mapped_column(Float)
-    p_improve: Mapped[float | None] = mapped_column(Float)
-    created: Mapped[_dt.datetime] = mapped_column(DateTime)
+    mean: Mapped[float | None] = mapped_column(SafeFloat)
+    q05: Mapped[float | None] = mapped_column(SafeFloat)
+    q50: Mapped[float | None] = mapped_column(SafeFloat)
+    q95: Mapped[float | None] = mapped_column(SafeFloat)
+    p_improve: Mapped[float | None] = mapped_column(SafeFloat)
+    created: Mapped[_dt.datetime] = mapped_column(SafeDateTime)
 
 
 class DecisionModel(Base):
@@ -158,8 +157,8 @@ class DecisionModel(Base):
     policy: Mapped[str] = mapped_column(String(256))
     action: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
-    created: Mapped[_dt.datetime] = mapped_column(DateTime)
-    threshold: Mapped[float | None] = mapped_column(Float)
+    created: Mapped[_dt.datetime] = mapped_column(SafeDateTime)
+    threshold: Mapped[float | None] = mapped_column(SafeFloat)
 
 
 class EvaluationModel(Base):
@@ -174,9 +173,9 @@ class EvaluationModel(Base):
     metric: Mapped[str] = mapped_column(String(256))
     seeds: Mapped[int] = mapped_column(Integer)
     top: Mapped[int] = mapped_column(Integer)
-    results: Mapped[Any] = mapped_column(JSON)
-    wall_s: Mapped[float | None] = mapped_column(Float)
-    created: Mapped[_dt.datetime] = mapped_column(DateTime)
+    results: Mapped[Any] = mapped_column(SafeJSON)
+    wall_s: Mapped[float | None] = mapped_column(SafeFloat)
+    created: Mapped[_dt.datetime] = mapped_column(SafeDateTime)
 
 
 class StudyLeaseModel(Base):
@@ -195,8 +194,8 @@ class StudyLeaseModel(Base):
     pid_ns: Mapped[str] = mapped_column(String(64))
     boot_id: Mapped[str] = mapped_column(String(64))
     proc_start: Mapped[str] = mapped_column(String(32))
-    acquired: Mapped[_dt.datetime] = mapped_column(DateTime)
-    heartbeat: Mapped[_dt.datetime] = mapped_column(DateTime)
+    acquired: Mapped[_dt.datetime] = mapped_column(SafeDateTime)
+    heartbeat: Mapped[_dt.datetime] = mapped_column(SafeDateTime)
 
 
 # The Core tables, for the query and write modules.

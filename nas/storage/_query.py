@@ -24,8 +24,10 @@ from nas.storage._records import (
     ForecastRecord,
     StudyRecord,
     TrialRecord,
+    directions_of,
 )
 from nas.storage._rows import forecast_record
+from nas.storage._types import as_list, as_mapping, as_number, as_time
 
 __all__ = ["INT64_MAX", "StorageQueries", "check_state", "study_record"]
 
@@ -40,11 +42,30 @@ def check_state(state: str) -> str:
 
 
 def study_record(row: Any) -> StudyRecord:
+    """A ``studies`` row as a record; a value that cannot be read is named in ``unreadable``."""
+    bad: list[str] = []
     return StudyRecord(
         id=row.id, name=row.name, space=row.space, task=row.task,
-        objectives=list(row.objectives or []), config=dict(row.config or {}),
-        created=row.created, status=row.status,
+        objectives=as_list(row.objectives, "objectives", bad),
+        config=as_mapping(row.config, "config", bad),
+        created=as_time(row.created, "created", bad), status=row.status, unreadable=tuple(bad),
     )
+
+
+def trial_record(r: Any, values: list[float | None] | None = None,
+                 curve: list[float | None] | None = None) -> TrialRecord:
+    """A ``trials`` row as a record; a value that cannot be read is named in ``unreadable``."""
+    bad: list[str] = []
+    config = as_mapping(r.config, "config", bad)
+    distributions = as_mapping(r.distributions, "distributions", bad)
+    features = None if r.features is None else as_mapping(r.features, "features", bad)
+    return TrialRecord(
+        id=r.id, study_id=r.study_id, number=r.number, state=r.state, config=config,
+        distributions=distributions, features=features, group=r.group_name,
+        value=as_number(r.value, "value", bad), values=values,
+        epochs=r.epochs if isinstance(r.epochs, int) or r.epochs is None else None,
+        error=r.error, node=r.node, started=as_time(r.started, "started", bad),
+        finished=as_time(r.finished, "finished", bad), curve=curve, unreadable=tuple(bad))
 
 
 class StorageQueries(StorageBase):
@@ -146,16 +167,8 @@ class StorageQueries(StorageBase):
         out = []
         for r in rows:
             tv = vals.get(r.id)
-            out.append(TrialRecord(
-                id=r.id, study_id=r.study_id, number=r.number, state=r.state,
-                config=dict(r.config or {}), distributions=dict(r.distributions or {}),
-                features=None if r.features is None else dict(r.features),
-                group=r.group_name, value=r.value,
-                values=[tv[k] for k in sorted(tv)] if tv else None,
-                epochs=r.epochs, error=r.error, node=r.node, started=r.started,
-                finished=r.finished,
-                curve=(curves.get(r.id, []) if with_curves else None),
-            ))
+            out.append(trial_record(r, [tv[k] for k in sorted(tv)] if tv else None,
+                                    curves.get(r.id, []) if with_curves else None))
         return out
 
     def trial_rows(
@@ -282,10 +295,11 @@ class StorageQueries(StorageBase):
                     continue
                 if state == "RUNNING":
                     outcome = "pending"
-                elif state != "COMPLETE" or value is None or threshold is None:
-                    outcome = "lost"
+                elif state != "COMPLETE" or as_number(value, "value", []) is None or \
+                        as_number(threshold, "threshold", []) is None:
+                    outcome = "lost"  # (or unreadable)
                 else:
-                    minimize = (objectives or [{}])[0].get("direction") == "minimize"
+                    minimize = directions_of(objectives)[0] == "minimize"
                     beat = value < threshold if minimize else value > threshold
                     outcome = "false stop" if beat else "right stop"
                 out[int(number)] = (int(step), outcome)

@@ -18,6 +18,7 @@ __all__ = [
     "StudyRecord",
     "TrialImport",
     "TrialRecord",
+    "directions_of",
 ]
 
 #: Trial states, upper case as stored.  STOPPED = stopped early by the policy (Optuna: PRUNED).
@@ -37,17 +38,25 @@ class StudyRecord:
     config: dict[str, Any]
     created: _dt.datetime
     status: str
+    #: columns whose stored value could not be read (corrupted by another writer): shown as
+    #: "unreadable"; the field then holds its empty value
+    unreadable: tuple[str, ...] = ()
 
     @property
     def direction(self) -> str:
         """Direction of the primary objective: ``"maximize"`` or ``"minimize"``."""
-        if self.objectives:
-            return str(self.objectives[0].get("direction", "maximize"))
-        return "maximize"
+        return directions_of(self.objectives)[0]
 
     @property
     def directions(self) -> list[str]:
-        return [str(o.get("direction", "maximize")) for o in self.objectives] or ["maximize"]
+        return directions_of(self.objectives)
+
+
+def directions_of(objectives: Any) -> list[str]:
+    """The directions of a study's ``objectives`` column (``maximize`` where it has none)."""
+    got = objectives if isinstance(objectives, list) else []
+    return [str(o.get("direction", "maximize")) if isinstance(o, dict) else "maximize"
+            for o in got] or ["maximize"]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +83,8 @@ class TrialRecord:
     started: _dt.datetime | None
     finished: _dt.datetime | None
     curve: list[float | None] | None = None
+    #: columns whose stored value could not be read (as :attr:`StudyRecord.unreadable`)
+    unreadable: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -133,14 +133,22 @@ def create_at_head(conn: Connection) -> None:
     conn.execute(_VERSION_TABLE.insert().values(version_num=HEAD))
 
 
-def ensure_schema(engine: Engine, masked_url: str) -> None:
-    """Create a new (empty) database at head; accept one at head; refuse anything else."""
+def ensure_schema(engine: Engine, masked_url: str, *, create: bool = True) -> None:
+    """Create a new (empty) database at head; accept one at head; refuse anything else.
+    ``create=False`` (read-only opens): an empty database is refused too, and nothing is
+    written."""
     from sqlalchemy.exc import SQLAlchemyError
 
     with engine.connect() as conn:  # the common case, without taking a write lock
         state = schema_state(conn)
     if state.revision == HEAD:
         return
+    if not create:
+        if state.empty:
+            raise StorageError(f"{masked_url}: not a nas database (it is empty: no nas "
+                               "tables); `nas run`, `nas import` or `nas db upgrade` create "
+                               "one")
+        _check(state, masked_url)
     try:
         with engine.begin() as conn:
             if engine.dialect.name == "sqlite":

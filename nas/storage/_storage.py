@@ -22,6 +22,11 @@ class Storage(StorageWrites, DashboardReads):
     Opening a new (empty) database creates the schema at the head revision; a database at an
     older revision is refused with a message telling to run ``nas db upgrade``; one newer than
     this code is refused (``check_schema=False`` skips the check: ``nas db info|upgrade``).
+    ``read_only=True`` (the query commands, the dashboard) opens it without writing anything:
+    SQLite with ``mode=ro`` and its journal mode left alone, PostgreSQL in read-only sessions;
+    an empty database is then refused ("not a nas database"), as with ``create=False``.
+    ``wait_ms`` bounds how long a statement waits for a lock (SQLite busy timeout,
+    PostgreSQL ``lock_timeout``).
     ``url`` is what was given, ``masked_url`` the same with the password replaced by ``***``
     (use it in messages).  Thread-safe: every call opens its own connection and transaction.
     """

@@ -225,10 +225,12 @@ def test_a_sqlite_file_of_other_tables_is_refused_and_left_as_it_was(
         == ["customers"]
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     c.close()
-    # an empty file is a new database: the schema is created there
+    # an empty file: a query leaves it empty (issue 23); a creating command makes the schema
     empty = tmp_path / "empty.db"
     empty.touch()
-    assert main(["studies", "--storage", f"sqlite:///{empty}"]) == 0
+    assert main(["studies", "--storage", f"sqlite:///{empty}"]) == 2
+    assert empty.stat().st_size == 0
+    assert main(["db", "upgrade", "--storage", f"sqlite:///{empty}"]) == 0
     assert "studies" in inspect(create_engine(f"sqlite:///{empty}")).get_table_names()
 
 

@@ -23,7 +23,7 @@ def test_audited_trials_are_stored_and_shown(tmp_path: Path,
         "audit", trials=16, policy="asha", max_epochs=6,
         extra={"stopping": {"audit": 0.5, "options": {"grace_period": 1,
                                                       "reduction_factor": 2}}}))
-    run_study(path, storage=url)
+    run_study(path, storage=url, ray_storage=str(tmp_path / "ray"))
     st = Storage(url)
     rec = st.get_study("audit")
     recs = {r.number: r for r in st.trials(rec.id, with_curves=True)}
@@ -63,7 +63,7 @@ def test_audit_zero_stores_no_audit(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
     path = write_study(tmp_path / "s.toml", toy_sections(
         "noaudit", trials=8, policy="asha", max_epochs=6, extra={"stopping": {"audit": 0.0}}))
-    run_study(path, storage=url)
+    run_study(path, storage=url, ray_storage=str(tmp_path / "ray"))
     st = Storage(url)
     rec = st.get_study("noaudit")
     assert st.audits(rec.id) == {}

@@ -114,9 +114,9 @@ def test_existing_study_is_an_error_and_resume_with_budget_done(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'nas.db'}"
     run_study(path, storage=url, ray_storage=str(tmp_path / "ray"))
     with pytest.raises(ConfigError, match="already exists"):
-        run_study(path, storage=url)
+        run_study(path, storage=url, ray_storage=str(tmp_path / "ray"))
     # resume with the budget already spent: nothing runs, the counts cover the whole study
-    s = run_study(path, storage=url, resume=True)
+    s = run_study(path, storage=url, resume=True, ray_storage=str(tmp_path / "ray"))
     assert s.trials == {"COMPLETE": 3}
     # a larger budget on resume runs only the difference
     s = run_study(path, storage=url, resume=True, trials=5, ray_storage=str(tmp_path / "ray"))
