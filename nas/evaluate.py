@@ -30,14 +30,14 @@ from nas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate_study", "test_metric"]
+__all__ = ["check_out_dir", "evaluate_study", "test_metric"]
 
 
 #: The most configurations ``--top`` may ask for.
 MAX_TOP = 1000
 
 
-def _check_out_dir(out: Path) -> None:
+def check_out_dir(out: Path) -> None:
     """``--out`` is (or can become) a writable folder, else :class:`ConfigError`."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, not a folder; give a folder for the weights")
@@ -75,7 +75,7 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     done = [t for t in st.trials(rec.id, states=["COMPLETE"]) if t.value is not None]
     if not done:
         raise ConfigError(f"study {study!r} has no COMPLETE trial to evaluate")
-    _check_out_dir(Path(out_dir))  # before any training: a bad --out loses no work
+    check_out_dir(Path(out_dir))  # before any training: a bad --out loses no work
     done.sort(key=lambda t: -sign * float(t.value or 0.0))
 
     import torch

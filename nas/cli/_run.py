@@ -157,12 +157,13 @@ def evaluate_cmd(
     """Retrain the top-K configurations on train+validation with S seeds; report test metrics."""
     from nas.cli._progress import task_progress
     from nas.config import MAX_EPOCHS, MAX_SEEDS
-    from nas.evaluate import MAX_TOP, evaluate_study
+    from nas.evaluate import MAX_TOP, check_out_dir, evaluate_study
 
     kind = resolve_format(fmt, as_json)
     check_count(top, "--top", MAX_TOP)
     check_count(seeds, "--seeds", MAX_SEEDS)
     check_count(epochs, "--epochs", MAX_EPOCHS)
+    check_out_dir(Path(out))  # before any progress line: a bad --out is one line
     with task_progress(f"nas evaluate {study}") as progress:
         result = evaluate_study(study, storage=storage, top=top, seeds=seeds, out_dir=out,
                                 max_epochs=epochs, progress=progress)

@@ -33,7 +33,8 @@ def _digits_study(name: str) -> dict[str, dict[str, object]]:
 def test_best_reruns_as_a_study_and_reaches_the_same_value(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
-    run_study(write_study(tmp_path / "s.toml", _digits_study("orig")), storage=url)
+    run_study(write_study(tmp_path / "s.toml", _digits_study("orig")), storage=url,
+              ray_storage=str(tmp_path / "ray"))
     best = open_study("orig", storage=url).best_trial
     assert best is not None and best.value is not None
 
@@ -51,7 +52,7 @@ def test_best_reruns_as_a_study_and_reaches_the_same_value(
     assert json.loads(capsys.readouterr().out) == doc
     assert main(["best", "orig", "-o", str(tmp_path / "b.yaml"), "--storage", url]) == 2
 
-    run_study(load_config(tmp_path / "best.toml"), storage=url)
+    run_study(load_config(tmp_path / "best.toml"), storage=url, ray_storage=str(tmp_path / "ray"))
     st = Storage(url)
     (again,) = st.trials(st.get_study("orig-best").id)
     assert again.state == "COMPLETE" and again.config == best.config
@@ -111,7 +112,7 @@ def test_a_plugin_next_to_the_study_file_imports(tmp_path: Path,
     monkeypatch.delenv("PYTHONPATH", raising=False)
     assert str(folder) not in sys.path
     url = f"sqlite:///{tmp_path / 'g.db'}"
-    run_study(path, storage=url)  # the driver and the Ray workers import it
+    run_study(path, storage=url, ray_storage=str(tmp_path / "ray"))  # the driver and the Ray workers import it
     st = Storage(url)
     states = [t.state for t in st.trials(st.get_study("plug").id)]
     assert states == ["COMPLETE", "COMPLETE"]

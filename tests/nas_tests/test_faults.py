@@ -219,15 +219,15 @@ def test_stale_lease_is_taken_over_and_a_live_one_is_not(storage_url: str, tmp_p
 
 
 def test_resume_takes_over_a_stale_lease_and_says_so(tmp_path: Path) -> None:
-    """The CLI end of it: a study whose budget is spent resumes without Ray; its stale lease
-    (a driver on another host, silent for 10 minutes) is taken over with a warning."""
+    """The CLI end of it: a study with a trial left to run resumes; its stale lease (a driver
+    on another host, silent for 10 minutes) is taken over with a warning."""
     import datetime as dt
 
     from nas.storage._lease import LeaseHolder
     from nas.storage._models import STUDY_LEASES, utcnow
 
     url = f"sqlite:///{tmp_path / 'nas.db'}"
-    path = write_study(tmp_path / "s.toml", toy_sections("lt", trials=1, policy="none"))
+    path = write_study(tmp_path / "s.toml", toy_sections("lt", trials=2, policy="none"))
     from nas.config import load_config
     from nas.runner._resume import stored_config
 
