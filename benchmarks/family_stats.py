@@ -11,9 +11,9 @@ Per task group and overall, on the complete curves (full length, as ``nas bench 
   share whose order at epoch round(f * T) is the reverse of their final order (f = 0.1, 0.25,
   0.5);
 * ``late_bloomers``: curves flat over their first ``--flat`` (8) epochs (range below
-  ``--flat-tol``, 0.07: TaskSet row 1884 moves 0.06 and corpus row 259 0.034 over theirs)
-  that end among their group's top ``--top`` (5) finals; ``late_best``: whether the group's
-  best final is one.
+  ``--flat-tol``, 0.07: TaskSet row 1884 moves 0.06 and corpus row 259 0.034 over theirs),
+  then end at least ``--bloom`` (0.1) above that flat start's maximum, among their group's top
+  ``--top`` (5) finals; ``late_best``: whether the group's best final is one.
 
     .venv/bin/python benchmarks/family_stats.py benchmarks/data/nas_corpus_d.npz [--json]
 """
@@ -28,7 +28,7 @@ import numpy as np
 
 
 def group_stats(c: np.ndarray, *, tol: float, rise: float, flat: int, top: int,
-                flat_tol: float) -> dict:
+                flat_tol: float, bloom: float) -> dict:
     n, T = c.shape
     first, final = c[:, 0], c[:, -1]
     rng = c.max(1) - c.min(1)
@@ -54,7 +54,8 @@ def group_stats(c: np.ndarray, *, tol: float, rise: float, flat: int, top: int,
             if keep.any() else None
     order = np.argsort(-final, kind="stable")
     top_k = set(order[:top].tolist())
-    early_flat = (c[:, :flat].max(1) - c[:, :flat].min(1)) < flat_tol
+    early_flat = ((c[:, :flat].max(1) - c[:, :flat].min(1)) < flat_tol) \
+        & (final >= c[:, :flat].max(1) + bloom)
     late = [int(r) for r in np.flatnonzero(early_flat) if r in top_k]
     out["late_bloomers"] = len(late)
     out["late_best"] = bool(early_flat[order[0]])
@@ -69,6 +70,7 @@ def main() -> int:
     ap.add_argument("--rise", type=float, default=0.05)
     ap.add_argument("--flat", type=int, default=8)
     ap.add_argument("--flat-tol", type=float, default=0.07)
+    ap.add_argument("--bloom", type=float, default=0.1)
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -83,14 +85,14 @@ def main() -> int:
     for g in dict.fromkeys(groups.tolist()):
         rows = np.flatnonzero((groups == g) & complete)
         s = group_stats(curves[rows], tol=args.tol, rise=args.rise, flat=args.flat, top=args.top,
-                        flat_tol=args.flat_tol)
+                        flat_tol=args.flat_tol, bloom=args.bloom)
         s["late_rows"] = [int(rows[r]) for r in s["late_rows"]]  # rows of the file
         s["incomplete"] = int(((groups == g) & ~complete).sum())
         doc["groups"][g] = s
     allc = curves[complete]
     doc["all"] = {k: v for k, v in group_stats(allc, tol=args.tol, rise=args.rise,
                                                 flat=args.flat, top=args.top,
-                        flat_tol=args.flat_tol).items()
+                        flat_tol=args.flat_tol, bloom=args.bloom).items()
                   if not k.startswith(("late", "crossing"))}
     doc["all"]["late_bloomers"] = sum(s["late_bloomers"] for s in doc["groups"].values())
     if args.json:
