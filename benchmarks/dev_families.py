@@ -1,12 +1,15 @@
-"""The three dev families of curves of the early-stopping benchmarks (docs/predictors.md).
+"""The four dev families of curves of the early-stopping benchmarks (docs/predictors.md).
 
 * (a) ``../shared/data/taskset_dev.npz``: 8000 TaskSet curves, most flat at chance.
 * (b) its learning subset: the curves whose maximum exceeds 0.1 (615 curves), written to
   ``benchmarks/data/taskset_learning.npz`` by this script.
 * (c) nas's own curves: ``benchmarks/data/nas_corpus.npz``, recorded by
   ``benchmarks/record_corpus.py`` (policy "none", 4 tasks x 150 trials x 15 epochs).
+* (d) nas's own curves on tasks (c) lacks: ``benchmarks/data/nas_corpus_d.npz``, recorded by
+  ``benchmarks/record_corpus.py --family d`` (policy "none", lorenz96 (its MSE, minimised,
+  mapped to [0, 1] per group), regular_language and hmm, 150 trials x 30 epochs each).
 
-    .venv/bin/python benchmarks/dev_families.py          # (re)build (b), list all three
+    .venv/bin/python benchmarks/dev_families.py          # (re)build (b), list all four
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ FAMILIES = {
     "a": SHARED,
     "b": ROOT / "data" / "taskset_learning.npz",
     "c": ROOT / "data" / "nas_corpus.npz",
+    "d": ROOT / "data" / "nas_corpus_d.npz",
 }
 
 
