@@ -62,7 +62,10 @@ def build(curves_file: str, out: Path | None = None, batch: int = 2048) -> Path:
     keys: dict[bytes, int] = {}
     index = np.zeros((C.shape[0], T - 1), dtype=np.int32)
     todo: list[tuple[int, int]] = []
+    index[:] = -1
     for i in range(C.shape[0]):
+        if cs.lengths[i] != T:  # the replay protocol uses complete curves only
+            continue
         for t in range(1, T):
             k = C[i, :t].tobytes()
             u = keys.get(k)

@@ -82,6 +82,7 @@ class Family:
     F: np.ndarray
     S: np.ndarray
     mean: np.ndarray
+    file_rows: np.ndarray | None = None  # row in the file of each (complete) curve
 
     @classmethod
     def load(cls, name: str, path: Path | None = None) -> Family:
@@ -95,13 +96,10 @@ class Family:
 
             build(str(path), cp)
         z = np.load(cp)
-        keep = cs.lengths == cs.horizon
-        return cls(name, path, cs.curves, cs.groups(), cs.config_features, cs.horizon,
-                   z["index"], z["F"], z["S"], z["mean"]) if keep.all() else _partial(cs, z, name, path)
-
-
-def _partial(cs: Any, z: Any, name: str, path: Path) -> Family:
-    raise SystemExit(f"{path}: incomplete curves are not supported by the harness")
+        keep = np.flatnonzero(cs.lengths == cs.horizon)  # as nas bench replay: complete curves
+        feats = None if cs.config_features is None else cs.config_features[keep]
+        return cls(name, path, cs.curves[keep], cs.groups()[keep], feats, cs.horizon,
+                   z["index"][keep], z["F"], z["S"], z["mean"], keep)
 
 
 # -- the study a rule sees ------------------------------------------------------------------
@@ -183,7 +181,8 @@ def run(fam: Family, rule: Any, seeds: int = 5, explain: bool = False) -> Result
                         if fin[k] > (st.best or 0.0) and st.stop[k] < fam.T]
                 f, row = max(beat)
                 stop, b, why = info[row]
-                lost.append({"group": g, "seed": s, "row": row, "stop": stop, "final": f,
+                frow = row if fam.file_rows is None else int(fam.file_rows[row])
+                lost.append({"group": g, "seed": s, "row": frow, "stop": stop, "final": f,
                              "best_then": b, "regret": r, "why": why})
         per[g] = (float(np.mean(sp)), float(np.mean(rg)))
     return Result(float(np.mean([v[0] for v in per.values()])),
@@ -252,3 +251,193 @@ class EIRule:
         hit = np.flatnonzero(ei < self.tol)
         self.last = None if not hit.size else {"ei": float(ei[hit[0]])}
         return int(hit[0]) + 1 if hit.size else st.T
+
+
+def config_ei(st: Study, k: int, sigma: float) -> float:
+    """Expected improvement over the best from the config features alone: the finals of the k
+    completed trials nearest in (standardised) config space, each smoothed by N(0, sigma^2)."""
+    if st.feats is None or st.best is None:
+        return 0.0
+    from scipy.special import ndtr
+
+    X = st.feats[: st.pos + 1]
+    sd = X.std(axis=0)
+    ok = sd > 0
+    if not ok.any():
+        return 0.0
+    Z = X[:, ok] / sd[ok]
+    done = np.flatnonzero(st.done[: st.pos])
+    if done.size == 0:
+        return 0.0
+    d = np.sqrt(((Z[done] - Z[-1]) ** 2).sum(1))
+    kk = min(k, done.size)
+    near = done[np.argpartition(d, kk - 1)[:kk]]
+    f = st.rec[near, st.T - 1]
+    z = (f - st.best) / sigma
+    return float(np.mean(sigma * (np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) + z * ndtr(z))))
+
+
+class Hybrid:
+    """EI < k_lo stops alone; at an ASHA rung (grace, eta) a value below the rung's (1 - 1/eta)
+    quantile stops when EI < k_hi, unless the config vouches for the trial (config EI >= k_cfg)."""
+
+    def __init__(self, k_lo: float = 8e-4, k_hi: float = 1e-2, eta: float = 3.0, grace: int = 1,
+                 cfg: dict[str, float] | None = None, trust: tuple[str, float] | None = None,
+                 floor: tuple[float, float] | None = None) -> None:
+        self.floor = floor  # (tau, gamma): EI stops need EI < gamma * min contender EI at t
+        self.lo2: float | None = None  # EI stops at steps where a bloomer was seen need EI < lo2
+        self.k_lo, self.k_hi, self.cfg, self.trust = k_lo, k_hi, cfg, trust
+        self.asha = Asha(grace, eta)
+        self.last: Any = None
+
+    def stop_step(self, st: Study, i: int) -> int:
+        if st.best is None:
+            return st.T
+        F, S = st.forecast(i)
+        ei = ei_grid(F, S, st.best)
+        lo = np.full(ei.shape, self.k_lo)
+        if self.floor is not None:
+            tau, gamma = self.floor
+            done = np.flatnonzero(st.done[: st.pos])
+            cont = done[st.rec[done, -1] >= st.best - tau]
+            for j in st.rows[cont]:
+                Fj, Sj = st.forecast(int(j))
+                lo = np.minimum(lo, gamma * ei_grid(Fj, Sj, st.best))
+        stop = ei < lo
+        y = st.fam.curves[i]
+        if self.lo2 is not None and self.trust is not None:
+            for t in np.flatnonzero(stop) + 1:
+                if ei[t - 1] < self.lo2:
+                    break
+                v = st.values_at(int(t))
+                if v.size and self.bloomed(st, int(t), np.percentile(v, (1 - 1 / self.asha.eta) * 100)):
+                    stop[t - 1] = False
+                else:
+                    break
+        cei = None
+        if self.k_hi > self.k_lo:
+            for t in self.asha.rungs(st.T):
+                if stop[: t].any():
+                    break
+                v = st.values_at(t)
+                if not v.size:
+                    continue
+                cut = np.percentile(v, (1 - 1 / self.asha.eta) * 100)
+                if y[t - 1] < cut and ei[t - 1] < self.k_hi and not self.bloomed(st, t, cut):
+                    if self.cfg is not None:
+                        if cei is None:
+                            cei = config_ei(st, int(self.cfg["k"]), self.cfg["sigma"])
+                        if cei >= self.cfg["k_cfg"]:
+                            continue
+                    stop[t - 1] = True
+                    break
+        hit = np.flatnonzero(stop)
+        if not hit.size:
+            return st.T
+        t = int(hit[0]) + 1
+        self.last = {"ei": float(ei[t - 1]), "cfg_ei": cei, "y_t": float(y[t - 1])}
+        return t
+
+    def bloomed(self, st: Study, t: int, cut: float) -> bool:
+        """Whether this study has seen a trial below rung t's cutoff that came within tau of the
+        best: ('final', tau) among completed trials, ('traj', tau) anywhere in a later value."""
+        if self.trust is None:
+            return False
+        kind, tau = self.trust
+        R = st.rec[: st.pos]
+        low = R[:, t - 1] < cut
+        if kind == "final":
+            sel = low & st.done[: st.pos]
+            return bool(sel.any() and (R[sel, -1] >= st.best - tau).any())
+        later = np.nanmax(np.where(np.isnan(R[low, t:]), -1.0, R[low, t:]), axis=1) \
+            if low.any() else np.zeros(0)
+        return bool((later >= st.best - tau).any())
+
+
+class Regret:
+    """The regret rule (research version of nas.policies.RegretPolicy).
+
+    Contenders: completed trials whose final came within ``tau`` of the best.  A step t is
+    *protected* for the trial when some contender had recorded a value <= the trial's value at t
+    (this study has seen a run that looked no better at t and still became a contender).
+      - EI < tol_min stops always;
+      - EI < tol stops at unprotected steps;
+      - at a rung (ASHA, ``eta``), a value below the rung's (1 - 1/eta) quantile of the values
+        earlier trials recorded there stops when EI < tol_rung, at unprotected steps.
+    """
+
+    def __init__(self, tol: float = 1.5e-3, tol_min: float = 8e-4, tol_rung: float = 2e-2,
+                 eta: float = 2.0, tau: float = 0.2, margin: float = 0.0,
+                 partial: bool = False) -> None:
+        self.partial = partial  # contenders: any earlier trial whose record came within tau
+        self.tol, self.tol_min, self.tol_rung, self.tau, self.margin = tol, tol_min, tol_rung, tau, margin
+        self.asha = Asha(1, eta)
+        self.last: Any = None
+
+    def stop_step(self, st: Study, i: int) -> int:
+        if st.best is None:
+            return st.T
+        T = st.T
+        F, S = st.forecast(i)
+        ei = ei_grid(F, S, st.best)
+        y = st.fam.curves[i][: T - 1]
+        if self.partial:
+            R = st.rec[: st.pos]
+            cont = np.flatnonzero(np.nanmax(np.where(np.isnan(R), -1, R), axis=1) >= st.best - self.tau)
+        else:
+            done = np.flatnonzero(st.done[: st.pos])
+            cont = done[st.rec[done, -1] >= st.best - self.tau]
+        prot = (st.rec[cont, : T - 1] <= y[None, :] + self.margin).any(axis=0)
+        stop = (ei < self.tol_min) | ((ei < self.tol) & ~prot)
+        why = ["EI"] * (T - 1)
+        for t in self.asha.rungs(T):
+            if stop[: t].any():
+                break
+            if prot[t - 1] or ei[t - 1] >= self.tol_rung:
+                continue
+            v = st.values_at(t)
+            if v.size and y[t - 1] < np.percentile(v, (1 - 1 / self.asha.eta) * 100):
+                stop[t - 1] = True
+                why[t - 1] = "rung"
+                break
+        hit = np.flatnonzero(stop)
+        if not hit.size:
+            return T
+        t = int(hit[0]) + 1
+        self.last = {"ei": float(ei[t - 1]), "by": why[t - 1], "protected": bool(prot[t - 1]),
+                     "y_t": float(y[t - 1]), "mean": float(st.fam.mean[st.fam.index[i, t - 1]])}
+        return t
+
+
+# -- sweeps, leave-one-family-out, tables -----------------------------------------------------
+ANCHORS = {"a": 1884, "b": 174, "c": 259}  # late bloomers that must never cause regret
+GRID_REGRET = [dict(tol=tol, tol_min=8e-4, tol_rung=rung, eta=eta, tau=tau, margin=m)
+               for eta in (2.0, 3.0) for tol in (1e-3, 1.2e-3, 1.5e-3, 2e-3)
+               for rung in (1e-2, 2e-2) for tau in (0.2, 0.3) for m in (0.05, 0.1)]
+
+
+def summary(fam: Family, rule: Any) -> dict[str, Any]:
+    r = run(fam, rule, explain=True)
+    anchor = ANCHORS.get(fam.name)
+    return {"speedup": r.speedup, "regret": r.regret, "worst": r.worst,
+            "anchor_lost": sum(1 for x in r.lost if x["row"] == anchor),
+            "lost": [{k: v for k, v in x.items()} for x in r.lost]}
+
+
+def sweep(names: str, out: Path) -> None:
+    res: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    for k in names:
+        fam = Family.load(k)
+        for cfg in GRID_REGRET:
+            key = json.dumps(cfg, sort_keys=True)
+            if key in res.get(k, {}):
+                continue
+            res.setdefault(k, {})[key] = summary(fam, Regret(**cfg))
+            out.write_text(json.dumps(res, default=float))
+            print(k, key, f"{res[k][key]['speedup']:.2f}x @ {res[k][key]['regret']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "table"
+    if cmd == "sweep":
+        sweep(sys.argv[2], Path(sys.argv[3]))
