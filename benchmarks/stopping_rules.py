@@ -437,7 +437,48 @@ def sweep(names: str, out: Path) -> None:
             print(k, key, f"{res[k][key]['speedup']:.2f}x @ {res[k][key]['regret']:.4f}", flush=True)
 
 
+def replay_policy(fam: Family, policy: Any, seeds: int = 5) -> Result:
+    """The policy object itself through ``nas.bench._replay.replay_group`` with the real pfn
+    (the cross-check of the harness; slow: computes the pfn forecasts it needs)."""
+    import torch
+
+    from nas.bench._replay import _ForecastCache, replay_group
+    from predictors.pfn import PFNPredictor
+
+    torch.set_num_threads(1)
+    per: dict[str, tuple[float, float]] = {}
+    worst = 0.0
+    for g in dict.fromkeys(fam.groups.tolist()):
+        idx = np.flatnonzero(fam.groups == g)
+        curves = fam.curves[idx]
+        feats = None if fam.feats is None else fam.feats[idx]
+        pred = PFNPredictor(threads=1)
+        cache = _ForecastCache(pred, curves, feats, g)
+        sp, rg = [], []
+        for s in range(seeds):
+            order = np.random.default_rng(s).permutation(idx.size)
+            r = replay_group(curves, feats, g, policy, order, pred, cache)
+            sp.append(idx.size * fam.T / r.consumed)
+            rg.append(float(curves[:, -1].max()) - r.best)
+            worst = max(worst, rg[-1])
+        per[g] = (float(np.mean(sp)), float(np.mean(rg)))
+    return Result(float(np.mean([v[0] for v in per.values()])),
+                  float(np.mean([v[1] for v in per.values()])), worst, per)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else "table"
+    if cmd == "crosscheck":  # harness vs the RegretPolicy through nas.bench replay_group
+        from nas.policies import RegretPolicy
+
+        fam = Family.load(sys.argv[2])
+        pol = RegretPolicy(summarise=False)
+        mine = run(fam, Regret(tol=pol.tolerance, tol_min=pol.tolerance_min,
+                               tol_rung=pol.rung_tolerance, eta=pol.reduction_factor,
+                               tau=pol.contender_gap, margin=pol.margin))
+        theirs = replay_policy(fam, pol)
+        print(f"harness {mine.short()}  replay_group(RegretPolicy) {theirs.short()}")
+        for g in mine.groups:
+            print(f"  {g[:40]:40s} harness {mine.groups[g]}  replay {theirs.groups[g]}")
     if cmd == "sweep":
         sweep(sys.argv[2], Path(sys.argv[3]))

@@ -14,6 +14,7 @@ object built from validated keyword options (entry-point group ``nas.policies``)
 from nas.policies._audit import DEFAULT_AUDIT, StopAudit, false_stop_summary, wilson_interval
 from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
 from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
+from nas.policies._regret import RegretPolicy
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
 from nas.policies._view import StudyCurves
 
@@ -26,6 +27,7 @@ __all__ = [
     "MedianPolicy",
     "NoStopping",
     "PredictivePolicy",
+    "RegretPolicy",
     "StopAudit",
     "StudyCurves",
     "false_stop_summary",
