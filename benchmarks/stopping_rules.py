@@ -368,8 +368,11 @@ class Regret:
 
     def __init__(self, tol: float = 1.5e-3, tol_min: float = 8e-4, tol_rung: float = 2e-2,
                  eta: float = 2.0, tau: float = 0.2, margin: float = 0.0,
-                 partial: bool = False) -> None:
+                 partial: bool = False, cfg_k: int = 0, min_cont: int = 0) -> None:
+        self.min_cont = min_cont  # fewer contenders than this: every step is protected
         self.partial = partial  # contenders: any earlier trial whose record came within tau
+        self.cfg_k = cfg_k  # > 0: protected everywhere when one of the k nearest completed
+        # trials in (standardised) config space is a contender
         self.tol, self.tol_min, self.tol_rung, self.tau, self.margin = tol, tol_min, tol_rung, tau, margin
         self.asha = Asha(1, eta)
         self.last: Any = None
@@ -388,7 +391,20 @@ class Regret:
             done = np.flatnonzero(st.done[: st.pos])
             cont = done[st.rec[done, -1] >= st.best - self.tau]
         prot = (st.rec[cont, : T - 1] <= y[None, :] + self.margin).any(axis=0)
-        stop = (ei < self.tol_min) | ((ei < self.tol) & ~prot)
+        thin = cont.size < self.min_cont  # too few contenders: EI stops need EI < tol_min
+        if self.cfg_k and st.feats is not None and cont.size:
+            X = st.feats[: st.pos + 1]
+            sd = X.std(axis=0)
+            ok = sd > 0
+            done = np.flatnonzero(st.done[: st.pos])
+            if ok.any() and done.size:
+                Z = X[:, ok] / sd[ok]
+                d = ((Z[done] - Z[-1]) ** 2).sum(1)
+                kk = min(self.cfg_k, done.size)
+                near = done[np.argpartition(d, kk - 1)[:kk]]
+                if np.isin(near, cont).any():
+                    prot[:] = True
+        stop = (ei < self.tol_min) | ((ei < self.tol) & ~prot & ~thin)
         why = ["EI"] * (T - 1)
         for t in self.asha.rungs(T):
             if stop[: t].any():
@@ -411,9 +427,9 @@ class Regret:
 
 # -- sweeps, leave-one-family-out, tables -----------------------------------------------------
 ANCHORS = {"a": 1884, "b": 174, "c": 259}  # late bloomers that must never cause regret
-GRID_REGRET = [dict(tol=tol, tol_min=8e-4, tol_rung=rung, eta=eta, tau=tau, margin=m)
-               for eta in (2.0, 3.0) for tol in (1e-3, 1.2e-3, 1.5e-3, 2e-3)
-               for rung in (1e-2, 2e-2) for tau in (0.2, 0.3) for m in (0.05, 0.1)]
+GRID_REGRET = [dict(tol=tol, tol_min=8e-4, tol_rung=rung, eta=eta, tau=0.2, margin=m, min_cont=mc)
+               for mc in (3, 0, 5) for eta in (2.0, 3.0) for tol in (1.5e-3, 1e-3, 2e-3, 3e-3)
+               for rung in (2e-2, 1e-2, 4e-2) for m in (0.05, 0.1)]
 
 
 def summary(fam: Family, rule: Any) -> dict[str, Any]:
