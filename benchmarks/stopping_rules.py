@@ -491,7 +491,8 @@ if __name__ == "__main__":
         pol = RegretPolicy(summarise=False)
         mine = run(fam, Regret(tol=pol.tolerance, tol_min=pol.tolerance_min,
                                tol_rung=pol.rung_tolerance, eta=pol.reduction_factor,
-                               tau=pol.contender_gap, margin=pol.margin))
+                               tau=pol.contender_gap, margin=pol.margin,
+                               min_cont=pol.min_contenders))
         theirs = replay_policy(fam, pol)
         print(f"harness {mine.short()}  replay_group(RegretPolicy) {theirs.short()}")
         for g in mine.groups:

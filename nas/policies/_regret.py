@@ -17,6 +17,9 @@ horizon, and the study's own curves:
   no better at this step and still became a contender, so the prefix-only forecast is not
   trusted there.  (Completed trials are survivors of the rule; a protected step only ever makes
   the rule more careful.)
+* **Thin evidence.**  While fewer than ``min_contenders`` contenders exist, the study has not
+  shown what its good runs look like early on; the prefix-only forecast alone then stops a trial
+  only below ``tolerance_min`` (rung stops still apply).
 * **Rank at rungs.**  At ASHA rungs (``grace_period * reduction_factor**k``), a value below the
   rung's ``1 - 1/reduction_factor`` quantile of the values earlier trials recorded there
   proposes a stop, confirmed when ``EI < rung_tolerance``, at unprotected steps only.
@@ -24,7 +27,7 @@ horizon, and the study's own curves:
 The rule, at step t < T once a trial has completed::
 
     EI < tolerance_min                                  -> STOP (always)
-    EI < tolerance and t unprotected                    -> STOP
+    EI < tolerance, t unprotected, >= min_contenders    -> STOP
     t a rung, value < rung cutoff, EI < rung_tolerance,
         t unprotected                                   -> STOP
     otherwise                                           -> CONTINUE
@@ -91,19 +94,20 @@ class RegretPolicy:
     steps), ``tolerance_min`` (EI below it stops always), ``rung_tolerance`` (EI below it confirms
     a rung's rank stop), ``reduction_factor`` and ``grace_period`` (the rungs, as ASHA),
     ``contender_gap`` (a contender's final is within it of the best), ``margin`` (a contender that
-    recorded at most the trial's value + margin at a step protects that step), ``min_epochs``.
+    recorded at most the trial's value + margin at a step protects that step),
+    ``min_contenders`` (below it, ``tolerance`` does not apply), ``min_epochs``.
     ``summarise=False`` skips the 5/50/95% quantiles in the Decision (same actions).
     """
 
     name = "regret"
     needs_predictor = True
     options = ("tolerance", "tolerance_min", "rung_tolerance", "reduction_factor",
-               "grace_period", "contender_gap", "margin", "min_epochs")
+               "grace_period", "contender_gap", "margin", "min_contenders", "min_epochs")
 
     def __init__(self, tolerance: float = 1.5e-3, tolerance_min: float = 8e-4,
                  rung_tolerance: float = 2e-2, reduction_factor: float = 2.0,
                  grace_period: int = 1, contender_gap: float = 0.2, margin: float = 0.05,
-                 min_epochs: int = 1, summarise: bool = True) -> None:
+                 min_contenders: int = 3, min_epochs: int = 1, summarise: bool = True) -> None:
         c = Checker("policy regret")
         self.tolerance = c.num(tolerance, "tolerance", lo=0.0, hi=1.0, hi_open=True)
         self.tolerance_min = c.num(tolerance_min, "tolerance_min", lo=0.0, hi=1.0, hi_open=True)
@@ -115,6 +119,7 @@ class RegretPolicy:
         self.grace_period = c.int_(grace_period, "grace_period", lo=1)
         self.contender_gap = c.num(contender_gap, "contender_gap", lo=0.0, hi=1.0)
         self.margin = c.num(margin, "margin", lo=0.0, hi=1.0)
+        self.min_contenders = c.int_(min_contenders, "min_contenders", lo=0)
         self.min_epochs = c.int_(min_epochs, "min_epochs", lo=1)
         self.summarise = c.bool_(summarise, "summarise")
         self._contenders: tuple[Any, np.ndarray] | None = None
@@ -124,7 +129,7 @@ class RegretPolicy:
                 f"rung_tolerance={self.rung_tolerance:g}, "
                 f"reduction_factor={self.reduction_factor:g}, grace_period={self.grace_period}, "
                 f"contender_gap={self.contender_gap:g}, margin={self.margin:g}, "
-                f"min_epochs={self.min_epochs})")
+                f"min_contenders={self.min_contenders}, min_epochs={self.min_epochs})")
 
     # -- study statistics ------------------------------------------------------------------
     def rungs(self, horizon: int) -> list[int]:
@@ -155,10 +160,12 @@ class RegretPolicy:
         self._contenders = (key, out)
         return out
 
-    def protected(self, trial: TrialView, study: StudyView) -> bool:
+    def protected(self, trial: TrialView, study: StudyView,
+                  cont: np.ndarray | None = None) -> bool:
         """Whether a contender recorded at most the trial's value + margin at this step."""
         t = trial.step
-        cont = self.contenders(study, trial.number)
+        if cont is None:
+            cont = self.contenders(study, trial.number)
         if cont.shape[0] == 0 or cont.shape[1] < t:
             return False
         col = cont[:, t - 1]
@@ -186,10 +193,11 @@ class RegretPolicy:
         if ei >= max(self.tolerance, self.rung_tolerance):
             return Decision(CONTINUE, f"EI {ei:.2g} >= tolerance", forecast=summary,
                             threshold=best)
-        if self.protected(trial, study):
+        cont = self.contenders(study, trial.number)
+        if self.protected(trial, study, cont):
             return Decision(CONTINUE, f"EI {ei:.2g}, but a contender looked no better at step {t}",
                             forecast=summary, threshold=best)
-        if ei < self.tolerance:
+        if ei < self.tolerance and cont.shape[0] >= self.min_contenders:
             return Decision(STOP, f"EI {ei:.2g} < tolerance {self.tolerance:g}",
                             forecast=summary, threshold=best)
         if t in self.rungs(trial.horizon):

@@ -146,10 +146,16 @@ def test_decision_of_a_flat_trial_next_to_a_flat_contender() -> None:
     assert d.action == CONTINUE and "contender" in d.reason
     assert d.forecast is not None and d.forecast.p_improve == pytest.approx(0.12 * 0.2, rel=1e-6)
     assert d.threshold == 0.9
-    # without the flat contender the same prefix stops: EI 1.2e-3 < tolerance 1.5e-3
+    # without the flat contender the same prefix stops (EI 1.2e-3 < tolerance 1.5e-3) once the
+    # study has min_contenders (3) contenders; with fewer it does not trust the forecast yet
     del study.complete[5], study.curves[5]
-    study.curves[5] = list(0.92 * (1.0 - np.exp(-t / 2.0)))
-    study.complete[5] = float(study.curves[5][-1])
+    for n, a in ((5, 0.9), (20, 0.89)):
+        study.curves[n] = list(a * (1.0 - np.exp(-t / 2.0)))
+        study.complete[n] = float(study.curves[n][-1])
+    d = pol.decide(trial, study)
+    assert d.action == CONTINUE
+    study.curves[21] = list(0.88 * (1.0 - np.exp(-t / 2.0)))
+    study.complete[21] = float(study.curves[21][-1])
     d = pol.decide(trial, study)
     assert d.action == STOP and d.reason.startswith("EI ") and "< tolerance" in d.reason
     # below tolerance_min nothing protects: a contender flat at step 5 does not help
@@ -184,6 +190,7 @@ def test_rung_rank_stop_needs_ei_below_rung_tolerance() -> None:
     {"tolerance": -1e-3}, {"tolerance": 1.0}, {"tolerance_min": 2e-3, "tolerance": 1e-3},
     {"rung_tolerance": "x"}, {"reduction_factor": 1.0}, {"grace_period": 0},
     {"contender_gap": 1.5}, {"margin": -0.1}, {"min_epochs": 0}, {"summarise": "yes"},
+    {"min_contenders": -1}, {"min_contenders": 2.5},
 ])
 def test_options_are_validated(opts: dict) -> None:
     with pytest.raises(ConfigError):
