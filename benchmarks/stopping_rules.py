@@ -482,6 +482,124 @@ def replay_policy(fam: Family, policy: Any, seeds: int = 5) -> Result:
                   float(np.mean([v[1] for v in per.values()])), worst, per)
 
 
+DEFAULT = dict(tol=1.5e-3, tol_min=8e-4, tol_rung=2e-2, eta=2.0, tau=0.2, margin=0.05, min_cont=3)
+PEERS = {"asha": lambda: Asha(), "median": lambda: Median()}
+
+
+def bar(fam_res: dict[str, Any], peers: dict[str, dict[str, Any]]) -> tuple[bool, bool, float]:
+    """(holds, 1.5x, speed ratio to the faster peer) of one result on one family."""
+    fast = max(peers.values(), key=lambda r: r["speedup"])
+    ratio = fam_res["speedup"] / fast["speedup"]
+    ok = (ratio >= 1.0 and fam_res["regret"] <= max(fast["regret"], 0.005) + 1e-12
+          and not fam_res["anchor_lost"])
+    return ok, bool(ok and ratio >= 1.5 and fam_res["regret"] <= 0.005), ratio
+
+
+def fmt(r: dict[str, Any]) -> str:
+    return f"{r['speedup']:.2f}x @ {r['regret']:.4f} ({r['worst']:.3f})"
+
+
+def lofo(sweep_res: dict[str, Any], peers: dict[str, Any], fams: list[str]) -> list[str]:
+    """For each family: the grid setting chosen on the others (holds the bar on every one of
+    them; most 1.5x passes, then the largest worst-case speed ratio), evaluated on it."""
+    lines = ["| held out | setting chosen on the others | on the held-out family | faster peer | "
+             "bar | 1.5x |", "|---|---|---|---|---|---|"]
+    keys = list(sweep_res[fams[0]])
+    for h in fams:
+        train = [f for f in fams if f != h]
+        best_key, best_score = None, None
+        for key in keys:
+            checks = [bar(sweep_res[f][key], peers[f]) for f in train]
+            if not all(c[0] for c in checks):
+                continue
+            score = (sum(c[1] for c in checks), min(c[2] for c in checks))
+            if best_score is None or score > best_score:
+                best_key, best_score = key, score
+        if best_key is None:
+            lines.append(f"| ({h}) | no setting holds the bar on {', '.join(train)} | | | | |")
+            continue
+        r = sweep_res[h][best_key]
+        ok, x15, ratio = bar(r, peers[h])
+        fast = max(peers[h].items(), key=lambda kv: kv[1]["speedup"])
+        cfg = json.loads(best_key)
+        short = ", ".join(f"{k} {v:g}" for k, v in cfg.items() if k not in ("tol_min", "tau"))
+        lines.append(f"| ({h}) | {short} | {fmt(r)} | {fast[0]} {fmt(fast[1])} | "
+                     f"{'holds' if ok else 'FAILS'} | {'yes' if x15 else 'no'} ({ratio:.2f}x) |")
+    return lines
+
+
+def table(fams: list[str], sweep_file: Path | None) -> str:
+    out: list[str] = []
+    rows = [("asha (grace 1, eta 3)", lambda: Asha()), ("median (5 startup)", lambda: Median()),
+            ("predictive + pfn, delta .002, eps .01 (current default)", lambda: Predictive()),
+            ("EI < 8e-4 alone (C4)", lambda: EIRule(8e-4)),
+            ("asha proposes + EI < 1e-2, EI < 8e-4 alone (C5)", lambda: Hybrid()),
+            ("**regret (proposed default)**", lambda: Regret(**DEFAULT))]
+    loaded = {k: Family.load(k) for k in fams}
+    res: dict[str, dict[str, Any]] = {}
+    for name, mk in rows:
+        res[name] = {k: summary(f, mk()) for k, f in loaded.items()}
+    peers = {k: {"asha": res[rows[0][0]][k], "median": res[rows[1][0]][k]} for k in fams}
+    out.append("| rule | " + " | ".join(f"({k}) {loaded[k].path.name} ({loaded[k].curves.shape[0]})"
+                                        for k in fams) + " |")
+    out.append("|---" * (len(fams) + 1) + "|")
+    for name, _ in rows:
+        cells = []
+        for k in fams:
+            r = res[name][k]
+            anchor = " **loses anchor**" if r["anchor_lost"] else ""
+            cells.append(fmt(r) + anchor)
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Bar per family for the regret rule (vs the faster of asha and median):")
+    out.append("")
+    for k in fams:
+        ok, x15, ratio = bar(res[rows[-1][0]][k], peers[k])
+        out.append(f"- ({k}): {'holds' if ok else 'FAILS'}; {ratio:.2f}x the faster peer; "
+                   f"1.5x at regret <= .005: {'yes' if x15 else 'no'}")
+    out.append("")
+    out.append("What decided each regret of the regret rule (the stopped trial with the highest "
+               "final above the best completed one; row = 0-based row of the file):")
+    out.append("")
+    out.append("| family | group | seed | row | stop step | EI at stop | by | value at stop | "
+               "pfn mean | best then | final | regret |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for k in fams:
+        for x in res[rows[-1][0]][k]["lost"]:
+            w = x["why"] or {}
+            out.append(f"| ({k}) | {x['group'][:40]} | {x['seed']} | {x['row']} | {x['stop']} | "
+                       f"{w.get('ei', float('nan')):.2e} | {w.get('by', '')} | "
+                       f"{w.get('y_t', float('nan')):.3f} | {w.get('mean', float('nan')):.3f} | "
+                       f"{x['best_then']:.4f} | {x['final']:.4f} | {x['regret']:.4f} |")
+    if sweep_file is not None and sweep_file.exists():
+        sw = json.loads(sweep_file.read_text())
+        have = [k for k in fams if k in sw and len(sw[k]) == len(GRID_REGRET)]
+        out.append("")
+        out.append(f"Leave-one-family-out over the {len(GRID_REGRET)}-setting grid "
+                   f"(families with a complete sweep: {', '.join(have)}):")
+        out.append("")
+        out.extend(lofo(sw, peers, have))
+        out.append("")
+        out.append("Sensitivity around the default (one option changed at a time):")
+        out.append("")
+        out.append("| change | " + " | ".join(f"({k})" for k in have) + " |")
+        out.append("|---" * (len(have) + 1) + "|")
+        base = {k: v for k, v in DEFAULT.items()}
+        for opt in ("tol", "tol_rung", "eta", "margin", "min_cont"):
+            for key in sw[have[0]]:
+                cfg = json.loads(key)
+                diff = [o for o in base if cfg.get(o) != base[o]]
+                if diff == [opt] or (opt == "tol" and not diff):
+                    label = "default" if not diff else f"{opt} {cfg[opt]:g}"
+                    cells = []
+                    for k in have:
+                        r = sw[k][key]
+                        ok, x15, _ = bar(r, peers[k])
+                        cells.append(fmt(r) + ("" if ok else " ✗") + (" ≥1.5x" if x15 else ""))
+                    out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else "table"
     if cmd == "crosscheck":  # harness vs the RegretPolicy through nas.bench replay_group
@@ -497,5 +615,8 @@ if __name__ == "__main__":
         print(f"harness {mine.short()}  replay_group(RegretPolicy) {theirs.short()}")
         for g in mine.groups:
             print(f"  {g[:40]:40s} harness {mine.groups[g]}  replay {theirs.groups[g]}")
+    if cmd == "table":
+        fams = [k for k in "abcd" if FAMILIES[k].exists()]
+        print(table(fams, Path(sys.argv[2]) if len(sys.argv) > 2 else None))
     if cmd == "sweep":
         sweep(sys.argv[2], Path(sys.argv[3]))
