@@ -153,7 +153,8 @@ class Result:
         return f"{self.speedup:.2f}x @ {self.regret:.4f} ({self.worst:.3f})"
 
 
-def run(fam: Family, rule: Any, seeds: int = 5, explain: bool = False) -> Result:
+def run(fam: Family, rule: Any, seeds: int = 5, explain: bool = False,
+        audit: float = 0.0) -> Result:
     names = list(dict.fromkeys(fam.groups.tolist()))
     per: dict[str, tuple[float, float]] = {}
     worst = 0.0
@@ -166,8 +167,16 @@ def run(fam: Family, rule: Any, seeds: int = 5, explain: bool = False) -> Result
             order = np.random.default_rng(s).permutation(idx.size)
             st = Study(fam, idx[order])
             info: dict[int, Any] = {}
+            aud = None
+            if audit > 0:
+                from nas.policies import StopAudit
+
+                aud = StopAudit(audit, seed=s)
             for i in idx[order]:
                 stop = int(rule.stop_step(st, int(i)))
+                if aud is not None and stop < fam.T and aud.draw(st.pos):
+                    stop = fam.T  # audited: runs on to its horizon, as nas bench replay
+
                 if explain and stop < fam.T:
                     info[int(i)] = (stop, st.best, getattr(rule, "last", None))
                 st.record(int(i), stop)
@@ -368,7 +377,14 @@ class Regret:
 
     def __init__(self, tol: float = 1.5e-3, tol_min: float = 8e-4, tol_rung: float = 2e-2,
                  eta: float = 2.0, tau: float = 0.2, margin: float = 0.0,
-                 partial: bool = False, cfg_k: int = 0, min_cont: int = 0) -> None:
+                 partial: bool = False, cfg_k: int = 0, min_cont: int = 0,
+                 analogs: int = 0, lift: float | None = None, top: str | int | None = None
+                 ) -> None:
+        self.top = top  # contenders also among the top (int) or sqrt(n_complete) ("sqrt")
+        self.lift = lift  # not None: a contender protects t only if its gain from t to T would
+        # lift this trial to >= best - lift
+        self.analogs = analogs  # > 0: stop when >= this many completed analogs (within margin
+        # at t) exist and none of their gains from t to T would lift the trial above the best
         self.min_cont = min_cont  # fewer contenders than this: every step is protected
         self.partial = partial  # contenders: any earlier trial whose record came within tau
         self.cfg_k = cfg_k  # > 0: protected everywhere when one of the k nearest completed
@@ -390,7 +406,15 @@ class Regret:
         else:
             done = np.flatnonzero(st.done[: st.pos])
             cont = done[st.rec[done, -1] >= st.best - self.tau]
-        prot = (st.rec[cont, : T - 1] <= y[None, :] + self.margin).any(axis=0)
+            if self.top is not None and cont.size:
+                m = int(math.ceil(math.sqrt(done.size))) if self.top == "sqrt" else int(self.top)
+                cont = cont[np.argsort(-st.rec[cont, -1], kind="stable")[:m]]
+        Yk = st.rec[cont]
+        if self.lift is None:
+            prot = (Yk[:, : T - 1] <= y[None, :] + self.margin).any(axis=0)
+        else:
+            gain_ok = y[None, :] + (Yk[:, T - 1:T] - Yk[:, : T - 1]) >= st.best - self.lift
+            prot = ((Yk[:, : T - 1] <= y[None, :] + self.margin) & gain_ok).any(axis=0)
         thin = cont.size < self.min_cont  # too few contenders: EI stops need EI < tol_min
         if self.cfg_k and st.feats is not None and cont.size:
             X = st.feats[: st.pos + 1]
@@ -405,6 +429,13 @@ class Regret:
                 if np.isin(near, cont).any():
                     prot[:] = True
         stop = (ei < self.tol_min) | ((ei < self.tol) & ~prot & ~thin)
+        if self.analogs and not thin:
+            done = np.flatnonzero(st.done[: st.pos])
+            Yc = st.rec[done]
+            near = np.abs(Yc[:, : T - 1] - y[None, :]) <= self.margin
+            lift = y[None, :] + (Yc[:, T - 1:T] - Yc[:, : T - 1])
+            top = np.where(near, lift, -np.inf).max(axis=0) if done.size else np.full(T - 1, np.inf)
+            stop |= (near.sum(0) >= self.analogs) & (top < st.best) & ~prot
         why = ["EI"] * (T - 1)
         for t in self.asha.rungs(T):
             if stop[: t].any():
@@ -427,13 +458,14 @@ class Regret:
 
 # -- sweeps, leave-one-family-out, tables -----------------------------------------------------
 ANCHORS = {"a": 1884, "b": 174, "c": 259}  # late bloomers that must never cause regret
-GRID_REGRET = [dict(tol=tol, tol_min=8e-4, tol_rung=rung, eta=eta, tau=0.2, margin=m, min_cont=mc)
-               for mc in (3, 0, 5) for eta in (2.0, 3.0) for tol in (1.5e-3, 1e-3, 2e-3, 3e-3)
-               for rung in (2e-2, 1e-2, 4e-2) for m in (0.05, 0.1)]
+GRID_REGRET = [dict(tol=tol, tol_min=8e-4, tol_rung=rung, eta=eta, tau=0.2, margin=m, min_cont=mc,
+                    analogs=an)
+               for an in (3, 0) for mc in (3, 0) for eta in (2.0, 3.0) for tol in (1.5e-3, 1e-3, 2e-3)
+               for rung in (8e-2, 2e-2, 4e-2) for m in (0.05, 0.1)]
 
 
-def summary(fam: Family, rule: Any) -> dict[str, Any]:
-    r = run(fam, rule, explain=True)
+def summary(fam: Family, rule: Any, audit: float = 0.0) -> dict[str, Any]:
+    r = run(fam, rule, explain=True, audit=audit)
     anchor = ANCHORS.get(fam.name)
     return {"speedup": r.speedup, "regret": r.regret, "worst": r.worst,
             "anchor_lost": sum(1 for x in r.lost if x["row"] == anchor),
@@ -444,7 +476,8 @@ def sweep(names: str, out: Path) -> None:
     res: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     for k in names:
         fam = Family.load(k)
-        for cfg in GRID_REGRET:
+        grid = GRID_REGRET if k != "a" else [c for c in GRID_REGRET if c["margin"] == 0.05]
+        for cfg in grid:  # (a) is the slow family: margin 0.1 (dominated on b-d) left out
             key = json.dumps(cfg, sort_keys=True)
             if key in res.get(k, {}):
                 continue
@@ -482,7 +515,8 @@ def replay_policy(fam: Family, policy: Any, seeds: int = 5) -> Result:
                   float(np.mean([v[1] for v in per.values()])), worst, per)
 
 
-DEFAULT = dict(tol=1.5e-3, tol_min=8e-4, tol_rung=2e-2, eta=2.0, tau=0.2, margin=0.05, min_cont=3)
+DEFAULT = dict(tol=1.5e-3, tol_min=8e-4, tol_rung=8e-2, eta=2.0, tau=0.2, margin=0.05, min_cont=3,
+               analogs=3)
 PEERS = {"asha": lambda: Asha(), "median": lambda: Median()}
 
 
@@ -504,7 +538,7 @@ def lofo(sweep_res: dict[str, Any], peers: dict[str, Any], fams: list[str]) -> l
     them; most 1.5x passes, then the largest worst-case speed ratio), evaluated on it."""
     lines = ["| held out | setting chosen on the others | on the held-out family | faster peer | "
              "bar | 1.5x |", "|---|---|---|---|---|---|"]
-    keys = list(sweep_res[fams[0]])
+    keys = [k for k in sweep_res[fams[0]] if all(k in sweep_res[f] for f in fams)]
     for h in fams:
         train = [f for f in fams if f != h]
         best_key, best_score = None, None
@@ -535,15 +569,19 @@ def table(fams: list[str], sweep_file: Path | None) -> str:
             ("EI < 8e-4 alone (C4)", lambda: EIRule(8e-4)),
             ("asha proposes + EI < 1e-2, EI < 8e-4 alone (C5)", lambda: Hybrid()),
             ("**regret (proposed default)**", lambda: Regret(**DEFAULT))]
+    audited = [("predictive + pfn, current default, audit .05", lambda: Predictive()),
+               ("**regret (proposed default), audit .05**", lambda: Regret(**DEFAULT))]
     loaded = {k: Family.load(k) for k in fams}
     res: dict[str, dict[str, Any]] = {}
     for name, mk in rows:
         res[name] = {k: summary(f, mk()) for k, f in loaded.items()}
+    for name, mk in audited:
+        res[name] = {k: summary(f, mk(), audit=0.05) for k, f in loaded.items()}
     peers = {k: {"asha": res[rows[0][0]][k], "median": res[rows[1][0]][k]} for k in fams}
     out.append("| rule | " + " | ".join(f"({k}) {loaded[k].path.name} ({loaded[k].curves.shape[0]})"
                                         for k in fams) + " |")
     out.append("|---" * (len(fams) + 1) + "|")
-    for name, _ in rows:
+    for name, _ in rows + audited:
         cells = []
         for k in fams:
             r = res[name][k]
@@ -573,9 +611,10 @@ def table(fams: list[str], sweep_file: Path | None) -> str:
                        f"{x['best_then']:.4f} | {x['final']:.4f} | {x['regret']:.4f} |")
     if sweep_file is not None and sweep_file.exists():
         sw = json.loads(sweep_file.read_text())
-        have = [k for k in fams if k in sw and len(sw[k]) == len(GRID_REGRET)]
+        have = [k for k in fams if k in sw and len(sw[k]) >= len(GRID_REGRET) // 2]
         out.append("")
-        out.append(f"Leave-one-family-out over the {len(GRID_REGRET)}-setting grid "
+        n_common = sum(all(key in sw[k] for k in have) for key in sw[have[0]])
+        out.append(f"Leave-one-family-out over the {n_common}-setting grid "
                    f"(families with a complete sweep: {', '.join(have)}):")
         out.append("")
         out.extend(lofo(sw, peers, have))
@@ -585,8 +624,10 @@ def table(fams: list[str], sweep_file: Path | None) -> str:
         out.append("| change | " + " | ".join(f"({k})" for k in have) + " |")
         out.append("|---" * (len(have) + 1) + "|")
         base = {k: v for k, v in DEFAULT.items()}
-        for opt in ("tol", "tol_rung", "eta", "margin", "min_cont"):
+        for opt in ("tol", "tol_rung", "eta", "margin", "min_cont", "analogs"):
             for key in sw[have[0]]:
+                if not all(key in sw[k] for k in have):
+                    continue
                 cfg = json.loads(key)
                 diff = [o for o in base if cfg.get(o) != base[o]]
                 if diff == [opt] or (opt == "tol" and not diff):
@@ -610,7 +651,7 @@ if __name__ == "__main__":
         mine = run(fam, Regret(tol=pol.tolerance, tol_min=pol.tolerance_min,
                                tol_rung=pol.rung_tolerance, eta=pol.reduction_factor,
                                tau=pol.contender_gap, margin=pol.margin,
-                               min_cont=pol.min_contenders))
+                               min_cont=pol.min_contenders, analogs=pol.analogs))
         theirs = replay_policy(fam, pol)
         print(f"harness {mine.short()}  replay_group(RegretPolicy) {theirs.short()}")
         for g in mine.groups:

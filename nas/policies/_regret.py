@@ -20,6 +20,11 @@ horizon, and the study's own curves:
 * **Thin evidence.**  While fewer than ``min_contenders`` contenders exist, the study has not
   shown what its good runs look like early on; the prefix-only forecast alone then stops a trial
   only below ``tolerance_min`` (rung stops still apply).
+* **Analogs.**  The completed trials whose value at t was within ``margin`` of the trial's are
+  its analogs; when there are at least ``analogs`` of them and none of their gains from t to
+  their final would lift the trial above the best, it stops (at unprotected steps, once the study
+  has ``min_contenders`` contenders).  This is how a study shows that its runs plateau (a task
+  whose runs all saturate near one value), which a pretrained forecast cannot know.
 * **Rank at rungs.**  At ASHA rungs (``grace_period * reduction_factor**k``), a value below the
   rung's ``1 - 1/reduction_factor`` quantile of the values earlier trials recorded there
   proposes a stop, confirmed when ``EI < rung_tolerance``, at unprotected steps only.
@@ -28,6 +33,8 @@ The rule, at step t < T once a trial has completed::
 
     EI < tolerance_min                                  -> STOP (always)
     EI < tolerance, t unprotected, >= min_contenders    -> STOP
+    >= analogs analogs, none lifts it above the best,
+        t unprotected, >= min_contenders                -> STOP
     t a rung, value < rung cutoff, EI < rung_tolerance,
         t unprotected                                   -> STOP
     otherwise                                           -> CONTINUE
@@ -95,19 +102,22 @@ class RegretPolicy:
     a rung's rank stop), ``reduction_factor`` and ``grace_period`` (the rungs, as ASHA),
     ``contender_gap`` (a contender's final is within it of the best), ``margin`` (a contender that
     recorded at most the trial's value + margin at a step protects that step),
-    ``min_contenders`` (below it, ``tolerance`` does not apply), ``min_epochs``.
+    ``min_contenders`` (below it, ``tolerance`` and the analogs do not apply), ``analogs`` (how
+    many analogs a plateau stop needs; 0 turns it off), ``min_epochs``.
     ``summarise=False`` skips the 5/50/95% quantiles in the Decision (same actions).
     """
 
     name = "regret"
     needs_predictor = True
     options = ("tolerance", "tolerance_min", "rung_tolerance", "reduction_factor",
-               "grace_period", "contender_gap", "margin", "min_contenders", "min_epochs")
+               "grace_period", "contender_gap", "margin", "min_contenders", "analogs",
+               "min_epochs")
 
     def __init__(self, tolerance: float = 1.5e-3, tolerance_min: float = 8e-4,
-                 rung_tolerance: float = 2e-2, reduction_factor: float = 2.0,
+                 rung_tolerance: float = 8e-2, reduction_factor: float = 2.0,
                  grace_period: int = 1, contender_gap: float = 0.2, margin: float = 0.05,
-                 min_contenders: int = 3, min_epochs: int = 1, summarise: bool = True) -> None:
+                 min_contenders: int = 3, analogs: int = 3, min_epochs: int = 1,
+                 summarise: bool = True) -> None:
         c = Checker("policy regret")
         self.tolerance = c.num(tolerance, "tolerance", lo=0.0, hi=1.0, hi_open=True)
         self.tolerance_min = c.num(tolerance_min, "tolerance_min", lo=0.0, hi=1.0, hi_open=True)
@@ -120,16 +130,18 @@ class RegretPolicy:
         self.contender_gap = c.num(contender_gap, "contender_gap", lo=0.0, hi=1.0)
         self.margin = c.num(margin, "margin", lo=0.0, hi=1.0)
         self.min_contenders = c.int_(min_contenders, "min_contenders", lo=0)
+        self.analogs = c.int_(analogs, "analogs", lo=0)
         self.min_epochs = c.int_(min_epochs, "min_epochs", lo=1)
         self.summarise = c.bool_(summarise, "summarise")
-        self._contenders: tuple[Any, np.ndarray] | None = None
+        self._stats: tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def __repr__(self) -> str:
         return (f"RegretPolicy(tolerance={self.tolerance:g}, tolerance_min={self.tolerance_min:g}, "
                 f"rung_tolerance={self.rung_tolerance:g}, "
                 f"reduction_factor={self.reduction_factor:g}, grace_period={self.grace_period}, "
                 f"contender_gap={self.contender_gap:g}, margin={self.margin:g}, "
-                f"min_contenders={self.min_contenders}, min_epochs={self.min_epochs})")
+                f"min_contenders={self.min_contenders}, analogs={self.analogs}, "
+                f"min_epochs={self.min_epochs})")
 
     # -- study statistics ------------------------------------------------------------------
     def rungs(self, horizon: int) -> list[int]:
@@ -140,25 +152,49 @@ class RegretPolicy:
         steps = {math.ceil(self.grace_period * self.reduction_factor**k - 1e-9) for k in range(n)}
         return sorted(s for s in steps if s < horizon)
 
-    def contenders(self, study: StudyView, exclude: int | None = None) -> np.ndarray:
-        """Curves (rows, NaN-padded) of the completed trials whose final is within
-        ``contender_gap`` of the best.  Cached per study state (a pure function of it)."""
+    def _study_stats(self, study: StudyView,
+                     exclude: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(completed curves NaN-padded, their finals, contender mask).  Cached per study state
+        (a pure function of it: no hidden state changes a decision)."""
         best = study.best_value
         complete = getattr(study, "complete", None)
         curves = getattr(study, "curves", None)
         if best is None or complete is None or curves is None:
-            return np.zeros((0, 0))
+            return np.zeros((0, 0)), np.zeros(0), np.zeros(0, dtype=bool)
         key = (id(study), len(complete), len(curves), best, exclude)
-        if self._contenders is not None and self._contenders[0] == key:
-            return self._contenders[1]
-        rows = [curves[n] for n, f in complete.items()
-                if n != exclude and f >= best - self.contender_gap and n in curves]
-        width = max((len(r) for r in rows), default=0)
-        out = np.full((len(rows), width), np.nan)
-        for k, r in enumerate(rows):
-            out[k, : len(r)] = r
-        self._contenders = (key, out)
+        if self._stats is not None and self._stats[0] == key:
+            return self._stats[1]
+        nums = [n for n in complete if n != exclude and n in curves]
+        width = max((len(curves[n]) for n in nums), default=0)
+        mat = np.full((len(nums), width), np.nan)
+        for k, n in enumerate(nums):
+            mat[k, : len(curves[n])] = curves[n]
+        finals = np.array([complete[n] for n in nums], dtype=np.float64)
+        out = (mat, finals, finals >= best - self.contender_gap)
+        self._stats = (key, out)
         return out
+
+    def contenders(self, study: StudyView, exclude: int | None = None) -> np.ndarray:
+        """Curves (rows, NaN-padded) of the completed trials whose final is within
+        ``contender_gap`` of the best."""
+        mat, _, cont = self._study_stats(study, exclude)
+        return mat[cont]
+
+    def no_analog_lifts(self, trial: TrialView, study: StudyView) -> bool:
+        """Whether at least ``analogs`` completed trials were within ``margin`` of the trial at
+        this step and none of their gains to their final would lift it above the best."""
+        if not self.analogs or study.best_value is None:
+            return False
+        mat, finals, _ = self._study_stats(study, trial.number)
+        t = trial.step
+        if mat.shape[0] < self.analogs or mat.shape[1] < t:
+            return False
+        y = float(trial.values[-1])
+        col = mat[:, t - 1]
+        near = np.abs(col - y) <= self.margin
+        if int(near.sum()) < self.analogs:
+            return False
+        return bool(np.max(y + finals[near] - col[near]) < study.best_value)
 
     def protected(self, trial: TrialView, study: StudyView,
                   cont: np.ndarray | None = None) -> bool:
@@ -190,16 +226,20 @@ class RegretPolicy:
         if ei < self.tolerance_min:
             return Decision(STOP, f"EI {ei:.2g} < tolerance_min {self.tolerance_min:g}",
                             forecast=summary, threshold=best)
-        if ei >= max(self.tolerance, self.rung_tolerance):
-            return Decision(CONTINUE, f"EI {ei:.2g} >= tolerance", forecast=summary,
-                            threshold=best)
         cont = self.contenders(study, trial.number)
         if self.protected(trial, study, cont):
             return Decision(CONTINUE, f"EI {ei:.2g}, but a contender looked no better at step {t}",
                             forecast=summary, threshold=best)
-        if ei < self.tolerance and cont.shape[0] >= self.min_contenders:
-            return Decision(STOP, f"EI {ei:.2g} < tolerance {self.tolerance:g}",
-                            forecast=summary, threshold=best)
+        if cont.shape[0] >= self.min_contenders:
+            if ei < self.tolerance:
+                return Decision(STOP, f"EI {ei:.2g} < tolerance {self.tolerance:g}",
+                                forecast=summary, threshold=best)
+            if self.no_analog_lifts(trial, study):
+                return Decision(STOP, f"EI {ei:.2g}, but no analog's gain from step {t} lifts it "
+                                f"above best {best:.4g}", forecast=summary, threshold=best)
+        if ei >= self.rung_tolerance:
+            return Decision(CONTINUE, f"EI {ei:.2g} >= tolerance", forecast=summary,
+                            threshold=best)
         if t in self.rungs(trial.horizon):
             cur = float(trial.values[-1])
             vals = study.values_at(t)

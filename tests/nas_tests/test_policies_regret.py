@@ -2,12 +2,12 @@
 
 A synthetic study: ordinary trials rise at once to a plateau near 0.5; planted *late bloomers*
 (config feature 1.0, the others 0.0, so their configs mark them) sit at 0 for 8 epochs and then
-climb to 0.90-0.92.  The predictor reads only the prefix: a flat prefix gets a small tail (12% of
+climb to 0.90-0.92; the study's first trial is a slow starter that ends at 0.55.  The predictor reads only the prefix: a flat prefix gets a small tail (12% of
 its mass spread over [0.5, 1]), so against a best of 0.9 its expected improvement is 1.2e-3, in
 between the policy's tolerance_min (8e-4) and tolerance (1.5e-3).  A prefix-only EI rule at the
 same tolerance stops every later bloomer and loses the best one; the regret policy keeps them,
-because the study has a contender (the first bloomer, completed while the best was still 0.5)
-that was just as flat at those steps.
+because the study has contenders (the slow starter, then the first bloomer, completed while the
+best was still about 0.55) that were just as flat at those steps.
 """
 
 from __future__ import annotations
@@ -87,14 +87,16 @@ def _study() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows.append(a * (1.0 - np.exp(-t / 2.0)))
         feats.append([0.0, rng.normal()])
         bloom.append(False)
-    for final in (0.90, 0.905, 0.91, 0.92):
+    for final in (0.90, 0.905, 0.91, 0.92, 0.55):  # the last: a slow starter, mediocre
         c = np.where(t <= 8, 0.0, final * (t - 8) / (T - 8))
         rows.append(c)
         feats.append([1.0, rng.normal()])
         bloom.append(True)
     curves = np.clip(np.array(rows), 0.0, 1.0)
-    # ordinary trials first, then the bloomers (the best one last), interleaved with the rest
-    order = list(range(10)) + [30] + list(range(10, 20)) + [31, 32] + list(range(20, 30)) + [33]
+    # the study's first trial starts slowly (it shows that flat runs take off here); then
+    # ordinary trials, the bloomers (the best one last) interleaved with the rest
+    order = [34] + list(range(10)) + [30] + list(range(10, 20)) + [31, 32] \
+        + list(range(20, 30)) + [33]
     return curves, np.array(feats), np.array(order)
 
 
@@ -205,3 +207,23 @@ def test_declared_capabilities_and_lookup() -> None:
     assert pol.rungs(20) == [1, 2, 4, 8, 16]
     with pytest.raises(ConfigError):
         make_policy("nas.policies:RegretPolicy", {"delta": 0.1})
+
+
+def test_analogs_that_plateaued_stop_a_trial_the_forecast_keeps() -> None:
+    """A task whose runs saturate: the prefix-only forecast extrapolates a rising prefix far above
+    the best, but every completed run that stood where this one stands gained almost nothing."""
+    study = StudyCurves()
+    study.set_predictor(PrefixOnly())  # type: ignore[arg-type]
+    t = np.arange(1, T + 1)
+    for n in range(3):  # contenders: fast to 0.69, end at 0.70
+        study.curves[n] = list(np.minimum(0.69 + 0.01 * (t >= T), 0.7))
+        study.complete[n] = 0.7
+    for n in range(3, 6):  # analogs: 0.6 at step 5, end at 0.61
+        study.curves[n] = list(np.minimum(0.12 * t, 0.6) + 0.01 * (t >= T))
+        study.complete[n] = 0.61
+    trial = TrialView(9, np.array([0.2, 0.3, 0.4, 0.5, 0.6]), T)
+    pol = RegretPolicy(contender_gap=0.05)
+    d = pol.decide(trial, study)
+    assert d.action == STOP and "no analog" in d.reason
+    assert RegretPolicy(contender_gap=0.05, analogs=4).decide(trial, study).action == CONTINUE
+    assert RegretPolicy(contender_gap=0.05, analogs=0).decide(trial, study).action == CONTINUE
