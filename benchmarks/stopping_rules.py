@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _sr_cache import GRID, cache_path  # noqa: E402
+from _sr_cache import GRID, cache_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = {
@@ -53,7 +53,7 @@ def ei_grid(F: np.ndarray, S: np.ndarray, best: float) -> np.ndarray:
     if best >= 1.0:
         return np.zeros(F.shape[0])
     x = max(best, 0.0) * NG
-    k = min(int(math.floor(x)), NG - 1)
+    k = min(math.floor(x), NG - 1)
     fr = x - k
     Fb = F[:, k] * (1.0 - fr) + F[:, k + 1] * fr
     return S[:, k + 1] + (GRID[k + 1] - best) * (1.0 - 0.5 * (Fb + F[:, k + 1]))
@@ -64,7 +64,7 @@ def p_above(F: np.ndarray, bar: float) -> np.ndarray:
     if bar >= 1.0:
         return np.zeros(F.shape[0])
     x = max(bar, 0.0) * NG
-    k = min(int(math.floor(x)), NG - 1)
+    k = min(math.floor(x), NG - 1)
     fr = x - k
     return 1.0 - (F[:, k] * (1.0 - fr) + F[:, k + 1] * fr)
 
@@ -407,7 +407,7 @@ class Regret:
             done = np.flatnonzero(st.done[: st.pos])
             cont = done[st.rec[done, -1] >= st.best - self.tau]
             if self.top is not None and cont.size:
-                m = int(math.ceil(math.sqrt(done.size))) if self.top == "sqrt" else int(self.top)
+                m = math.ceil(math.sqrt(done.size)) if self.top == "sqrt" else int(self.top)
                 cont = cont[np.argsort(-st.rec[cont, -1], kind="stable")[:m]]
         Yk = st.rec[cont]
         if self.lift is None:
@@ -458,8 +458,8 @@ class Regret:
 
 # -- sweeps, leave-one-family-out, tables -----------------------------------------------------
 ANCHORS = {"a": 1884, "b": 174, "c": 259}  # late bloomers that must never cause regret
-GRID_REGRET = [dict(tol=tol, tol_min=8e-4, tol_rung=rung, eta=eta, tau=0.2, margin=m, min_cont=mc,
-                    analogs=an)
+GRID_REGRET = [{"tol": tol, "tol_min": 8e-4, "tol_rung": rung, "eta": eta, "tau": 0.2,
+                "margin": m, "min_cont": mc, "analogs": an}
                for an in (3, 0) for mc in (3, 0) for eta in (2.0, 3.0) for tol in (1.5e-3, 1e-3, 2e-3)
                for rung in (8e-2, 2e-2, 4e-2) for m in (0.05, 0.1)]
 
@@ -515,8 +515,8 @@ def replay_policy(fam: Family, policy: Any, seeds: int = 5) -> Result:
                   float(np.mean([v[1] for v in per.values()])), worst, per)
 
 
-DEFAULT = dict(tol=1.5e-3, tol_min=8e-4, tol_rung=8e-2, eta=2.0, tau=0.2, margin=0.05, min_cont=3,
-               analogs=3)
+DEFAULT = {"tol": 1.5e-3, "tol_min": 8e-4, "tol_rung": 8e-2, "eta": 2.0, "tau": 0.2,
+           "margin": 0.05, "min_cont": 3, "analogs": 3}
 PEERS = {"asha": lambda: Asha(), "median": lambda: Median()}
 
 
@@ -538,8 +538,8 @@ def lofo(sweep_res: dict[str, Any], peers: dict[str, Any], fams: list[str],
     """For each family: the grid setting chosen on the others, evaluated on it.  Chosen = holds
     the bar on the most of the others, then the most 1.5x passes, then the largest worst-case
     speed ratio to the faster peer."""
-    lines = ["| held out | setting chosen on the others | holds on the others | on the held-out "
-             "family | faster peer | bar | 1.5x |", "|---|---|---|---|---|---|---|"]
+    lines = [("| held out | setting chosen on the others | holds on the others | on the held-out "
+             "family | faster peer | bar | 1.5x |"), "|---|---|---|---|---|---|---|"]
     keys = [k for k in sweep_res[fams[0]] if all(k in sweep_res[f] for f in fams)]
     if fixed:
         keys = [k for k in keys if all(json.loads(k)[o] == v for o, v in fixed.items())]

@@ -45,10 +45,10 @@ class PrefixOnly:
     name = "prefix-only"
     learns_from_curves = False
 
-    def fit(self, curves):  # noqa: ANN001, ANN201
+    def fit(self, curves):
         return self
 
-    def predict(self, curves, horizon):  # noqa: ANN001, ANN201
+    def predict(self, curves, horizon):
         rows = []
         for c in curves:
             v = np.asarray(c.values, dtype=float)
@@ -69,7 +69,7 @@ class PrefixEI:
     def __init__(self, tolerance: float = 1.5e-3) -> None:
         self.tolerance = tolerance
 
-    def decide(self, trial: TrialView, study) -> Decision:  # noqa: ANN001
+    def decide(self, trial: TrialView, study) -> Decision:
         if study.best_value is None or trial.step >= trial.horizon:
             return Decision(CONTINUE)
         fc = study.predictor.predict([trial.curve()], trial.horizon)
@@ -110,10 +110,10 @@ def test_expected_improvement_exact_for_bars_and_generic() -> None:
         def __init__(self, f: HistogramForecast) -> None:
             self.f = f
 
-        def cdf(self, y):  # noqa: ANN001, ANN201
+        def cdf(self, y):
             return self.f.cdf(y)
 
-        def take(self, rows):  # noqa: ANN001, ANN201
+        def take(self, rows):
             return NoBars(self.f.take(rows))
 
     assert expected_improvement(NoBars(fc), 0.9) == pytest.approx(1.2e-3, rel=1e-3)
