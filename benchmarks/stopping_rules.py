@@ -378,8 +378,9 @@ class Regret:
     def __init__(self, tol: float = 1.5e-3, tol_min: float = 8e-4, tol_rung: float = 2e-2,
                  eta: float = 2.0, tau: float = 0.2, margin: float = 0.0,
                  partial: bool = False, cfg_k: int = 0, min_cont: int = 0,
-                 analogs: int = 0, lift: float | None = None, top: str | int | None = None
-                 ) -> None:
+                 analogs: int = 0, lift: float | None = None, top: str | int | None = None,
+                 rel: float | None = None) -> None:
+        self.rel = rel  # not None: contender gap = min(tau, rel * (best - median completed final))
         self.top = top  # contenders also among the top (int) or sqrt(n_complete) ("sqrt")
         self.lift = lift  # not None: a contender protects t only if its gain from t to T would
         # lift this trial to >= best - lift
@@ -405,7 +406,10 @@ class Regret:
             cont = np.flatnonzero(np.nanmax(np.where(np.isnan(R), -1, R), axis=1) >= st.best - self.tau)
         else:
             done = np.flatnonzero(st.done[: st.pos])
-            cont = done[st.rec[done, -1] >= st.best - self.tau]
+            tau = self.tau
+            if self.rel is not None and done.size:
+                tau = min(tau, self.rel * (st.best - float(np.median(st.rec[done, -1]))))
+            cont = done[st.rec[done, -1] >= st.best - tau]
             if self.top is not None and cont.size:
                 m = math.ceil(math.sqrt(done.size)) if self.top == "sqrt" else int(self.top)
                 cont = cont[np.argsort(-st.rec[cont, -1], kind="stable")[:m]]
