@@ -58,7 +58,7 @@ __all__ = [
 #: ``search.sampler`` names -> the Optuna sampler class (``optuna.samplers.<class>``)
 SAMPLERS = {"random": "RandomSampler", "tpe": "TPESampler", "cmaes": "CmaEsSampler",
             "gp": "GPSampler", "nsga2": "NSGAIISampler"}
-POLICIES = ("none", "median", "asha", "predictive")
+POLICIES = ("none", "median", "asha", "predictive", "regret")
 _PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
 
 
@@ -289,6 +289,8 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
     predictor = st.get("predictor")
     if predictor is not None:
         predictor = c.plugin(predictor, "stopping.predictor", "predictor")
+    elif policy == "regret":  # the shipped default rule reads the shipped pfn
+        predictor = "pfn"
     elif policy == "predictive":
         raise c.missing("stopping.predictor (policy \"predictive\" needs one)")
     stopping = StoppingSection(

@@ -45,6 +45,8 @@ def policy_options(cfg: StudyConfig) -> dict[str, Any]:
         options.setdefault("delta", st.delta)
         options.setdefault("min_epochs", st.min_epochs)
         options.setdefault("epsilon", st.epsilon)
+    elif st.policy == "regret":
+        options.setdefault("min_epochs", st.min_epochs)
     return options
 
 

@@ -22,6 +22,7 @@ from nas.policies._audit import (
 )
 from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
 from nas.policies._rank import ASHAPolicy, MedianPolicy, NoStopping
+from nas.policies._regret import RegretPolicy
 from nas.policies._schedule import REFIT_FIRST, make_policy, should_refit
 from nas.policies._session import (
     InlineRefits,
@@ -43,6 +44,7 @@ __all__ = [
     "NoStopping",
     "PredictivePolicy",
     "Refits",
+    "RegretPolicy",
     "StopAudit",
     "StoppingSession",
     "StudyCurves",
