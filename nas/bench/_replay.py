@@ -367,8 +367,9 @@ def run_replay(
                 lost = [r for r in records if r["action"] == "STOP" and r["final"] > run.best]
                 if lost:
                     top = max(lost, key=lambda r: r["final"])
-                    explained.append({"group": g, "seed": s, "regret": best_all - run.best,
-                                      "row": int(idx[top["row"]]), **top})
+                    explained.append({**top, "group": g, "seed": s,
+                                      "regret": best_all - run.best,
+                                      "row": int(idx[top["row"]])})  # the file's row
             for k in totals:
                 totals[k] += int(getattr(run, k))
             outcomes.extend(run.outcomes)
