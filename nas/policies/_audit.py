@@ -64,8 +64,9 @@ class StopAudit:
 
     A would-be stop at step t of a trial with horizon T costs ``T - t`` epochs if audited.  It
     is audited with probability ``p = min(MAX_INCLUSION, rate * e / (T - t))``, where ``e`` is
-    the epochs the study consumed per would-be stop so far: the expected audited epochs then
-    stay near ``rate`` times the epochs the study consumed.  A hard cap refuses an audit that
+    the epochs the study consumed per trial so far: each would-be stop then costs ``rate * e``
+    audited epochs in expectation, and since a study has no more stops than trials, the
+    expected audited epochs stay below ``rate`` times the epochs the study consumed.  A hard cap refuses an audit that
     would take the audited epochs beyond ``rate`` x consumed + :data:`CAP_SLACK` horizons.  Each audited trial
     stands for ``1 / p`` would-be stops (its inclusion probability is kept in its decision's
     reason), so the weighted share of false stops among the audited ones estimates the policy's
@@ -81,6 +82,7 @@ class StopAudit:
         self.seed = int(seed)
         self.horizon = horizon
         self.consumed = 0  # epochs the study has consumed (every report)
+        self.trials = 0  # trials the study has started
         self.stops = 0  # would-be stops reviewed
         self.spent = 0  # epochs promised to audited trials (horizon - stop step each)
 
@@ -105,8 +107,8 @@ class StopAudit:
             return 0.0
         if self.spent + cost > self.rate * self.consumed + CAP_SLACK * self.horizon:
             return 0.0  # the hard cap
-        per_stop = self.consumed / max(1, self.stops)
-        return min(MAX_INCLUSION, self.rate * per_stop / cost)
+        per_trial = self.consumed / max(1, self.trials, self.stops)
+        return min(MAX_INCLUSION, self.rate * per_trial / cost)
 
     def review(self, decision: Decision, trial_number: int, step: int | None = None) -> Decision:
         """The decision to carry out: ``decision`` itself, or its AUDIT twin."""

@@ -154,6 +154,7 @@ class StoppingSession:
                 self.audit.horizon = int(horizon)
             if m0 is not None:  # a resumed study: what it consumed and would have stopped
                 self.audit.consumed = sum(len(c) for c in m0.curves.values())
+                self.audit.trials = len(m0.curves)
                 self.audit.stops = len(m0.audited) + sum(
                     1 for n, c in m0.curves.items() if n not in m0.complete and len(c) < horizon)
         self.calibrate = bool(calibrate)
@@ -210,6 +211,7 @@ class StoppingSession:
         m.version += 1
         if self.audit is not None:
             self.audit.consumed += 1
+            self.audit.trials += epoch == 1
         if features is not None:
             m.features[trial] = np.asarray(features, dtype=np.float64)
         if epoch >= self.horizon:

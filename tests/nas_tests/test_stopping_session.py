@@ -227,6 +227,7 @@ def _audit_run(seed: int, horizon: int = 30, n: int = 400, rate: float = 0.05):
     for i in range(n):
         t = int(rng.integers(1, horizon))
         audit.consumed += t
+        audit.trials += 1
         wrong = bool(rng.random() < (0.4 if t <= 5 else 0.02))
         wrong_all.append(wrong)
         d = audit.review(Decision("STOP", "x"), i, t)
