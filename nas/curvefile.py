@@ -4,8 +4,9 @@ Arrays: ``curves`` (N x T float, NaN after each curve's end), optional ``lengths
 ``configs`` (N JSON strings), ``task`` (N strings), ``config_features`` (N x D float) with
 ``config_feature_names`` (D), ``direction`` ("maximize" by default), ``state`` (N strings:
 COMPLETE, STOPPED, FAILED or INTERRUPTED; COMPLETE when absent: a STOPPED curve is truncated,
-not finished) and ``stop_step`` (N integers: the step a STOPPED trial was stopped after, 0 for
-the others).  No pickle.
+not finished), ``stop_step`` (N integers: the step a STOPPED trial was stopped after, 0 for
+the others) and ``stopping`` (one JSON string: the ``[stopping]`` settings of the study the file
+was exported from, which ``nas bench replay`` uses when ``--policy`` is not given).  No pickle.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class CurveSet:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     states: np.ndarray | None = None
     stop_steps: np.ndarray | None = None
+    #: the ``[stopping]`` table of the study the file was exported from (None: not known)
+    stopping: dict[str, Any] | None = None
 
     @property
     def n(self) -> int:
@@ -139,19 +142,7 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
         raw = _str_array(data.pop("configs"), "configs", n, src)
         configs = []
         for i, s in enumerate(raw):
-            try:
-                c = json.loads(s)
-                deep = too_deep(c)
-            except json.JSONDecodeError as exc:
-                raise CurveFileError(f"{src}: configs[{i}] is not JSON: {exc}") from exc
-            except RecursionError:
-                deep = True
-            if deep:
-                raise CurveFileError(f"{src}: configs[{i}] nests deeper than {MAX_DEPTH} "
-                                     "levels")
-            if not isinstance(c, dict):
-                raise CurveFileError(f"{src}: configs[{i}] is not a JSON object")
-            configs.append(c)
+            configs.append(_json_object(s, f"configs[{i}]", src))
     task = _str_array(data.pop("task"), "task", n, src) if "task" in data else None
     feats = names = None
     if "config_features" in data:
@@ -193,8 +184,33 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
         stop_steps = raw_steps.astype(np.int64)
         if (stop_steps < 0).any() or (stop_steps > lengths).any():
             raise CurveFileError(f"{src}: 'stop_step' must lie in 0..lengths[i]")
+    stopping = _stopping(data.pop("stopping"), src) if "stopping" in data else None
     return CurveSet(curves, lengths, configs, task, feats, names, direction, src, data,
-                    states, stop_steps)
+                    states, stop_steps, stopping)
+
+
+def _stopping(arr: np.ndarray, src: str) -> dict[str, Any]:
+    """The file's ``stopping`` entry: one JSON object (a study's ``[stopping]`` table)."""
+    flat = np.asarray(arr).reshape(-1)
+    if flat.size != 1 or not isinstance(flat[0], str):
+        raise CurveFileError(f"{src}: 'stopping' must be one JSON string, got {flat.size} "
+                             f"value(s) of dtype {flat.dtype}")
+    return _json_object(str(flat[0]), "'stopping'", src)
+
+
+def _json_object(text: str, what: str, src: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+        deep = too_deep(doc)
+    except json.JSONDecodeError as exc:
+        raise CurveFileError(f"{src}: {what} is not JSON: {exc}") from exc
+    except RecursionError:
+        deep = True
+    if deep:
+        raise CurveFileError(f"{src}: {what} nests deeper than {MAX_DEPTH} levels")
+    if not isinstance(doc, dict):
+        raise CurveFileError(f"{src}: {what} is not a JSON object")
+    return doc
 
 
 def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
@@ -212,5 +228,7 @@ def save_curves(path: str | os.PathLike[str], cs: CurveSet) -> None:
         arrays["state"] = np.asarray([str(x) for x in cs.states], dtype=str)
     if cs.stop_steps is not None:
         arrays["stop_step"] = np.asarray(cs.stop_steps, dtype=np.int64)
+    if cs.stopping is not None:
+        arrays["stopping"] = np.asarray(json.dumps(cs.stopping, sort_keys=True))
     with open(Path(path), "wb") as f:  # exactly ``path``: numpy would add ".npz" to a name
         np.savez_compressed(f, **arrays)

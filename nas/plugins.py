@@ -22,7 +22,7 @@ from nas.config import SAMPLERS, StudyConfig
 from nas.errors import ConfigError, NasError
 from nas.interfaces import LearningCurvePredictor, StoppingPolicy, TaskSpec
 
-__all__ = ["StudyPlugins", "build_plugins", "make_sampler", "policy_options"]
+__all__ = ["StudyPlugins", "build_plugins", "make_sampler", "policy_options", "stopping_options"]
 
 
 def make_sampler(name: str, seed: int, options: Mapping[str, Any]) -> Any:
@@ -40,14 +40,22 @@ def make_sampler(name: str, seed: int, options: Mapping[str, Any]) -> Any:
 def policy_options(cfg: StudyConfig) -> dict[str, Any]:
     """``stopping.options``, with the predictive rule's keys of the ``[stopping]`` table."""
     st = cfg.stopping
-    options: dict[str, Any] = dict(st.options)
-    if st.policy == "predictive":
-        options.setdefault("delta", st.delta)
-        options.setdefault("min_epochs", st.min_epochs)
-        options.setdefault("epsilon", st.epsilon)
-    elif st.policy == "regret":
-        options.setdefault("min_epochs", st.min_epochs)
-    return options
+    return stopping_options(st.policy, st.options, delta=st.delta, min_epochs=st.min_epochs,
+                            epsilon=st.epsilon)
+
+
+def stopping_options(policy: str, options: Mapping[str, Any], *, delta: float,
+                     min_epochs: int, epsilon: float) -> dict[str, Any]:
+    """The policy's options from the fields of a ``[stopping]`` table (:func:`policy_options`;
+    ``nas bench replay`` reads them from a curve file's ``stopping``)."""
+    out: dict[str, Any] = dict(options)
+    if policy == "predictive":
+        out.setdefault("delta", delta)
+        out.setdefault("min_epochs", min_epochs)
+        out.setdefault("epsilon", epsilon)
+    elif policy == "regret":
+        out.setdefault("min_epochs", min_epochs)
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 Protocol (issue 5, section 4), implemented exactly:
 
-* per task group and seed s = 0..seeds-1: the group's complete curves (length = the file's T) in
-  file order, run one at a time in the order ``numpy.random.default_rng(s).permutation(n)``;
+* per task group and seed s = 0..seeds-1: the group's complete curves (length = the file's T,
+  every value finite) in file order, run one at a time in the order
+  ``numpy.random.default_rng(s).permutation(n)``; the other curves (a stopped or unfinished
+  trial's, shorter than T; or one with a missing value) are dropped and counted in the
+  document (``curves_used``, ``curves_dropped``, ``dropped_why``, also per group);
 * after each epoch t < T the policy decides on the prefix ``y_1..y_t`` with a
   :class:`nas.policies.StudyCurves` that holds every earlier trial's values (up to where it
   stopped) and ``best_value`` = the best final value among completed trials (None before the
@@ -50,7 +53,7 @@ from nas.policies import (
 )
 from nas.policies._audit import inclusion_from_reason
 
-__all__ = ["GroupRun", "add_trial", "replay_group", "run_replay"]
+__all__ = ["GroupRun", "add_trial", "file_stopping", "replay_group", "run_replay"]
 
 Progress = Callable[[str, int, int], None]
 _EARLY = 5  # prefixes 1.._EARLY are batched across upcoming trials
@@ -284,7 +287,7 @@ def _factory(name: str, options: dict[str, Any]) -> Callable[[], LearningCurvePr
 
 def run_replay(
     cs: CurveSet,
-    policy: str,
+    policy: str | None = None,
     *,
     policy_options: Mapping[str, Any] | None = None,
     predictor: str | None = None,
@@ -302,7 +305,13 @@ def run_replay(
     as their users run them; 0 turns it off).  ``explain``: add, per group and seed whose
     regret is not 0, the trial that decided the regret (``explain`` in the document).  ``calibrate``: recalibrate the predictor on
     the replayed study's own trials before the stop rule reads it (default off, as in
-    ``nas run``: ``stopping.calibrate``)."""
+    ``nas run``: ``stopping.calibrate``).
+
+    ``policy=None``: the settings of the file's ``stopping`` entry (what ``nas export`` writes
+    from the study's ``[stopping]`` table: policy, predictor, options, audit, calibrate), each
+    overridden by an argument given here (``policy_options`` key by key); the document names
+    the settings taken from the file (``from_file``).  With a ``policy`` the file's settings
+    are not used."""
     from nas import registry
     from nas.policies import make_policy
     from nas.policies._audit import check_rate
@@ -310,6 +319,25 @@ def run_replay(
     cs.require_unit_range()
     if seeds < 1:
         raise ConfigError(f"--seeds is {seeds}, but must be >= 1")
+    from_file: list[str] = []
+    if policy is None:
+        fs = file_stopping(cs)
+        policy = fs["policy"]
+        from_file.append("policy")
+        if predictor is None and fs["predictor"] is not None:
+            predictor = fs["predictor"]
+            from_file.append("predictor")
+        given = dict(policy_options or {})
+        taken = {k: v for k, v in fs["options"].items() if k not in given}
+        from_file += sorted(taken)
+        policy_options = {**taken, **given}
+        if audit is None and fs["audit"] is not None:
+            audit = fs["audit"]
+            from_file.append("audit")
+        if calibrate is None:
+            calibrate = fs["calibrate"]
+            from_file.append("calibrate")
+    assert policy is not None
     opts = dict(policy_options or {})
     pol = make_policy(policy, opts)
     needs_predictor = policy_caps(pol)["needs_predictor"]
@@ -325,15 +353,28 @@ def run_replay(
     T = cs.horizon
     groups = cs.groups()
     names = list(dict.fromkeys(groups.tolist()))
-    per_group: dict[str, dict[str, float]] = {}
+    full = cs.lengths == T
+    finite = np.isfinite(cs.curves).all(axis=1)
+    usable = full & finite
+    counts: dict[str, dict[str, Any]] = {}
+    for g in names:
+        in_g = groups == g
+        counts[g] = {"curves_used": int((in_g & usable).sum()),
+                     "curves_dropped": int((in_g & ~usable).sum()),
+                     "dropped_why": {"shorter_than_horizon": int((in_g & ~full).sum()),
+                                     "not_finite": int((in_g & full & ~finite).sum())}}
+    n_used = int(usable.sum())
+    if n_used == 0:
+        raise ConfigError(f"{cs.source}: no curve to replay: {_dropped_text(cs.n, 0, T, counts)}")
+    per_group: dict[str, dict[str, Any]] = {}
     worst = 0.0
-    jobs, job = len(names) * seeds, 0
+    jobs, job = sum(1 for g in names if counts[g]["curves_used"]) * seeds, 0
     totals = {"stops": 0, "audited": 0, "audited_false": 0, "true_false": 0,
               "audit_epochs": 0, "consumed": 0}
     outcomes: list[tuple[bool, float]] = []
     explained: list[dict[str, Any]] = []
     for g in names:
-        idx = np.flatnonzero((groups == g) & (cs.lengths == T))
+        idx = np.flatnonzero((groups == g) & usable)
         if idx.size == 0:
             continue
         curves = cs.curves[idx]
@@ -376,7 +417,8 @@ def run_replay(
             job += 1
             if progress is not None:
                 progress(f"replay {g[:40]} seed {s}", job, jobs)
-        per_group[g] = {"speedup": float(np.mean(speed)), "regret": float(np.mean(regret))}
+        per_group[g] = {"speedup": float(np.mean(speed)), "regret": float(np.mean(regret)),
+                        **counts[g]}
     delta = getattr(pol, "delta", None)
     stops = totals["stops"]
     return {
@@ -402,6 +444,75 @@ def run_replay(
         "file": os.fspath(cs.source),
         "seeds": seeds,
         "options": {k: v for k, v in vars(pol).items() if not k.startswith("_") and k != "summarise"},
+        # the settings taken from the file's ``stopping`` entry, and that entry
+        "from_file": from_file,
+        "file_stopping": cs.stopping,
+        # a replay needs full curves: the others are dropped, and counted
+        "horizon": T,
+        "curves_used": n_used,
+        "curves_dropped": cs.n - n_used,
+        "dropped_why": {k: sum(c["dropped_why"][k] for c in counts.values())
+                        for k in ("shorter_than_horizon", "not_finite")},
+        "dropped_text": _dropped_text(cs.n, n_used, T, counts),
         "groups": per_group,
+        # groups none of whose curves could be replayed (no speedup or regret)
+        "groups_dropped": {g: c for g, c in counts.items() if not c["curves_used"]},
         **({"explain": explained} if explain else {}),
+    }
+
+
+def _dropped_text(n: int, used: int, T: int, counts: Mapping[str, Mapping[str, Any]]) -> str:
+    """``used 11 of 32 curves; dropped 21 (a replay needs full curves): 21 shorter than the
+    horizon 9 (stopped or unfinished)`` (and the groups with nothing to replay)."""
+    short = sum(c["dropped_why"]["shorter_than_horizon"] for c in counts.values())
+    bad = sum(c["dropped_why"]["not_finite"] for c in counts.values())
+    text = f"used {used} of {n} curves"
+    if n > used:
+        why = []
+        if short:
+            why.append(f"{short} shorter than the horizon {T} (stopped or unfinished)")
+        if bad:
+            why.append(f"{bad} not finite (a missing value)")
+        text += f"; dropped {n - used} (a replay needs full curves): {', '.join(why)}"
+    empty = [g for g, c in counts.items() if not c["curves_used"]]
+    if empty and len(counts) > 1:
+        text += f"; groups with none to replay: {', '.join(empty)}"
+    return text
+
+
+def file_stopping(cs: CurveSet) -> dict[str, Any]:
+    """The replay settings of the file's ``stopping`` entry (a study's ``[stopping]`` table as
+    ``nas export`` writes it): ``policy``, ``predictor``, ``options`` (as ``nas run`` builds
+    them: :func:`nas.plugins.stopping_options`), ``audit`` and ``calibrate``."""
+    from nas.errors import CurveFileError
+    from nas.plugins import stopping_options
+    from nas.policies import DEFAULT_DELTA, DEFAULT_EPSILON
+
+    st = cs.stopping
+    if st is None:
+        raise ConfigError(f"{cs.source}: the file carries no stopping settings (a `nas export "
+                          "--format npz` of a study does): pass --policy, e.g. --policy asha")
+
+    def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        v = st.get(key, default)
+        if v is None and default is None:
+            return None
+        if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
+            raise CurveFileError(f"{cs.source}: stopping.{key} is {v!r}, not a "
+                                 f"{getattr(kind, '__name__', 'number')}")
+        return v
+
+    policy = get("policy", str, None)
+    if policy is None:
+        raise CurveFileError(f"{cs.source}: the file's stopping settings name no policy")
+    options = get("options", dict, {})
+    return {
+        "policy": policy,
+        "predictor": get("predictor", str, None),
+        "options": stopping_options(policy, options,
+                                    delta=get("delta", (int, float), DEFAULT_DELTA),
+                                    min_epochs=get("min_epochs", int, 1),
+                                    epsilon=get("epsilon", (int, float), DEFAULT_EPSILON)),
+        "audit": get("audit", (int, float), None),
+        "calibrate": get("calibrate", bool, False),
     }

@@ -7,8 +7,6 @@ modules, scikit-learn, torch via a predictor) happen inside the commands.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,26 +53,6 @@ def _parse_cutoffs(text: str) -> list[float]:
     return vals
 
 
-@contextmanager
-def _progress(auto_refresh: bool = True) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar on stderr (only on a terminal); ``auto_refresh=False`` redraws only on
-    updates (no refresh thread: for timing benchmarks)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  auto_refresh=auto_refresh, disable=not console.is_terminal) as prog:
-        task = prog.add_task("starting", total=None)
-
-        def update(desc: str, done: int, total: int) -> None:
-            prog.update(task, description=desc, completed=done, total=total,
-                        refresh=not auto_refresh)
-
-        yield update
-
-
 def _load(path: Path) -> Any:
     from nas.curvefile import load_curves
 
@@ -100,12 +78,13 @@ def predict_cmd(
 ) -> None:
     """Forecast final values from prefixes (per-group K-fold) and score them."""
     from nas.bench import run_predict
+    from nas.cli._progress import task_progress
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
     if threads < 1:
         raise ConfigError(f"--threads is {threads}, but must be >= 1")
     cs = _load(curves)
-    with _progress() as prog:
+    with task_progress("nas bench predict") as prog:
         doc = run_predict(cs, predictor, options=_parse_options(option),
                           cutoffs=_parse_cutoffs(cutoffs), folds=folds, seed=seed,
                           threads=threads, calibrate=calibrate, progress=prog)
@@ -120,8 +99,10 @@ def predict_cmd(
 @bench_app.command("replay")
 def replay_cmd(
     curves: Path = typer.Option(..., "--curves", help="Curve file (.npz, values in [0, 1])."),
-    policy: str = typer.Option(..., "--policy", help="none | median | asha | predictive | m:a"),
-    predictor: str | None = typer.Option(None, "--predictor", help="For predictive."),
+    policy: str | None = typer.Option(
+        None, "--policy", help="none | median | asha | predictive | regret | m:a (default: the "
+                               "file's, as nas export writes it from the study)."),
+    predictor: str | None = typer.Option(None, "--predictor", help="For predictive, regret."),
     delta: float | None = typer.Option(None, "--delta", help="predictive: P threshold."),
     epsilon: float | None = typer.Option(
         None, "--epsilon", help="predictive: regret tolerance (stop when P(final > best + "
@@ -129,11 +110,12 @@ def replay_cmd(
     audit: float | None = typer.Option(
         None, "--audit", help="Stop audit rate: share of would-be stops that run on to the "
                               "horizon to measure the false-stop rate (default 0.05; 0 = off)."),
-    calibrate: bool = typer.Option(
-        False, "--calibrate/--no-calibrate",
+    calibrate: bool | None = typer.Option(
+        None, "--calibrate/--no-calibrate",
         help="Recalibrate the predictor's forecasts on the replayed study's own trials before "
-             "the stop rule reads them (as stopping.calibrate = true in a study file)."),
-    min_epochs: int | None = typer.Option(None, "--min-epochs", help="predictive (1)."),
+             "the stop rule reads them (as stopping.calibrate = true in a study file; default "
+             "off)."),
+    min_epochs: int | None = typer.Option(None, "--min-epochs", help="predictive, regret (1)."),
     grace: int | None = typer.Option(None, "--grace", help="asha: grace period (1)."),
     eta: float | None = typer.Option(None, "--eta", help="asha: reduction factor (3)."),
     startup: int | None = typer.Option(None, "--startup", help="median: startup trials (5)."),
@@ -145,29 +127,40 @@ def replay_cmd(
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Replay the file as a sequential random search under a stopping policy."""
+    """Replay the file as a sequential random search under a stopping policy.
+
+    Without --policy, the stopping settings the file carries (a study's, written by nas
+    export) are used; flags override them.  Only complete curves are replayed: the output
+    says how many were used and dropped."""
     from nas.bench import run_replay
+    from nas.cli._progress import task_progress
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
     from nas.config import MAX_SEEDS
 
     check_count(seeds, "--seeds", MAX_SEEDS)
+    from nas.bench._replay import file_stopping
     from nas.policies import make_policy, policy_caps
 
+    cs = _load(curves)
+    name = policy if policy is not None else file_stopping(cs)["policy"]
     given = {"delta": delta, "epsilon": epsilon, "min_epochs": min_epochs, "grace_period": grace,
              "reduction_factor": eta, "n_startup_trials": startup}
     flags = {"delta": "--delta", "epsilon": "--epsilon", "min_epochs": "--min-epochs",
              "grace_period": "--grace", "reduction_factor": "--eta",
              "n_startup_trials": "--startup"}
     opts = {k: v for k, v in given.items() if v is not None}
-    caps = policy_caps(make_policy(policy))  # what the policy declares it takes
+    caps = policy_caps(make_policy(name))  # what the policy declares it takes
     bad = sorted(flags[k] for k in opts if k not in caps["options"])
+    whose = "" if policy is not None else f" (the policy of {curves})"
     if bad:
-        raise ConfigError(f"{', '.join(bad)} do(es) not apply to policy {policy!r}")
+        raise ConfigError(f"{', '.join(bad)} do(es) not apply to policy {name!r}{whose}")
     if predictor is not None and not caps["needs_predictor"]:
-        raise ConfigError(f"--predictor does not apply to policy {policy!r}")
-    cs = _load(curves)
-    with _progress() as prog:
+        raise ConfigError(f"--predictor does not apply to policy {name!r}{whose}")
+    flagged = ([] if policy is None else ["policy"]) + \
+        ([] if predictor is None else ["predictor"]) + list(opts) + \
+        ([] if audit is None else ["audit"]) + ([] if calibrate is None else ["calibrate"])
+    with task_progress("nas bench replay") as prog:
         doc = run_replay(cs, policy, policy_options=opts, predictor=predictor,
                          predictor_options=_parse_options(option), seeds=seeds,
                          audit=audit, calibrate=calibrate, progress=prog, explain=explain)
@@ -180,15 +173,41 @@ def replay_cmd(
                  "forecast": e["forecast_mean"], "threshold": e["threshold"],
                  "final": e["final"]} for e in doc["explain"]]
         emit(lost, "table", title="the trial that decided each regret (none: no regret)")
-    rows = [{"group": g, **v} for g, v in doc["groups"].items()]
-    rows.append({"group": "mean", "speedup": doc["speedup"], "regret": doc["regret"]})
+    rows = [{"group": g, "speedup": v["speedup"], "regret": v["regret"],
+             "used": v["curves_used"], "dropped": v["curves_dropped"]}
+            for g, v in doc["groups"].items()]
+    rows += [{"group": g, "speedup": None, "regret": None, "used": 0,
+              "dropped": v["curves_dropped"]} for g, v in doc["groups_dropped"].items()]
+    rows.append({"group": "mean", "speedup": doc["speedup"], "regret": doc["regret"],
+                 "used": doc["curves_used"], "dropped": doc["curves_dropped"]})
     from nas.policies._audit import false_stop_text
 
     fs = doc["false_stops"]
     audit_note = f", {false_stop_text(fs)}" if fs["audited"] else ""
-    emit(rows, "table", title=f"replay {policy} ({predictor or '-'}"
+    emit(rows, "table", title=f"replay {doc['policy']} ({doc['predictor'] or '-'}"
                               f"{', calibrated' if doc['calibrated'] else ''}), worst regret "
                               f"{doc['worst_regret']:.4g}{audit_note}")
+    typer.echo(f"curves: {doc['dropped_text']}")
+    typer.echo(_settings_text(doc, curves, flagged))
+
+
+def _settings_text(doc: dict[str, Any], curves: Path, flagged: list[str]) -> str:
+    """Which settings the replay took from the file, and which from flags (the rest are the
+    defaults)."""
+    def show(k: str) -> str:
+        v = doc["calibrated"] if k == "calibrate" else doc["options"].get(k, doc.get(k))
+        return f"{k} {'on' if v is True else 'off' if v is False else v}"
+
+    parts = []
+    if doc["from_file"]:
+        taken = [show(k) for k in doc["from_file"]]
+        parts.append(f"settings from {curves} (the study's): {', '.join(taken)}")
+    elif doc["file_stopping"] is not None:
+        parts.append(f"settings: not the study's in {curves} (policy "
+                     f"{doc['file_stopping'].get('policy')}): --policy was given")
+    if flagged:
+        parts.append(f"from flags: {', '.join(show(k) for k in flagged)}")
+    return "; ".join(parts) or "settings: from flags and defaults"
 
 
 @bench_app.command("race")

@@ -6,7 +6,10 @@ torch is imported inside the commands (the CLI package must load fast for query 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -30,7 +33,7 @@ def train_cmd(
     n_layers: int = typer.Option(4, "--layers", help="Transformer blocks."),
     threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0: torch's default)."),
     checkpoint_every: float = typer.Option(300.0, "--checkpoint-every", help="Seconds between checkpoints."),
-    log_every: int = typer.Option(100, "--log-every", help="Steps between loss log lines."),
+    log_every: int = typer.Option(100, "--log-every", help="Steps between loss log lines (and a line at least every 10 s)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
@@ -54,7 +57,21 @@ def train_cmd(
     cfg = TrainConfig(steps=steps, batch=batch, lr=lr, seed=seed, device=device,
                       checkpoint_every_s=checkpoint_every, log_every=log_every)
     model_cfg = PFNConfig(d_model=d_model, n_layers=n_layers)
-    res = train(out, cfg, model_cfg, resume=resume, progress=progress and f == "table")
+    from nas.cli._progress import progress_every_s
+
+    every = progress_every_s()
+    with _stop_signals() as stopped:
+        res = train(out, cfg, model_cfg, resume=resume, progress=progress and f == "table",
+                    log_every_s=every, stop=lambda: bool(stopped))
+    if stopped:  # SIGINT or SIGTERM: checkpointed at the last whole step, as nas run does
+        import signal
+        import sys
+
+        again = _resume_line(out, steps=steps, batch=batch, device=device, seed=seed, lr=lr,
+                             threads=threads)
+        print(f"nas: interrupted by {signal.Signals(stopped[0]).name}: checkpoint at step "
+              f"{res.step} in {out}; resume with: {again}", file=sys.stderr, flush=True)
+        raise typer.Exit(128 + stopped[0])
     doc = {"out": str(out), "step": res.step, "curves_seen": res.curves_seen,
            "wall_s": round(res.wall_s, 1), "curves_per_s": round(res.curves_per_s, 1),
            "last_loss": res.last_loss, "device": device, "threads": torch.get_num_threads()}
@@ -62,6 +79,45 @@ def train_cmd(
         emit_json(doc)
     else:
         emit([{"key": k, "value": v} for k, v in doc.items()], "table", title="PFN training")
+
+
+@contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM (also in the background, where SIGINT is otherwise ignored) end
+    training after the step in progress: the list receives the signal.  A second one aborts
+    at once (exit 130, no checkpoint)."""
+    import signal
+    import threading
+
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if got:
+            raise KeyboardInterrupt
+        got.append(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
+def _resume_line(out: Path, **flags: Any) -> str:
+    """``nas pfn train --out DIR --steps N ... --resume``: the flags that differ from the
+    defaults (the model's sizes come from the checkpoint)."""
+    import shlex
+
+    defaults = {"batch": 64, "device": "cpu", "seed": 0, "lr": 1e-3, "threads": 0}
+    parts = ["nas pfn train --out", shlex.quote(str(out)), "--steps", str(flags.pop("steps"))]
+    for k, v in flags.items():
+        if v != defaults[k]:
+            parts += [f"--{k}", shlex.quote(str(v))]
+    return " ".join(parts + ["--resume"])
 
 
 @pfn_app.command("info")

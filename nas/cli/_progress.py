@@ -26,7 +26,7 @@ from nas._format import short_config
 if TYPE_CHECKING:
     from nas.runner import RunStats
 
-__all__ = ["ProgressView", "render_leaderboard", "task_progress"]
+__all__ = ["ProgressView", "progress_every_s", "render_leaderboard", "task_progress"]
 
 
 def _fmt_s(s: float | None) -> str:
@@ -135,16 +135,36 @@ def render_leaderboard(summary: Any, console: Console | None = None) -> None:
     console.print(f"results in {summary.storage}", markup=False, highlight=False)
 
 
+def progress_every_s() -> float:
+    """Seconds between progress lines off a terminal: 10, or ``NAS_PROGRESS_EVERY_S``."""
+    import os
+
+    from nas.errors import ConfigError
+
+    raw = os.environ.get("NAS_PROGRESS_EVERY_S")
+    if raw is None:
+        return 10.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"NAS_PROGRESS_EVERY_S is {raw!r}; it must be a number of seconds > 0")
+    return value
+
+
 @contextmanager
-def task_progress(label: str, *, every_s: float = 10.0,
-                  console: Console | None = None) -> Iterator[Callable[[str, int, int], None]]:
+def task_progress(label: str, *, every_s: float | None = None, console: Console | None = None,
+                  auto_refresh: bool = True) -> Iterator[Callable[[str, int, int], None]]:
     """Progress of a long command on stderr: ``update(what, done, total)``.
 
-    On a terminal, a rich progress bar with the elapsed time and an ETA.  Otherwise (a log
+    On a terminal, a rich progress bar with the elapsed time and an ETA (``auto_refresh=False``:
+    redrawn only on updates, no refresh thread: for timing benchmarks).  Otherwise (a log
     file, CI), one line ``label: done/total (what), elapsed 1m05s, ETA 2m10s`` when the work
-    starts and then at least every ``every_s`` seconds from a background thread, however long
-    one step takes, and a last line when it ends."""
+    starts and then at least every ``every_s`` seconds (default :func:`progress_every_s`) from
+    a background thread, however long one step takes, and a last line when it ends."""
     console = console or Console(stderr=True)
+    every = progress_every_s() if every_s is None else every_s
     if console.is_terminal:
         from rich.progress import (
             BarColumn,
@@ -157,11 +177,13 @@ def task_progress(label: str, *, every_s: float = 10.0,
 
         with Progress(TextColumn(f"{label}: {{task.description}}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), console=console, transient=True) as prog:
+                      TimeRemainingColumn(), console=console, transient=True,
+                      auto_refresh=auto_refresh) as prog:
             task = prog.add_task("starting", total=None)
 
             def bar(what: str, done: int, total: int) -> None:
-                prog.update(task, description=what, completed=done, total=total)
+                prog.update(task, description=what, completed=done, total=total,
+                            refresh=not auto_refresh)
 
             yield bar
         return
@@ -181,7 +203,7 @@ def task_progress(label: str, *, every_s: float = 10.0,
                       soft_wrap=True)
 
     def tick() -> None:
-        while not stop.wait(every_s):
+        while not stop.wait(every):
             line()
 
     def update(what: str, done: int, total: int) -> None:

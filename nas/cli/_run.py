@@ -207,7 +207,7 @@ def overhead_cmd(
 ) -> None:
     """Engine vs plain Ray Tune on trivial trials; scheduler-hook latency (predictive policy)."""
     from nas.bench.overhead import run_overhead
-    from nas.cli._bench import _progress
+    from nas.cli._progress import task_progress
     from nas.config import MAX_EPOCHS, MAX_TRIALS
 
     check_count(trials, "--trials", MAX_TRIALS)
@@ -222,7 +222,7 @@ def overhead_cmd(
         if bad or (results is not None and not 100 <= results <= 10_000_000):
             raise ConfigError(f"--simulated-trials {bad or simulated} / --results {results}: "
                               "N must be in [1, 100000] and results in [100, 10000000]")
-        with _progress(auto_refresh=False) as prog:
+        with task_progress("nas bench overhead", auto_refresh=False) as prog:
             sim = run_simulated(simulated, ["pfn", "baker", None], results=results,
                                 progress=prog)
         if as_json:
@@ -235,7 +235,7 @@ def overhead_cmd(
                "stopped": r["stopped"], "refits": r["refits"]} for r in sim["runs"]], "table",
              title="the stopping session under N simulated concurrent trials")
         return
-    with _progress(auto_refresh=False) as prog:
+    with task_progress("nas bench overhead", auto_refresh=False) as prog:
         res = run_overhead(trials=trials, epochs=epochs, cpus=cpus, concurrency=concurrency,
                            reps=reps, progress=prog)
     if as_json:

@@ -84,6 +84,8 @@ def import_curves(
         "tasks": tasks,
         "config_feature_names": names,
     }
+    if cs.stopping is not None:  # the exported study's [stopping] table: kept for its export
+        config["stopping"] = cs.stopping
     curves = np.asarray(cs.curves, dtype=np.float64)
     lengths = np.asarray(cs.lengths, dtype=np.int64)
     mask = np.arange(cs.horizon)[None, :] < lengths[:, None]
@@ -123,7 +125,8 @@ def import_curves(
 
 
 def study_curveset(storage: Storage, name: str) -> Any:
-    """The study as a :class:`nas.curvefile.CurveSet` (curves of every trial, by number)."""
+    """The study as a :class:`nas.curvefile.CurveSet` (curves of every trial, by number, with
+    the study's ``[stopping]`` settings as stored in its config, when it has them)."""
     import numpy as np
 
     from nas.curvefile import CurveSet
@@ -157,9 +160,11 @@ def study_curveset(storage: Storage, name: str) -> Any:
         if t.state == "STOPPED":
             stop = [d.step for d in storage.decisions(t.id) if d.action == "STOP"]
             stop_steps[i] = min(stop[-1], lengths[i]) if stop else lengths[i]
+    stopping = (rec.config or {}).get("stopping")
     return CurveSet(curves, lengths, [dict(t.config) for t in trials], task, feats,
                     names or None, rec.direction, f"study {name!r}", states=states,
-                    stop_steps=stop_steps)
+                    stop_steps=stop_steps,
+                    stopping=dict(stopping) if isinstance(stopping, dict) else None)
 
 
 def export_curves(storage: Storage, name: str, path: str | os.PathLike[str]) -> int:

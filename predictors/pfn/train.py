@@ -231,13 +231,19 @@ def train(
     resume: bool = False,
     progress: bool = False,
     until: int | None = None,
+    log_every_s: float = 10.0,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train (or resume training) a PFN and checkpoint it into ``out``.
 
     With ``resume`` the model, optimizer, prior and step come from ``out``'s checkpoint (model
     and prior configs given here are then ignored); training continues to ``cfg.steps``.
     ``until`` stops early at that step (checkpointed; the schedule is still that of
-    ``cfg.steps``), e.g. to split a run over sessions.
+    ``cfg.steps``), e.g. to split a run over sessions.  Besides every ``cfg.log_every`` steps,
+    a loss line is logged at least every ``log_every_s`` seconds (a log file shows progress
+    even when 100 steps take minutes).  ``stop``: asked before each step; when it answers
+    True training ends there, checkpointed like at the end (``nas pfn train`` on SIGINT or
+    SIGTERM).
     """
     out = Path(out)
     device = torch.device(cfg.device)
@@ -283,7 +289,7 @@ def train(
     losses: list[float] = []
     window: list[float] = []
     t0 = time.perf_counter()
-    last_ckpt = t0
+    last_ckpt = last_log = t0
     step = start_step
     model.train()
     bar: Any = None
@@ -296,7 +302,7 @@ def train(
         task = bar.add_task("training", total=cfg.steps, completed=start_step, loss=float("nan"))
     try:
         stop_at = cfg.steps if until is None else min(cfg.steps, until)
-        while step < stop_at:
+        while step < stop_at and not (stop is not None and stop()):
             batch = make_batch(step, cfg, prior, device)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
@@ -310,16 +316,19 @@ def train(
             step += 1
             curves_seen += cfg.batch
             window.append(float(loss.detach()))
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            now = time.perf_counter()
+            logged = step % cfg.log_every == 0 or step == cfg.steps
+            if logged or now - last_log >= log_every_s:  # the window goes on between the steps
                 mean = sum(window) / len(window)
-                losses.append(mean)
-                window = []
-                el = time.perf_counter() - t0
-                log.info("step %d loss %.4f lr %.2e curves/s %.0f", step, mean, _lr_at(step, cfg),
-                         (curves_seen - start_step * cfg.batch) / max(el, 1e-9))
+                if logged:
+                    losses.append(mean)
+                    window = []
+                last_log = now
+                log.info("step %d/%d loss %.4f lr %.2e curves/s %.0f", step, cfg.steps, mean,
+                         _lr_at(step, cfg), (curves_seen - start_step * cfg.batch) /
+                         max(now - t0, 1e-9))
                 if bar is not None:
                     bar.update(task, completed=step, loss=mean)
-            now = time.perf_counter()
             if now - last_ckpt >= cfg.checkpoint_every_s:
                 checkpoint(step, wall_before + now - t0, losses)
                 last_ckpt = now
