@@ -196,9 +196,9 @@ def _with_layers(parsed: list[tuple[float, dict[str, Any], dict[str, Any], dict[
     choices: dict[str, list[Any]] = {}
     for f in flat:
         for k, v in f.items():
-            if v is None or isinstance(v, (bool, int, float, str)):
-                if v not in choices.setdefault(k, []):
-                    choices[k].append(v)
+            if (v is None or isinstance(v, (bool, int, float, str))) \
+                    and v not in choices.setdefault(k, []):
+                choices[k].append(v)
     same = {p for p in parsed[0][2] for k in choices
             if all(params.get(p) == f.get(k, object())
                    for (_, _, params, _), f in zip(parsed, flat))}

@@ -196,20 +196,27 @@ def plot_geometry(url: str, *, width: int = 1280, height: int = 900,
     exe = chromium()
     assert exe is not None
     profile = tempfile.mkdtemp(prefix="nas-chrome-")
+    import fcntl
+
     to_chrome_r, to_chrome_w = os.pipe()
     from_chrome_r, from_chrome_w = os.pipe()
+    for_child = []
+    for fd in (to_chrome_r, from_chrome_w):  # above 4, so that `3<&r 4>&w` cannot clash
+        for_child.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10))
+        os.close(fd)
+    to_chrome_r, from_chrome_w = for_child
 
-    def fds() -> None:  # the child's fd 3 reads our messages, its fd 4 writes the answers
-        r, w = os.dup(to_chrome_r), os.dup(from_chrome_w)  # (either may be 3 or 4 already)
-        os.dup2(r, 3)  # inheritable: survives the exec
-        os.dup2(w, 4)
-
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+            "--hide-scrollbars", f"--window-size={width},{height}", "--remote-debugging-pipe",
+            "about:blank"]
+    # Chromium reads our messages on its fd 3 and answers on its fd 4: the shell puts the
+    # pipes there (bash: dash refuses fds above 9; no preexec_fn, unsafe with threads)
     proc = subprocess.Popen(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--hide-scrollbars",
-         f"--window-size={width},{height}", "--remote-debugging-pipe", "about:blank"],
-        preexec_fn=fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}', *args],
+        pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     os.close(to_chrome_r)
     os.close(from_chrome_w)
     buf = b""
@@ -243,8 +250,9 @@ def plot_geometry(url: str, *, width: int = 1280, height: int = 900,
         session = call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         while True:
             res = call("Runtime.evaluate", session, expression=_GEOMETRY_JS, returnByValue=True)
-            doc = json.loads(res["result"]["value"])
-            if doc["drawn"] == "1":
+            value = res["result"].get("value")  # none while the page has no body yet
+            doc = json.loads(value) if isinstance(value, str) else {}
+            if doc.get("drawn") == "1":
                 return dict(doc["plots"])
             assert time.monotonic() < deadline, f"the plots of {url} were not drawn in time"
             time.sleep(0.2)
