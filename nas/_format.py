@@ -6,10 +6,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["printable", "short_config", "short_number", "short_reason"]
+__all__ = ["layer_params", "printable", "short_config", "short_number", "short_reason"]
 
 #: C0 controls (ESC, BEL, CR, ...), DEL and C1 controls (CSI): a terminal obeys them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def layer_params(cfg: Any) -> dict[str, Any] | None:
+    """A config's ``layers`` list flattened to ``layer<i>.<key>`` (``layer0.cell``, so that
+    one can filter or weigh by a layer's cell), or None when it has no list of mappings under
+    ``layers`` (to_pandas() and the dashboard's importances both use this)."""
+    layers = cfg.get("layers") if isinstance(cfg, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        return None
+    return {f"layer{i}.{k}": v for i, layer in enumerate(layers) for k, v in layer.items()}
 
 
 def printable(text: str) -> str:

@@ -264,12 +264,13 @@ def trials_cmd(
     top: int | None = typer.Option(None, "--top", help="Only the K best trials (sorted by value)."),
     state: list[str] | None = typer.Option(None, "--state", help="Only trials in this state (repeat or comma-separate)."),
     sort: str | None = typer.Option(None, "--sort", help="value (best first) or number (default; value with --top)."),
+    wide: bool = typer.Option(False, "--wide", help="Also where each trial ran: node, device and torch threads (JSON and CSV always have them)."),
     storage: str | None = STORAGE_OPTION,
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List a study's trials: number, state, value, epochs, group, params (the config); and
-    values (every objective) for multi-objective studies."""
+    values (every objective) for multi-objective studies; where each ran with --wide."""
     out = resolve_format(fmt, as_json)
     if top is not None and top < 0:
         raise ConfigError(f"--top is {top}, but must be >= 0")
@@ -305,7 +306,11 @@ def trials_cmd(
             columns[columns.index("stop_reason") + 1:columns.index("stop_reason") + 1] = [
                 "audit_step", "audit"]
         title += "; " + false_stop_text(st.false_stops(rec.id))
-    _emit_listing(rows, out, columns=columns, title=title)
+    if wide or out != "table":  # where it ran: the Ray node, the device, the torch threads
+        columns[columns.index("params"):columns.index("params")] = ["node", "device", "threads"]
+    # --wide at 80 columns: the config and then the node give way (named below the table)
+    _emit_listing(rows, out, columns=columns, title=title,
+                  optional=("group", "params", "node") if wide else ("group",))
 
 
 def _compact(v: Any, nested: bool = False) -> str:
@@ -334,7 +339,8 @@ def _best_at_decisions(st: Any, rec: Any, decisions: list[Any]) -> dict[int, flo
     return out
 
 
-def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], title: str) -> None:
+def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], title: str,
+                  optional: tuple[str, ...] = ("group",)) -> None:
     """Like ``emit``, but fast for long listings: JSON through the C encoder (one row per
     line), and plain aligned text instead of rich past a screenful."""
     if out == "json":
@@ -364,7 +370,7 @@ def _emit_listing(rows: list[dict[str, Any]], out: str, *, columns: list[str], t
                            for x in configs]
     plan = layout(columns, cells, terminal_width(), keep=("number", "state", "value", "epochs"),
                   flexible="params" if "params" in columns else None, flexible_min=16,
-                  optional=("group",))
+                  optional=optional)
     if "params" in plan.columns:
         cells["params"] = [short_config(x, plan.widths["params"]) if isinstance(x, dict)
                            else _cell(x) for x in configs]

@@ -12,7 +12,7 @@ import math
 import threading
 from typing import Any, cast
 
-from nas._format import short_config
+from nas._format import layer_params, short_config
 from nas.interfaces import better
 from nas.policies._audit import false_stop_text
 from nas.storage import Storage, StudyRecord
@@ -184,13 +184,42 @@ def importances(st: Storage, study: StudyRecord) -> dict[str, Any]:
     return result
 
 
-def _compute_importances(rows: list[tuple[float, Any]], direction: str) -> dict[str, Any]:
+def _with_layers(parsed: list[tuple[float, dict[str, Any], dict[str, Any], dict[str, Any]]]
+                 ) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:
+    """Add each trial's per-layer parameters (``layer0.cell``, ...: the config's ``layers``
+    flattened as ``to_pandas()`` does) as categorical parameters.  An Optuna parameter that
+    holds the same value as one of them in every trial (``l0_cell`` = ``layer0.cell``) gives
+    way to it, so that one choice is not counted twice."""
+    from optuna.distributions import CategoricalDistribution
+
+    flat = [layer_params(cfg) or {} for _, _, _, cfg in parsed]
+    choices: dict[str, list[Any]] = {}
+    for f in flat:
+        for k, v in f.items():
+            if (v is None or isinstance(v, (bool, int, float, str))) \
+                    and v not in choices.setdefault(k, []):
+                choices[k].append(v)
+    same = {p for p in parsed[0][2] for k in choices
+            if all(params.get(p) == f.get(k, object())
+                   for (_, _, params, _), f in zip(parsed, flat))}
+    out = []
+    for (value, dists, params, _), f in zip(parsed, flat):
+        d = {k: v for k, v in dists.items() if k not in same}
+        p = {k: v for k, v in params.items() if k not in same}
+        for k, v in f.items():
+            if k in choices and k not in d:
+                d[k], p[k] = CategoricalDistribution(choices[k]), v
+        out.append((value, d, p))
+    return out
+
+
+def _compute_importances(rows: list[tuple[float, Any, Any]], direction: str) -> dict[str, Any]:
     import optuna
     from optuna.distributions import json_to_distribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trials = []
-    for value, payload in rows:
+    parsed = []
+    for value, payload, config in rows:
         payload = payload or {}
         try:
             dists = {k: json_to_distribution(v)
@@ -198,10 +227,16 @@ def _compute_importances(rows: list[tuple[float, Any]], direction: str) -> dict[
             params = dict(payload.get("params") or {})
             if not dists or set(params) != set(dists):
                 continue
+            parsed.append((value, dists, params, config if isinstance(config, dict) else {}))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # imported, malformed
+            log.debug("trial skipped for importances: %s", exc)
+    trials = []
+    for value, dists, params in (_with_layers(parsed) if parsed else []):
+        try:
             trials.append(optuna.trial.create_trial(
                 state=optuna.trial.TrialState.COMPLETE, params=params, distributions=dists,
                 value=value))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # imported, malformed
+        except (ValueError, TypeError) as exc:  # a value outside its distribution
             log.debug("trial skipped for importances: %s", exc)
     base = {"trials": len(trials), "limit": IMPORTANCE_TRIALS, "params": [], "importance": []}
     if len(trials) < 2:
@@ -222,7 +257,8 @@ def _compute_importances(rows: list[tuple[float, Any]], direction: str) -> dict[
 
 # ---------------------------------------------------------------------------- trial page
 def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
-    """The trial's curve, each forecast (q05-q95 and mean, at the step it was made), each
+    """The trial's curve, each forecast (q05-q95 and mean of the value at its horizon, and
+    the step after which it was made), where the trial ran (node, device, threads), each
     decision with its reason and the best value it was compared against: the decision's
     stored threshold, else the study's best COMPLETE value when the decision was made."""
     points, forecasts, decisions = st.trial_detail(trial.id)
@@ -249,6 +285,7 @@ def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
         "direction": study.direction, "value": num(trial.value), "epochs": trial.epochs,
         "steps": [p[0] for p in points], "values": [num(p[1]) for p in points],
         "wall": [num(p[2]) for p in points], "forecasts": fs, "decisions": ds,
+        "node": trial.node, "device": trial.device, "threads": trial.threads,
         "colors": COLORS,
     }
 

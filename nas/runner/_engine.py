@@ -205,7 +205,10 @@ class Engine:
         tally = self.tally
         if epoch == 1 and isinstance(node, str):
             tally.nodes[node] = tally.nodes.get(node, 0) + 1
-            self.writer.put(SetTrialNode(t.ref, node))
+            device, threads = result.get("nas_device"), result.get("nas_threads")
+            self.writer.put(SetTrialNode(
+                t.ref, node, device if isinstance(device, str) else None,
+                threads if isinstance(threads, int) and not isinstance(threads, bool) else None))
         t.metrics = dict(result)
         tally.epochs_run += 1
         wall = time.time()

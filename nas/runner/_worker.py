@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 from nas.config import StudyConfig
 from nas.training import DEFAULT_TRAINER, TrainingOptions
 
-__all__ = ["TrialSetup", "prepare_trial", "run_trial", "static_payload", "trial_config"]
+__all__ = ["TrialSetup", "prepare_trial", "run_trial", "static_payload", "trial_config",
+           "where_trained"]
 
 _CACHE: dict[str, Any] = {}
 
@@ -91,6 +92,20 @@ def prepare_trial(static: Mapping[str, Any], number: int, **options: Any) -> Tri
     return TrialSetup(space, task, trainer, opts, kwargs)
 
 
+def where_trained(options: TrainingOptions) -> tuple[str, int]:
+    """The device a trial trains on as stored in ``trials.device`` -- ``cpu``, or ``cuda:0
+    <GPU name>`` -- and the torch threads of this worker (as the trainer has set them by its
+    first report)."""
+    import torch
+
+    threads = int(torch.get_num_threads())
+    want = options.device
+    if want == "cpu" or not torch.cuda.is_available():
+        return "cpu", threads
+    index = torch.cuda.current_device()
+    return f"cuda:{index} {torch.cuda.get_device_name(index)}", threads
+
+
 def run_trial(static: dict[str, Any], trial: dict[str, Any],
               emit: Callable[[dict[str, Any]], None], node: str) -> None:
     """One trial in a Ray worker: set up (cached per worker), train, ``emit`` a result after
@@ -111,8 +126,9 @@ def run_trial(static: dict[str, Any], trial: dict[str, Any],
         out["epoch"] = int(epoch)
         if limit is not None:  # for the driver's watchdog (Tune keeps statistics of every
             out["nas_elapsed_s"] = time.monotonic() - t0  # numeric key: only when needed)
-        if epoch == 1:  # the driver records the node once per trial
+        if epoch == 1:  # the driver records the node, device and threads once per trial
             out["nas_node"] = node
+            out["nas_device"], out["nas_threads"] = where_trained(setup.options)
         emit(out)
         return False
 

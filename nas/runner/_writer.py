@@ -83,14 +83,17 @@ class CreateTrial:
 
 @dataclass(frozen=True)
 class SetTrialNode:
-    """Record the Ray node that ran the trial."""
+    """Record the Ray node that ran the trial, and the device and torch threads it used."""
 
     name: ClassVar[str] = "set_trial_node"
     ref: TrialRef
     node: str
+    device: str | None = None
+    threads: int | None = None
 
     def apply(self, storage: Storage, retry: bool = False) -> None:
-        storage.set_trial_node(self.ref.require(), self.node)
+        storage.set_trial_node(self.ref.require(), self.node, device=self.device,
+                               threads=self.threads)
 
 
 @dataclass(frozen=True)

@@ -140,14 +140,16 @@ class DashboardReads(StorageBase):
         with self._read(f"reading the progress of study {study_id}") as conn:
             return [(int(n), str(s), v, a, b) for n, s, v, a, b in conn.execute(q)]
 
-    def importance_inputs(self, study_id: int, limit: int = 2000) -> list[tuple[float, Any]]:
-        """``(value, distributions)`` of the study's latest ``limit`` COMPLETE trials with a
-        value (the input of Optuna's parameter importances)."""
-        q = (select(_T.c.value, _T.c.distributions)
+    def importance_inputs(self, study_id: int, limit: int = 2000
+                          ) -> list[tuple[float, Any, Any]]:
+        """``(value, distributions, config)`` of the study's latest ``limit`` COMPLETE trials
+        with a value (the input of Optuna's parameter importances; the config gives the
+        per-layer parameters)."""
+        q = (select(_T.c.value, _T.c.distributions, _T.c.config)
              .where(_T.c.study_id == study_id, _T.c.state == "COMPLETE", _T.c.value.is_not(None))
              .order_by(_T.c.number.desc()).limit(limit))
         with self._read(f"reading the parameters of study {study_id}") as conn:
-            return [(float(v), d) for v, d in conn.execute(q)
+            return [(float(v), d, c) for v, d, c in conn.execute(q)
                     if isinstance(v, (int, float))]  # (not an unreadable one)
 
     # ------------------------------------------------------------------ one trial

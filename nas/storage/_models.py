@@ -100,6 +100,9 @@ class TrialModel(Base):
     epochs: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     node: Mapped[str | None] = mapped_column(String(512))
+    # where the worker trained it (revision 0006): "cpu", or "cuda:0 <GPU name>"; torch threads
+    device: Mapped[str | None] = mapped_column(String(256))
+    threads: Mapped[int | None] = mapped_column(Integer)
     started: Mapped[_dt.datetime | None] = mapped_column(SafeDateTime)
     finished: Mapped[_dt.datetime | None] = mapped_column(SafeDateTime)
 

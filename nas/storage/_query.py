@@ -65,7 +65,8 @@ def trial_record(r: Any, values: list[float | None] | None = None,
         value=as_number(r.value, "value", bad), values=values,
         epochs=r.epochs if isinstance(r.epochs, int) or r.epochs is None else None,
         error=r.error, node=r.node, started=as_time(r.started, "started", bad),
-        finished=as_time(r.finished, "finished", bad), curve=curve, unreadable=tuple(bad))
+        finished=as_time(r.finished, "finished", bad), curve=curve, unreadable=tuple(bad),
+        device=r.device, threads=r.threads if isinstance(r.threads, int) else None)
 
 
 class StorageQueries(StorageBase):
@@ -182,7 +183,8 @@ class StorageQueries(StorageBase):
         with_values: bool = False,
     ) -> list[dict[str, Any]]:
         """The listing of ``nas trials``: number, state, value, epochs, group, params (config),
-        sorted and limited in SQL.  ``sort="value"`` puts the best first for ``direction``
+        node, device and threads (where the trial ran), sorted and limited in SQL.
+        ``sort="value"`` puts the best first for ``direction``
         and trials without a value last.  ``with_values`` adds ``values`` (every objective)."""
         for s in states or []:
             check_state(s)
@@ -191,7 +193,8 @@ class StorageQueries(StorageBase):
         if limit is not None and limit < 0:
             raise ConfigError(f"limit is {limit}, but must be >= 0")
         q = select(_T.c.number, _T.c.state, _T.c.value, _T.c.epochs, _T.c.group_name,
-                   _T.c.config).where(_T.c.study_id == study_id)
+                   _T.c.config, _T.c.node, _T.c.device, _T.c.threads
+                   ).where(_T.c.study_id == study_id)
         if states:
             q = q.where(_T.c.state.in_(states))
         if sort == "value":
@@ -202,8 +205,9 @@ class StorageQueries(StorageBase):
         if limit is not None:
             q = q.limit(min(limit, INT64_MAX))  # a larger LIMIT overflows the driver: all rows
         with self._read("listing trials") as conn:
-            rows = [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c}
-                    for n, st, v, e, g, c in conn.execute(q)]
+            rows = [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c,
+                     "node": node, "device": dev, "threads": th}
+                    for n, st, v, e, g, c, node, dev, th in conn.execute(q)]
             if with_values:
                 vals: dict[int, dict[int, float | None]] = {}
                 vq = select(_T.c.number, _V.c.objective, _V.c.value).join(

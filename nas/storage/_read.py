@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from nas._format import layer_params
 from nas.errors import ConfigError
 from nas.interfaces import best_first
 from nas.storage._records import StudyRecord, TrialRecord
@@ -95,10 +96,10 @@ class StudyHandle:
             }
             for i, v in enumerate(t.values or []):
                 row[f"values_{i}"] = v
+            layers = layer_params(t.config)  # layer0.cell, layer0.hypernet, ...
             for k, v in t.config.items():
-                if k == "layers" and isinstance(v, list) and all(isinstance(x, dict) for x in v):
-                    for i, layer in enumerate(v):  # layer0.cell, layer0.hypernet, ...
-                        row.update({f"layer{i}.{lk}": lv for lk, lv in layer.items()})
+                if k == "layers" and layers is not None:
+                    row.update(layers)
                 else:
                     row[f"params_{k}"] = v
             rows.append(row)

@@ -85,6 +85,10 @@ class TrialRecord:
     curve: list[float | None] | None = None
     #: columns whose stored value could not be read (as :attr:`StudyRecord.unreadable`)
     unreadable: tuple[str, ...] = ()
+    #: where the worker trained it: ``cpu`` or ``cuda:0 <GPU name>``, and its torch threads
+    #: (None for imported curves and trials of databases before revision 0006)
+    device: str | None = None
+    threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,7 @@ __all__ = ["HEAD", "REVISIONS", "SchemaInfo", "SchemaState", "ensure_schema", "s
 log = logging.getLogger(__name__)
 
 #: Every migration in order; the last one is the revision this code writes and reads.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 HEAD = REVISIONS[-1]
 
 _VERSION_TABLE = Table(

@@ -281,10 +281,18 @@ class StorageWrites(StorageQueries, StorageLeases):
         if decisions:
             conn.execute(insert(_D), decisions)
 
-    def set_trial_node(self, trial_id: int, node: str) -> None:
-        """Record which machine ran the trial (known to the runner after its first result)."""
+    def set_trial_node(self, trial_id: int, node: str, *, device: str | None = None,
+                       threads: int | None = None) -> None:
+        """Record which machine ran the trial and, where known, on which device (``cpu``, or
+        ``cuda:0 <GPU name>``) with how many torch threads (known to the runner after the
+        trial's first result)."""
+        values: dict[str, Any] = {"node": str(node)[:200]}
+        if device is not None:
+            values["device"] = str(device)[:200]
+        if threads is not None:
+            values["threads"] = int(threads)
         with self.transaction(f"recording the node of trial {trial_id}") as conn:
-            conn.execute(update(_T).where(_T.c.id == trial_id).values(node=str(node)[:200]))
+            conn.execute(update(_T).where(_T.c.id == trial_id).values(**values))
 
     def finish_trial(
         self,

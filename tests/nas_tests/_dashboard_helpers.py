@@ -157,3 +157,108 @@ def chrome(url: str, *, screenshot: Path | None = None,
         shutil.rmtree(profile, ignore_errors=True)
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
+
+
+#: The boxes (CSS pixels) of each drawn plot's parts, measured in the page by Chromium.
+_GEOMETRY_JS = r"""
+(function () {
+  function box(el) {
+    if (!el) { return null; }
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 ? [r.left, r.top, r.right, r.bottom] : null;
+  }
+  function all(root, sel) { return Array.from(root.querySelectorAll(sel)).map(box).filter(Boolean); }
+  const out = {};
+  document.querySelectorAll("[data-plot]").forEach(function (el) {
+    out[el.id] = {div: box(el), title: box(el.querySelector(".gtitle")),
+      modebar: box(el.querySelector(".modebar")), legend: box(el.querySelector("g.legend")),
+      xtitle: box(el.querySelector(".g-xtitle")), ytitle: box(el.querySelector(".g-ytitle")),
+      area: box(el.querySelector(".nsewdrag")),
+      legend_items: all(el, "g.legend g.traces"),
+      data: (el.data || []).map(function (t) {
+        return {name: t.name, x: t.x, text: t.text}; })};
+  });
+  return JSON.stringify({drawn: document.body.getAttribute("data-plots-drawn"), plots: out});
+})()
+"""
+
+
+def plot_geometry(url: str, *, width: int = 1280, height: int = 900,
+                  timeout_s: float = 60.0) -> dict[str, Any]:
+    """Load ``url`` in headless Chromium driven over the DevTools protocol (``--remote-debugging
+    -pipe``: JSON messages on file descriptors 3 and 4, no extra package), wait until the page
+    says its plots are drawn, and return the bounding boxes of each plot's title, toolbar,
+    legend, axis titles and plot area (``[left, top, right, bottom]``, None when absent), and
+    its traces' names, x and hover texts."""
+    import json
+    import select
+
+    exe = chromium()
+    assert exe is not None
+    profile = tempfile.mkdtemp(prefix="nas-chrome-")
+    import fcntl
+
+    to_chrome_r, to_chrome_w = os.pipe()
+    from_chrome_r, from_chrome_w = os.pipe()
+    for_child = []
+    for fd in (to_chrome_r, from_chrome_w):  # above 4, so that `3<&r 4>&w` cannot clash
+        for_child.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10))
+        os.close(fd)
+    to_chrome_r, from_chrome_w = for_child
+
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+            "--hide-scrollbars", f"--window-size={width},{height}", "--remote-debugging-pipe",
+            "about:blank"]
+    # Chromium reads our messages on its fd 3 and answers on its fd 4: the shell puts the
+    # pipes there (bash: dash refuses fds above 9; no preexec_fn, unsafe with threads)
+    proc = subprocess.Popen(
+        ["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}', *args],
+        pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    os.close(to_chrome_r)
+    os.close(from_chrome_w)
+    buf = b""
+    ids = iter(range(1, 10**6))
+    deadline = time.monotonic() + timeout_s
+
+    def call(method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        nonlocal buf
+        mid = next(ids)
+        msg: dict[str, Any] = {"id": mid, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        os.write(to_chrome_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in buf:
+                left = deadline - time.monotonic()
+                assert left > 0, f"Chromium did not answer {method} in time"
+                ready, _, _ = select.select([from_chrome_r], [], [], left)
+                if ready:
+                    chunk = os.read(from_chrome_r, 1 << 16)
+                    assert chunk, "Chromium closed the DevTools pipe"
+                    buf += chunk
+            raw, buf = buf.split(b"\0", 1)
+            answer = json.loads(raw)
+            if answer.get("id") == mid:
+                assert "error" not in answer, answer
+                return dict(answer["result"])
+
+    try:
+        target = call("Target.createTarget", url=url)["targetId"]
+        session = call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        while True:
+            res = call("Runtime.evaluate", session, expression=_GEOMETRY_JS, returnByValue=True)
+            value = res["result"].get("value")  # none while the page has no body yet
+            doc = json.loads(value) if isinstance(value, str) else {}
+            if doc.get("drawn") == "1":
+                return dict(doc["plots"])
+            assert time.monotonic() < deadline, f"the plots of {url} were not drawn in time"
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(to_chrome_w)
+        os.close(from_chrome_r)
+        shutil.rmtree(profile, ignore_errors=True)

@@ -94,9 +94,10 @@ def kill_pids(pids: list[int], timeout: float = 10.0) -> None:
 
 def drive_trial(eng: Any, key: str, values: list[float]) -> None:
     """Drive one trial through a runner Engine as the Tune adapters would (no Ray): ask, one
-    result per value (``val_accuracy``; the first names a node), complete."""
+    result per value (``val_accuracy``; the first names a node, device and threads), complete."""
     assert eng.next_trial(key) is not None
     for e, v in enumerate(values, 1):
         eng.on_result(key, {"val_accuracy": v, "epoch": e, "nas_elapsed_s": 0.01 * e,
-                            **({"nas_node": "host:abc"} if e == 1 else {})})
+                            **({"nas_node": "host:abc", "nas_device": "cpu", "nas_threads": 2}
+                               if e == 1 else {})})
     eng.on_complete(key)

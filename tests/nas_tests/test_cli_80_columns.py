@@ -101,6 +101,10 @@ def wide_db(tmp_path: object) -> str:
            "curriculum": "easy_to_hard"}
     for n in range(6):
         tid = st.create_trial(sid, n, config=cfg, distributions={})
+        if n != 1:  # where it ran (trial 1: not known, as in a database before revision 0006)
+            st.set_trial_node(tid, f"gpu-node-{n % 2}:1a2b3c4d",
+                              device="cuda:0 NVIDIA H100 80GB HBM3" if n % 2 else "cpu",
+                              threads=4 if n % 2 else 2)
         vals = [0.1 + 0.17333333 * i + 0.001 * n for i in range(6)]
         if n in (2, 5):
             st.add_points(tid, [(i + 1, v, 12345.678) for i, v in enumerate(vals[:3])])
@@ -166,6 +170,41 @@ def test_every_listing_fits_80_columns_uncut(wide_db: str, capsys: pytest.Captur
 
     _listing(capsys, "db", "info", "--storage", wide_db)
     _listing(capsys, "spaces")
+
+
+def test_trials_wide_shows_where_each_trial_ran(wide_db: str,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24, item 11: ``nas trials --wide`` adds node, device and threads, uncut at 80
+    columns; the default table leaves them out; JSON and CSV always carry them."""
+    import csv
+    import io
+    import json
+
+    monkeypatch.setenv("COLUMNS", "80")
+    out = _listing(capsys, "trials", "quickstart", "--storage", wide_db)
+    assert "device" not in out and "H100" not in out
+    out = _listing(capsys, "trials", "quickstart", "--storage", wide_db, "--wide")
+    header = next(line for line in out.splitlines() if "number" in line)
+    assert "device" in header and "threads" in header, out
+    _assert_whole(out, ["cuda:0 NVIDIA H100 80GB HBM3", "cpu"])
+    assert "hidden at 80 columns: params, node" in out  # named below, not cut
+    monkeypatch.setenv("COLUMNS", "120")  # room for the node and the config's summary
+    capsys.readouterr()
+    assert main(["trials", "quickstart", "--storage", wide_db, "--wide"]) == 0
+    out = capsys.readouterr().out
+    assert "hidden" not in out and max(len(line) for line in out.splitlines()) <= 120
+    _assert_whole(out, ["gpu-node-0:1a2b3c4d", "gpu-node-1:1a2b3c4d",
+                        "cuda:0 NVIDIA H100 80GB HBM3", "cpu"])
+    rows = json.loads(_listing(capsys, "trials", "quickstart", "--storage", wide_db, "--json"))
+    assert [(r["number"], r["device"], r["threads"]) for r in rows] == [
+        (0, "cpu", 2), (1, None, None), (2, "cpu", 2),
+        (3, "cuda:0 NVIDIA H100 80GB HBM3", 4), (4, "cpu", 2),
+        (5, "cuda:0 NVIDIA H100 80GB HBM3", 4)]
+    assert rows[3]["node"] == "gpu-node-1:1a2b3c4d"
+    table = list(csv.DictReader(io.StringIO(_listing(
+        capsys, "trials", "quickstart", "--storage", wide_db, "--format", "csv"))))
+    assert (table[3]["device"], table[3]["threads"]) == ("cuda:0 NVIDIA H100 80GB HBM3", "4")
 
 
 def test_evaluate_table_fits_80_columns(wide_db: str, capsys: pytest.CaptureFixture[str],

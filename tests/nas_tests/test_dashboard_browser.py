@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _dashboard_helpers import XSS, build_db, chrome, chromium, running_dashboard
+from _dashboard_helpers import XSS, build_db, chrome, chromium, plot_geometry, running_dashboard
 from _run_helpers import toy_sections, write_study
 
 from nas.storage import Storage
@@ -78,8 +78,12 @@ def test_pages_of_a_real_run_in_chromium(run_db: str, tmp_path: Path) -> None:
 
         trial = chrome(f"{base}study/{rec.id}/trial/{pick.number}")
         drawn = _plot(trial, "plot-trial")
-        assert 'class="main-svg"' in drawn and "q05-q95" in drawn and "forecast mean" in drawn
+        assert 'class="main-svg"' in drawn and "forecast of step 8 (mean, q05-q95)" in drawn
         assert '<tr class="decision' in trial
+        # where it ran: the worker's device and torch threads, through Ray and the writer
+        assert re.search(r'id="trial-where">ran on <b>cpu</b>, \d+ torch threads?', trial)
+        doc = st.trials(rec.id)[0]
+        assert doc.device == "cpu" and isinstance(doc.threads, int) and doc.threads >= 1
         shot = tmp_path / "trial.png"
         chrome(f"{base}study/{rec.id}/trial/{pick.number}", screenshot=shot)
         study_shot = tmp_path / "study.png"
@@ -109,3 +113,45 @@ def test_xss_study_name_renders_as_text_in_chromium(tmp_path: Path) -> None:
         shot = tmp_path / "xss.png"
         chrome(base + f"study/{ids['xss']}", screenshot=shot)
         assert shot.stat().st_size > 5_000
+
+
+def _overlap(a: list[float] | None, b: list[float] | None) -> bool:
+    return a is not None and b is not None and a[0] < b[2] and b[0] < a[2] and a[1] < b[3] \
+        and b[1] < a[3]
+
+
+def _inside(a: list[float] | None, b: list[float] | None) -> bool:
+    return a is not None and b is not None and a[0] >= b[0] - 0.5 and a[1] >= b[1] - 0.5 \
+        and a[2] <= b[2] + 0.5 and a[3] <= b[3] + 0.5
+
+
+@pytest.mark.parametrize("width", [1280, 700])
+def test_titles_and_legends_are_visible(tmp_path: Path, width: int) -> None:
+    """Issue 24, item 10, measured in the rendered page (DOM boxes): every plot's title and
+    legend lie inside the plot's box, the toolbar covers neither, the legend covers no axis
+    title nor the plot area, at a wide and a narrow window."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    ids = build_db(url, tmp_path)
+    with running_dashboard(url) as base:
+        study = plot_geometry(f"{base}study/{ids['live']}", width=width)
+        trial = plot_geometry(f"{base}study/{ids['live']}/trial/3", width=width)
+    plots = {**study, **trial}
+    assert set(plots) == {"plot-progress", "plot-walltime", "plot-importance", "plot-trial"}
+    for name, g in plots.items():
+        assert g["title"] is not None and _inside(g["title"], g["div"]), (name, g)
+        assert g["modebar"] is not None and not _overlap(g["title"], g["modebar"]), (name, g)
+        for axis in ("xtitle", "ytitle"):
+            if g[axis] is not None:
+                assert _inside(g[axis], g["div"]), (name, axis, g)
+                assert not _overlap(g[axis], g["modebar"]), (name, axis, g)
+        if name == "plot-importance":
+            continue  # one bar trace: no legend
+        assert g["legend"] is not None and _inside(g["legend"], g["div"]), (name, g)
+        for other in ("title", "modebar", "xtitle", "ytitle", "area"):
+            assert not _overlap(g["legend"], g[other]), (name, other, g)
+        assert g["legend_items"] and all(_inside(i, g["legend"]) for i in g["legend_items"])
+    # the forecasts of the final step are drawn at that step, each saying when it was made
+    (fc,) = [t for t in plots["plot-trial"]["data"] if t["name"].startswith("forecast of step")]
+    assert all(9.5 <= x <= 10.5 for x in fc["x"]) and len(fc["x"]) == 3
+    assert [t.split("<br>")[0] for t in fc["text"]] == [
+        f"forecast made after step {s} of step 10" for s in (2, 3, 4)]

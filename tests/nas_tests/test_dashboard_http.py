@@ -120,6 +120,35 @@ def test_study_summary_progress_and_importances(site: Any) -> None:
     assert none["params"] == [] and "at least 2" in none["note"]
 
 
+def test_importances_have_per_layer_parameters(tmp_path: Path) -> None:
+    """Issue 24, item 10: the config's layers, flattened as ``to_pandas()`` does
+    (``layer0.cell``), are parameters of the importances; the Optuna parameter that holds the
+    same choice (here ``cell`` = ``layer0.cell``) gives way to it, and a layer parameter absent
+    from some trials (the second layer) is left out by Optuna's rule."""
+    from _dashboard_helpers import _optuna_payload
+
+    from nas.dashboard._data import importances
+
+    st = Storage(f"sqlite:///{tmp_path / 'layers.db'}")
+    sid = st.create_study("layered", space="seq_cells", task="parity",
+                          objectives=[{"name": "acc", "direction": "maximize"}], config={})
+    for n in range(16):
+        cell = ["gru", "lstm"][n % 2]
+        lr = 10 ** (-4 + 3 * ((n * 7) % 16) / 15)
+        layers = [{"cell": cell, "kernel": [3, 5][(n // 2) % 2]}]
+        if n % 3 == 0:
+            layers.append({"cell": "tcn", "kernel": 3})
+        tid = st.create_trial(sid, n, config={"lr": lr, "hidden": 32, "layers": layers},
+                              distributions=_optuna_payload({"lr": lr, "cell": cell}))
+        st.finish_trial(tid, state="COMPLETE", value=0.5 + (0.3 if cell == "lstm" else 0.0)
+                        + 0.01 * (n % 4))
+    imp = importances(st, st.get_study("layered"))
+    assert imp["trials"] == 16 and imp["note"] == ""
+    assert set(imp["params"]) == {"lr", "layer0.cell", "layer0.kernel"}
+    by = dict(zip(imp["params"], imp["importance"]))
+    assert by["layer0.cell"] == max(by.values())  # the cell decides the value here
+
+
 def test_trial_page_forecasts_decisions_threshold(site: Any) -> None:
     client, ids, st = site
     sid = ids["live"]

@@ -44,6 +44,7 @@ def test_rows_points_and_decisions_arrive_batched(storage_url: str) -> None:
     assert [r.number for r in recs] == list(range(6))
     for r, values in zip(recs, curves.values()):
         assert r.state == "COMPLETE" and r.node == "host:abc"
+        assert (r.device, r.threads) == ("cpu", 2)  # where it ran, from the first result
         assert r.curve == pytest.approx(values) and r.epochs == EPOCHS
         # a decision row per epoch (the last one's is the engine's own)
         ds = st.decisions(r.id)

@@ -82,7 +82,7 @@ def test_trials_all_formats_and_options(db: str, capsys: pytest.CaptureFixture[s
     doc = json.loads(out)
     assert code == 0 and [d["number"] for d in doc] == list(range(30))
     assert set(doc[0]) == {"number", "state", "value", "epochs", "stop_step", "stop_reason",
-                           "group", "params"}
+                           "group", "node", "device", "threads", "params"}
     assert set(doc[0]["params"]) == {"lr", "layers"}
     code, out, _ = _run(capsys, "trials", "syn", "--storage", db, "--top", "5", "--json")
     top = json.loads(out)
@@ -112,7 +112,8 @@ def test_trials_multi_objective_lists_values(db: str, capsys: pytest.CaptureFixt
     code, out, _ = _run(capsys, "trials", "mo", "--storage", db, "--top", "1", "--json")
     assert code == 0 and json.loads(out) == [
         {"number": 1, "state": "COMPLETE", "value": 0.9, "values": [0.9, 300.0], "epochs": None,
-         "stop_step": None, "stop_reason": None, "group": None, "params": {}}]
+         "stop_step": None, "stop_reason": None, "group": None, "node": None, "device": None,
+         "threads": None, "params": {}}]
 
 
 def test_curve_with_forecasts_and_plot(db: str, capsys: pytest.CaptureFixture[str],

@@ -98,6 +98,53 @@ def test_upgrade_moves_evaluations_out_of_the_study_config(storage_url: str) -> 
     assert st.study_evaluation(b.id) is None
 
 
+def test_upgrade_adds_where_a_trial_ran(storage_url: str) -> None:
+    """Revision 0006: ``trials.device`` and ``trials.threads`` (nullable) are added to a 0005
+    database; its trials keep their rows and read None for both; new ones store them; the
+    downgrade drops them again."""
+    engine = create_engine(storage_url)
+    try:
+        migrate_to(engine, "0005")
+        assert "device" not in {c["name"] for c in inspect(engine).get_columns("trials")}
+        with engine.begin() as conn:
+            conn.execute(text(
+                "insert into studies (name, space, task, objectives, config, created, status) "
+                "values ('old', 's', 't', '[]', '{}', '2026-01-01 00:00:00', 'RUNNING')"))
+            conn.execute(text(
+                "insert into trials (study_id, number, state, config, distributions, node) "
+                "select id, 0, 'COMPLETE', '{\"a\": 1}', '{}', 'host:1' from studies"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StorageError, match="nas db upgrade"):
+        Storage(storage_url)
+    st = Storage(storage_url, check_schema=False)
+    assert st.upgrade_schema() == ("0005", HEAD)
+    st = Storage(storage_url)
+    sid = st.get_study("old").id
+    (old,) = st.trials(sid)
+    assert (old.number, old.config, old.node, old.device, old.threads) == (
+        0, {"a": 1}, "host:1", None, None)
+    new = st.create_trial(sid, 1, config={}, distributions={})
+    st.set_trial_node(new, "host:2", device="cuda:0 NVIDIA H100", threads=4)
+    assert [(t.device, t.threads) for t in st.trials(sid)] == [(None, None),
+                                                                ("cuda:0 NVIDIA H100", 4)]
+    assert [(r["node"], r["device"], r["threads"]) for r in st.trial_rows(sid)] == [
+        ("host:1", None, None), ("host:2", "cuda:0 NVIDIA H100", 4)]
+    st.close()
+    engine = create_engine(storage_url)
+    try:
+        from alembic import command
+
+        from nas.storage._schema import _alembic_config
+
+        with engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "0005")
+        assert not {"device", "threads"} & {c["name"] for c in
+                                           inspect(engine).get_columns("trials")}
+    finally:
+        engine.dispose()
+
+
 def test_newer_database_refused(storage_url: str) -> None:
     st = Storage(storage_url)
     st.create_study("keep", space="s", task="t", objectives=[{"name": "v"}], config={})

@@ -289,4 +289,9 @@ def test_a_custom_trainer_gets_the_same_training_options_from_the_worker(
                                                        seed=14)]
     assert [e["epoch"] for e in emitted] == [1, 2, 3]
     assert emitted[0]["nas_node"] == "node-a" and "note" not in emitted[0]
+    import torch  # where it ran: the study's device, the worker's torch threads; once
+
+    assert (emitted[0]["nas_device"], emitted[0]["nas_threads"]) == ("cpu",
+                                                                      torch.get_num_threads())
+    assert not {"nas_node", "nas_device", "nas_threads"} & set(emitted[1])
     assert emitted[2]["val_accuracy"] == pytest.approx(0.3)

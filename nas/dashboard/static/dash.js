@@ -3,13 +3,19 @@
 // server, which escapes it (Jinja2 autoescape).
 "use strict";
 (function () {
-  const CONFIG = {displaylogo: false, responsive: true};
+  const CONFIG = {displaylogo: false, responsive: true, displayModeBar: true};
   const FONT = {family: "system-ui, sans-serif", size: 12};
 
+  // Nothing hides anything: the toolbar (modebar) has the top strip to itself, the title sits
+  // below it, the legend right of the plot area (Plotly widens the right margin to fit it), and
+  // the axis titles stay left of and below the plot area, where no legend is.
   function layout(title, xaxis, yaxis, extra) {
-    return Object.assign({title: {text: title, font: {size: 14}, x: 0.01, xanchor: "left"}, font: FONT,
-      margin: {l: 60, r: 20, t: 40, b: 45}, xaxis: {title: {text: xaxis}},
-      yaxis: {title: {text: yaxis}}, legend: {orientation: "h", y: -0.2},
+    return Object.assign({
+      title: {text: title, font: {size: 14}, x: 0.01, xanchor: "left", xref: "container",
+        y: 1, yanchor: "top", yref: "container", pad: {t: 30}},
+      font: FONT, margin: {l: 60, r: 20, t: 62, b: 45},
+      xaxis: {title: {text: xaxis}, automargin: true}, yaxis: {title: {text: yaxis}, automargin: true},
+      legend: {orientation: "v", x: 1.02, xanchor: "left", y: 1, yanchor: "top"},
       hovermode: "closest"}, extra || {});
   }
 
@@ -53,28 +59,36 @@
     },
     importance: function (d) {
       const title = "Parameter importances (fANOVA, " + d.trials + " completed trials)";
-      const lay = layout(title, "importance", "", {margin: {l: 140, r: 20, t: 40, b: 45}});
+      const lay = layout(title, "importance", "", {margin: {l: 140, r: 20, t: 62, b: 45}});
       if (!d.params.length) { empty(lay, d.note || "no importances"); }
       return [[{type: "bar", orientation: "h", x: d.importance, y: d.params,
         marker: {color: "#1f77b4"}}], lay];
     },
     trial: function (d) {
       const traces = [];
-      const fs = d.forecasts;
+      const fs = d.forecasts.filter(function (f) { return f.mean !== null; });
       if (fs.length) {
-        const xs = fs.map(function (f) { return f.step; });
-        traces.push({type: "scatter", mode: "lines", x: xs, y: fs.map(function (f) { return f.q95; }),
-          line: {width: 0, shape: "hv"}, showlegend: false, hoverinfo: "skip", name: "q95"});
-        traces.push({type: "scatter", mode: "lines", x: xs, y: fs.map(function (f) { return f.q05; }),
-          fill: "tonexty", fillcolor: "rgba(31,119,180,0.2)", line: {width: 0, shape: "hv"},
-          name: "forecast of step " + fs[fs.length - 1].horizon + ": q05-q95"});
-        // the mean, with the q05-q95 interval as an error bar (visible for a single forecast too)
-        traces.push({type: "scatter", mode: "lines+markers", x: xs,
-          y: fs.map(function (f) { return f.mean; }), name: "forecast mean",
-          line: {dash: "dash", color: "#1f77b4", shape: "hv"}, marker: {size: 6},
-          error_y: {type: "data", symmetric: false, color: "rgba(31,119,180,0.5)", thickness: 1,
-            array: fs.map(function (f) { return f.q95 === null || f.mean === null ? 0 : f.q95 - f.mean; }),
-            arrayminus: fs.map(function (f) { return f.q05 === null || f.mean === null ? 0 : f.mean - f.q05; })}});
+        // every forecast is of the value at its horizon (the final step): drawn there, one
+        // marker with its q05-q95 error bar each, spread a little around the horizon in the
+        // order they were made (earlier ones fainter); the hover says after which step
+        const n = fs.length;
+        const spread = n > 1 ? Math.min(0.4, 0.04 * (n - 1)) : 0;
+        const xs = fs.map(function (f, i) { return f.horizon + (n > 1 ? spread * (i / (n - 1) - 0.5) : 0); });
+        traces.push({type: "scatter", mode: "markers", x: xs, y: fs.map(function (f) { return f.mean; }),
+          name: "forecast of step " + fs[n - 1].horizon + " (mean, q05-q95)",
+          text: fs.map(function (f) {
+            return "forecast made after step " + f.step + " of step " + f.horizon +
+              "<br>mean " + f.mean.toPrecision(4) +
+              (f.q05 !== null && f.q95 !== null ? "<br>q05-q95 " + f.q05.toPrecision(4) + " - " + f.q95.toPrecision(4) : "") +
+              (f.p_improve !== null ? "<br>P(improve) " + f.p_improve.toPrecision(3) : "");
+          }),
+          hoverinfo: "text",
+          marker: {size: fs.map(function (f, i) { return i === n - 1 ? 9 : 6; }), color: "#1f77b4",
+            opacity: fs.map(function (f, i) { return n === 1 ? 1 : 0.35 + 0.65 * i / (n - 1); }),
+            line: {width: 0}},
+          error_y: {type: "data", symmetric: false, color: "rgba(31,119,180,0.5)", thickness: 1.5, width: 3,
+            array: fs.map(function (f) { return f.q95 === null ? 0 : f.q95 - f.mean; }),
+            arrayminus: fs.map(function (f) { return f.q05 === null ? 0 : f.mean - f.q05; })}});
       }
       traces.push({type: "scatter", mode: "lines+markers", x: d.steps, y: d.values,
         name: "observed", line: {color: "#000"}, marker: {size: 4}});
