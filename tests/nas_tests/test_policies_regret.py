@@ -65,6 +65,7 @@ class PrefixEI:
     """The plain rule the regret policy improves on: stop when the prefix-only EI < tolerance."""
 
     name = "prefix-ei"
+    needs_predictor = True  # declared: the stopping session hands it the study's predictor
 
     def __init__(self, tolerance: float = 1.5e-3) -> None:
         self.tolerance = tolerance
