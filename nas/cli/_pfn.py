@@ -32,10 +32,16 @@ def train_cmd(
     checkpoint_every: float = typer.Option(300.0, "--checkpoint-every", help="Seconds between checkpoints."),
     log_every: int = typer.Option(100, "--log-every", help="Steps between loss log lines."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    study: bool = typer.Option(False, "--study", help="Train the study reader (context PFN) on "
+                               "the study prior, on top of a frozen prefix PFN (--base)."),
+    base: Path = typer.Option(None, "--base", help="--study: the prefix PFN to start from "
+                              "(default: the shipped weights)."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train the PFN on samples of its prior; checkpoints into --out and can --resume."""
+    import sys
+
     import torch
 
     from predictors.pfn.model import PFNConfig
@@ -51,10 +57,19 @@ def train_cmd(
     if not resume and (out / CONFIG_FILE).is_file():
         raise ConfigError(f"{out} already holds a checkpoint; pass --resume or another --out")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, seed=seed, device=device,
-                      checkpoint_every_s=checkpoint_every, log_every=log_every)
-    model_cfg = PFNConfig(d_model=d_model, n_layers=n_layers)
-    res = train(out, cfg, model_cfg, resume=resume, progress=progress and f == "table")
+    if study:
+        from predictors.pfn.study_train import StudyTrainConfig, train_study
+
+        scfg = StudyTrainConfig(steps=steps, batch=batch, lr=lr, seed=seed,
+                                checkpoint_every_s=checkpoint_every, log_every=log_every)
+        command = "nas " + " ".join(sys.argv[1:])
+        res = train_study(out, scfg, base=base, resume=resume, command=command)
+        device = "cpu"
+    else:
+        cfg = TrainConfig(steps=steps, batch=batch, lr=lr, seed=seed, device=device,
+                          checkpoint_every_s=checkpoint_every, log_every=log_every)
+        model_cfg = PFNConfig(d_model=d_model, n_layers=n_layers)
+        res = train(out, cfg, model_cfg, resume=resume, progress=progress and f == "table")
     doc = {"out": str(out), "step": res.step, "curves_seen": res.curves_seen,
            "wall_s": round(res.wall_s, 1), "curves_per_s": round(res.curves_per_s, 1),
            "last_loss": res.last_loss, "device": device, "threads": torch.get_num_threads()}

@@ -226,6 +226,17 @@ class PFN(nn.Module):
         ``horizon`` (B,): the horizon T of each curve; ``ctx_mask`` (B, C) bool marks real
         context points (None: all real) — padding lets a batch mix prefix lengths.
         """
+        return self.head(self.ln_f(self.encode(x_ctx, y_ctx, x_qry, horizon, ctx_mask)))
+
+    def encode(
+        self,
+        x_ctx: torch.Tensor,
+        y_ctx: torch.Tensor,
+        x_qry: torch.Tensor,
+        horizon: torch.Tensor,
+        ctx_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The query tokens' states (B, Q, d_model) before the final norm and the head."""
         B, C = x_ctx.shape
         lh = self._log_horizon(horizon)[:, None]
         # how far the curve has been observed: the query's distance to it is what matters most
@@ -241,7 +252,7 @@ class PFN(nn.Module):
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             h = block(h, C, ctx_mask, C if i == last else 0)
-        return self.head(self.ln_f(h))
+        return h
 
     def bucket_of(self, y: torch.Tensor) -> torch.Tensor:
         """Index of the bucket holding each value of ``y`` (values in [0, 1])."""

@@ -1,0 +1,265 @@
+"""The study-reading PFN: the prefix PFN plus a reader of the study's other curves.
+
+Reads top to bottom: the config, the context tensors, the feature ranks, the model.
+
+A :class:`StudyPFN` holds the prefix network (:class:`predictors.pfn.model.PFN`, kept frozen
+when trained from the shipped weights) and adds:
+
+1. **A context encoder** (once per study state; the predictor caches it under
+   ``StudyContext.version``): every other curve of the study becomes one token from its values
+   at 16 fixed fractions of the horizon (masked where not yet observed), its observed length,
+   whether it is complete and the horizon; then one self-attention layer over the set, so each
+   token also knows its study (how many runs are flat, how often they cross...).
+2. **Pair features** (per query, cheap): each context token is moved by what relates it to the
+   query: its value at the query's prefix length and at half of it against the query's, its
+   last observed value, how far it ran, and the distance between the two configs (per-feature
+   ranks within the context, mean squared difference over the features that vary).
+3. **Cross-attention** of the prefix network's query state to those tokens (plus a learned
+   null token), then the prefix network's own norm and head.  Its output projections start at
+   zero, so the untrained reader leaves the prefix network's forecast unchanged.
+
+There is no positional information among the context tokens, so the forecast does not depend on
+their order.  Without context (``None`` or zero curves) the prefix network answers alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.errors import ConfigError
+from predictors.pfn.model import PFN, PFNConfig
+
+__all__ = ["StudyConfig", "StudyPFN", "StudyTensors", "config_distance"]
+
+N_PAIR = 12
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Size of the study reader (validated; round-trips through JSON)."""
+
+    grid: int = 16
+    n_layers: int = 2
+    max_context: int = 100
+
+    def __post_init__(self) -> None:
+        if self.grid < 2 or self.n_layers < 1 or self.max_context < 1:
+            raise ConfigError(f"study config {self} needs grid >= 2, n_layers >= 1, "
+                              "max_context >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudyConfig:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown study config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class StudyTensors:
+    """The context of ``S`` studies, ``K`` curves each, horizon ``T`` (no padding: a batch of
+    studies shares K).  ``y`` (S, K, T) values, zero past each length; ``length`` (S, K) long,
+    >= 1; ``complete`` (S, K) bool; ``feats`` (S, K, F) raw config features or None."""
+
+    y: torch.Tensor
+    length: torch.Tensor
+    complete: torch.Tensor
+    feats: torch.Tensor | None = None
+
+    @property
+    def horizon(self) -> int:
+        return int(self.y.shape[2])
+
+
+def config_distance(ctx: torch.Tensor | None, qry: torch.Tensor | None,
+                    sidx: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance (B, K) between each query's config and its study's context configs, and
+    whether there was any (B, 1).
+
+    Features are replaced by their rank within the study's context (ties halved: robust to
+    scales, logs and one-hot columns); the distance is the mean squared rank difference over
+    the features that vary in the context.  ``ctx`` (S, K, F), ``qry`` (B, F), ``sidx`` (B,)
+    the study of each query, ``k`` the context size.  Missing features (None, F = 0): distance
+    0 and flag 0.
+    """
+    if ctx is None or qry is None or ctx.shape[-1] == 0 or ctx.shape[1] == 0:
+        B = sidx.shape[0]
+        dev = sidx.device
+        return torch.zeros(B, k, device=dev), torch.zeros(B, 1, device=dev)
+    K = ctx.shape[1]
+    c = ctx[sidx]  # (B, K, F)
+
+    def rank(v: torch.Tensor) -> torch.Tensor:  # v (B, M, F) -> rank among c, in [0, 1]
+        less = (c[:, None, :, :] < v[:, :, None, :]).float().sum(2)
+        eq = (c[:, None, :, :] == v[:, :, None, :]).float().sum(2)
+        return (less + 0.5 * eq) / K
+
+    rc = rank(c)
+    rq = rank(qry[:, None, :])
+    varies = (c.amax(1) > c.amin(1)).float()  # (B, F)
+    nv = varies.sum(-1, keepdim=True)
+    d = (((rc - rq) ** 2) * varies[:, None, :]).sum(-1) / nv.clamp_min(1.0)
+    return d, (nv > 0).float()
+
+
+def _mlp(d_in: int, d: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d), nn.GELU(), nn.Linear(d, d_out))
+
+
+class _CrossBlock(nn.Module):
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln_q = nn.LayerNorm(d)
+        self.ln_kv = nn.LayerNorm(d)
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.proj = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = _mlp(d, 2 * d, d)
+        for lin in (self.proj, self.mlp[2]):
+            assert isinstance(lin, nn.Linear)
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, h: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``h`` (B, Q, d) attends to ``kv`` (B, M, d); ``mask`` (B, M) bool real tokens."""
+        B, Q, D = h.shape
+        M, H = kv.shape[1], self.heads
+        q = self.q(self.ln_q(h)).view(B, Q, H, D // H).transpose(1, 2)
+        k, v = self.kv(self.ln_kv(kv)).split(D, dim=2)
+        k = k.view(B, M, H, D // H).transpose(1, 2)
+        v = v.view(B, M, H, D // H).transpose(1, 2)
+        am = None if mask is None else mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=am)
+        h = h + self.proj(y.transpose(1, 2).reshape(B, Q, D))
+        return h + self.mlp(self.ln2(h))
+
+
+class StudyPFN(nn.Module):
+    """The prefix PFN (``base``) and the study reader (see the module docstring)."""
+
+    def __init__(self, base: PFN, cfg: StudyConfig | None = None) -> None:
+        super().__init__()
+        self.base = base
+        self.scfg = cfg or StudyConfig()
+        d = base.cfg.d_model
+        G = self.scfg.grid
+        self.ctx_embed = _mlp(2 * G + 3, d, d)
+        self.set_ln = nn.LayerNorm(d)
+        self.set_attn = nn.MultiheadAttention(d, base.cfg.n_heads, batch_first=True)
+        self.set_ln2 = nn.LayerNorm(d)
+        self.set_mlp = _mlp(d, 2 * d, d)
+        self.pair_embed = _mlp(N_PAIR, d, d)
+        self.tok_ln = nn.LayerNorm(d)
+        self.tok_mlp = _mlp(d, 2 * d, d)
+        self.null = nn.Parameter(torch.zeros(1, 1, d))
+        self.cross = nn.ModuleList([_CrossBlock(d, base.cfg.n_heads) for _ in range(self.scfg.n_layers)])
+
+    @property
+    def cfg(self) -> PFNConfig:
+        return self.base.cfg
+
+    @property
+    def borders(self) -> torch.Tensor:
+        return self.base.borders
+
+    def bucket_of(self, y: torch.Tensor) -> torch.Tensor:
+        return self.base.bucket_of(y)
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.base.loss(logits, y)
+
+    def encode_context(self, st: StudyTensors) -> torch.Tensor:
+        """Context tokens (S, K, d): the part that depends only on the study's state."""
+        S, K, T = st.y.shape
+        G = self.scfg.grid
+        dev = st.y.device
+        frac = torch.arange(1, G + 1, device=dev, dtype=torch.float32) / G
+        idx = (torch.ceil(frac * T) - 1).long().clamp(0, T - 1)
+        seen = (idx[None, None, :] < st.length[..., None]).float()
+        vals = st.y[..., idx] * seen
+        lt = torch.full((S, K, 1), float(torch.log(torch.tensor(float(T))) / torch.log(
+            torch.tensor(float(self.cfg.max_horizon)))), device=dev)
+        feats = torch.cat([vals, seen, (st.length.float() / T)[..., None],
+                           st.complete.float()[..., None], lt], dim=-1)
+        tok = self.ctx_embed(feats)
+        a = self.set_ln(tok)
+        tok = tok + self.set_attn(a, a, a, need_weights=False)[0]
+        return tok + self.set_mlp(self.set_ln2(tok))
+
+    def pair_features(self, st: StudyTensors, sidx: torch.Tensor, y_pre: torch.Tensor,
+                      c: torch.Tensor, qfeats: torch.Tensor | None) -> torch.Tensor:
+        """(B, K, N_PAIR) features relating each query to each context curve of its study.
+
+        ``y_pre`` (B, C) the queries' prefixes (zero-padded), ``c`` (B,) their lengths."""
+        T = st.horizon
+        cy = st.y[sidx]  # (B, K, T)
+        L = st.length[sidx]
+        B, K = L.shape
+        cc = c[:, None].expand(B, K)
+        half = (c // 2).clamp_min(1)
+        at_c = torch.minimum(cc, L) - 1
+        at_h = torch.minimum(half[:, None].expand(B, K), L) - 1
+        yk = cy.gather(2, at_c[..., None])[..., 0]
+        yk_h = cy.gather(2, at_h[..., None])[..., 0]
+        yk_last = cy.gather(2, (L - 1)[..., None])[..., 0]
+        yt = y_pre.gather(1, (c - 1)[:, None])
+        yt_h = y_pre.gather(1, (half - 1)[:, None])
+        dist, has = config_distance(st.feats, qfeats, sidx, K)
+        return torch.stack([
+            yk, (L >= cc).float(), yk - yt, yk_h - yt_h, yk_last, yk_last - yt,
+            (L - cc).float() / T, st.complete[sidx].float(), dist, has.expand(B, K),
+            (c.float() / T)[:, None].expand(B, K), yt.expand(B, K)], dim=-1)
+
+    def forward(
+        self,
+        x_ctx: torch.Tensor,
+        y_ctx: torch.Tensor,
+        x_qry: torch.Tensor,
+        horizon: torch.Tensor,
+        ctx_mask: torch.Tensor | None = None,
+        study: StudyTensors | None = None,
+        sidx: torch.Tensor | None = None,
+        qfeats: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
+        frozen_base: bool = False,
+    ) -> torch.Tensor:
+        """Bucket logits (B, Q, n_buckets), as :meth:`PFN.forward`, reading ``study``.
+
+        ``sidx`` (B,): the study of each query (default: all study 0); ``qfeats`` (B, F) the
+        queries' raw config features; ``tokens`` the cached :meth:`encode_context` of ``study``.
+        """
+        if frozen_base:
+            with torch.no_grad():
+                h = self.base.encode(x_ctx, y_ctx, x_qry, horizon, ctx_mask)
+        else:
+            h = self.base.encode(x_ctx, y_ctx, x_qry, horizon, ctx_mask)
+        if study is None or study.y.shape[1] == 0:
+            return self.base.head(self.base.ln_f(h))
+        B = h.shape[0]
+        if sidx is None:
+            sidx = torch.zeros(B, dtype=torch.long, device=h.device)
+        if tokens is None:
+            tokens = self.encode_context(study)
+        c = (ctx_mask.sum(1) if ctx_mask is not None
+             else torch.full((B,), x_ctx.shape[1], device=h.device)).long()
+        pair = self.pair_features(study, sidx, y_ctx, c, qfeats)
+        tok = tokens[sidx] + self.pair_embed(pair)
+        tok = tok + self.tok_mlp(self.tok_ln(tok))
+        kv = torch.cat([self.null.expand(B, 1, -1), tok], dim=1)
+        for blk in self.cross:
+            h = blk(h, kv, None)
+        return self.base.head(self.base.ln_f(h))
