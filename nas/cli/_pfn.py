@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -111,6 +112,11 @@ def sample_prior_cmd(
     per_family: int = typer.Option(20, "--per-family", help="Curves drawn per family."),
     horizon: int = typer.Option(50, "--horizon", help="Curve length."),
     seed: int = typer.Option(0, "--seed", help="Seed."),
+    studies: bool = typer.Option(False, "--studies", help="Plot 3 sampled studies of the study "
+                                 "prior next to 3 real groups of --real, with their statistics."),
+    real: Path = typer.Option(Path("benchmarks/data/nas_corpus.npz"), "--real",
+                              help="--studies: the curve file whose first 3 groups are shown."),
+    runs: int = typer.Option(60, "--runs", help="--studies: runs per sampled study."),
 ) -> None:
     """Draw curves of every family of the prior into a picture (needs matplotlib)."""
     try:
@@ -120,6 +126,9 @@ def sample_prior_cmd(
         import matplotlib.pyplot as plt
     except ImportError:
         raise ConfigError("sample-prior --plot needs matplotlib (pip install matplotlib)") from None
+    if studies:
+        _plot_studies(plt, plot, real, runs, seed)
+        return
     from predictors.pfn.prior import FAMILIES, sample_prior
 
     if per_family < 1 or horizon < 2:
@@ -142,3 +151,44 @@ def sample_prior_cmd(
     fig.tight_layout()
     fig.savefig(plot, dpi=90)
     typer.echo(str(plot), err=True)
+
+
+def _plot_studies(plt: Any, plot: Path, real: Path, runs: int, seed: int) -> None:
+    """3 sampled studies (top) next to 3 real groups (bottom), with :func:`curve_stats`."""
+    import numpy as np
+
+    from nas.curvefile import load_curves
+    from predictors.pfn.study_prior import curve_stats, sample_studies
+
+    if runs < 2:
+        raise ConfigError(f"--runs is {runs}, but must be >= 2")
+    cs = load_curves(real)
+    cs.require_unit_range()
+    T = cs.horizon
+    groups = cs.groups()
+    names = list(dict.fromkeys(groups.tolist()))[:3]
+    sb = sample_studies(3, runs, T, seed=seed)
+    big = sample_studies(40, 100, T, seed=seed + 1)
+    prior_stats = curve_stats(big.y.reshape(-1, T).numpy(), np.repeat(np.arange(40), 100))
+    real_stats = curve_stats(cs.curves[cs.lengths == T], groups[cs.lengths == T])
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharex=True, sharey=True)
+    t = np.arange(1, T + 1)
+    for j in range(3):
+        ax = axes[0, j]
+        for row in sb.y[j].numpy():
+            ax.plot(t, row, lw=0.7, alpha=0.7)
+        ax.set_title(f"prior study {j + 1} ({runs} runs)", fontsize=10)
+        if j < len(names):
+            ax = axes[1, j]
+            rows = np.flatnonzero(groups == names[j])[:runs]
+            for i in rows:
+                ax.plot(t[: cs.lengths[i]], cs.curves[i, : cs.lengths[i]], lw=0.7, alpha=0.7)
+            ax.set_title(f"{real.name}: {str(names[j])[:40]} ({rows.size} runs)", fontsize=9)
+    fmt = ", ".join
+    fig.suptitle(
+        f"study prior (top) vs real groups (bottom), T = {T}\n"
+        f"prior: {fmt(f'{k} {v:.3f}' for k, v in prior_stats.items())}\n"
+        f"real:  {fmt(f'{k} {v:.3f}' for k, v in real_stats.items())}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(plot, dpi=90)
+    emit_json({"plot": str(plot), "prior": prior_stats, "real": real_stats})

@@ -31,13 +31,14 @@ families, AR(1) value-dependent noise, outliers, clipping to [0, 1]).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from nas.errors import ConfigError
 from predictors.pfn.prior import FAMILIES, _progress
 
-__all__ = ["N_FEATURES", "StudyBatch", "sample_studies"]
+__all__ = ["N_FEATURES", "StudyBatch", "curve_stats", "sample_studies"]
 
 #: config coordinates drawn per run (the model may be shown fewer)
 N_FEATURES = 8
@@ -191,3 +192,48 @@ def sample_studies(
     y = torch.where(spikes, y - _rand((n, 1), g, dev, 0.1, 1.0) * yc, y)
     y = y.clamp(0.0, 1.0).reshape(S, N, T)
     return StudyBatch(y=y, z=z, flat=flat, delay=torch.where(flat, torch.zeros_like(delay), delay))
+
+
+def curve_stats(y: Any, groups: Any = None) -> dict[str, float]:
+    """Statistics to hold the prior against real studies (numpy in, floats out).
+
+    ``y`` (n, T) complete curves in [0, 1]; ``groups`` (n,) the study of each (None: one).
+    * ``share_flat``: curves whose range stays below 0.05 (stuck at chance);
+    * ``take_off``: median over the other curves of the first step (fraction of T) at which
+      they have covered half their way from the first value to their maximum;
+      ``share_late``: the share of those with take-off after 0.3 T;
+    * ``crossing``: per study, the share of discordant pairs between the order at 0.2 T and the
+      final order (pairs of curves that learn), averaged over studies;
+    * ``noise``: the median over curves of median |second difference| / sqrt(6).
+    """
+    import numpy as np
+
+    y = np.asarray(y, dtype=np.float64)
+    n, T = y.shape
+    g = np.zeros(n, dtype=np.int64) if groups is None else np.unique(
+        np.asarray(groups), return_inverse=True)[1]
+    rng = y.max(1) - y.min(1)
+    flat = rng < 0.05
+    act = ~flat
+    half = y[:, :1] + 0.5 * (y.max(1, keepdims=True) - y[:, :1])
+    reached = y >= half
+    first = np.argmax(reached, axis=1) / T
+    first = first[act & (y.max(1) - y[:, 0] > 0.05)]
+    cross = []
+    c = max(1, round(0.2 * T)) - 1
+    for s in np.unique(g):
+        idx = np.flatnonzero((g == s) & act)
+        if idx.size < 3:
+            continue
+        a, b = y[idx, c], y[idx, -1]
+        da = np.sign(a[:, None] - a[None, :])
+        db = np.sign(b[:, None] - b[None, :])
+        both = (da != 0) & (db != 0)
+        if both.sum():
+            cross.append(float(((da != db) & both).sum() / both.sum()))
+    d2 = np.abs(np.diff(y, n=2, axis=1))
+    return {"share_flat": float(flat.mean()),
+            "take_off": float(np.median(first)) if first.size else float("nan"),
+            "share_late": float((first > 0.3).mean()) if first.size else float("nan"),
+            "crossing": float(np.mean(cross)) if cross else float("nan"),
+            "noise": float(np.median(np.median(d2, axis=1)) / np.sqrt(6))}
