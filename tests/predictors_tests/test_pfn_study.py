@@ -17,7 +17,11 @@ from predictors.pfn.model import PFN, PFNConfig, fit_borders
 from predictors.pfn.study_model import StudyConfig, StudyPFN, config_distance
 from predictors.pfn.study_prior import sample_studies
 from predictors.pfn.study_train import (
-    StudyTrainConfig, load_study_model, make_study_batch, train_study)
+    StudyTrainConfig,
+    load_study_model,
+    make_study_batch,
+    train_study,
+)
 
 torch.set_num_threads(1)
 
