@@ -106,6 +106,35 @@ def info_cmd(
         emit([{"key": k, "value": v} for k, v in row.items()], "table", title="PFN checkpoint")
 
 
+@pfn_app.command("export")
+def export_cmd(
+    src: Path = typer.Option(..., "--from", help="A training checkpoint directory."),
+    dst: Path = typer.Option(..., "--to", help="Where to put the weights (e.g. predictors/pfn/weights)."),
+    base_run: Path = typer.Option(None, "--base-run", help="config.json of the prefix PFN's own "
+                                  "training run, recorded as base_run (study checkpoints)."),
+) -> None:
+    """Copy a checkpoint's weights and config (not its optimizer state) for shipping."""
+    import json
+    import shutil
+
+    from predictors.pfn._predictor import PFNPredictor
+    from predictors.pfn.train import CONFIG_FILE, WEIGHTS_FILE, read_config
+
+    doc = read_config(src)
+    size = (src / WEIGHTS_FILE).stat().st_size
+    if size > 20 * 2**20:
+        raise ConfigError(f"{src / WEIGHTS_FILE} is {size / 2**20:.1f} MiB; shipped weights must "
+                          "stay under 20 MiB")
+    if base_run is not None:
+        doc["base_run"] = json.loads(base_run.read_text())
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src / WEIGHTS_FILE, dst / WEIGHTS_FILE)
+    (dst / CONFIG_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    PFNPredictor(dst)  # must load
+    emit_json({"to": str(dst), "bytes": size, "step": doc.get("step"),
+               "study": "study" in doc})
+
+
 @pfn_app.command("sample-prior")
 def sample_prior_cmd(
     plot: Path = typer.Option(..., "--plot", help="PNG file: 20 curves per family."),

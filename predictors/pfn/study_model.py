@@ -25,6 +25,7 @@ their order.  Without context (``None`` or zero curves) the prefix network answe
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -38,6 +39,24 @@ from predictors.pfn.model import PFN, PFNConfig
 __all__ = ["StudyConfig", "StudyPFN", "StudyTensors", "config_distance"]
 
 N_PAIR = 12
+#: kernel bandwidths of the retrieval mixture (on the [0, 1] value scale)
+BANDWIDTHS = (0.005, 0.02, 0.08)
+
+
+def _kernels(borders: torch.Tensor) -> torch.Tensor:
+    """(S, n, n): row i = the bucket masses of a normal centred on bucket i's middle, one per
+    bandwidth of :data:`BANDWIDTHS`; mass beyond 0 or 1 goes to the edge buckets (the point
+    masses a clipped curve has)."""
+    b = borders.double()
+    mid = 0.5 * (b[1:] + b[:-1])
+    mid[0], mid[-1] = 0.0, 1.0
+    inner = b.clone()
+    inner[0], inner[-1] = -1e3, 1e3
+    out = []
+    for s in BANDWIDTHS:
+        cdf = torch.special.ndtr((inner[None, :] - mid[:, None]) / s)
+        out.append(cdf[:, 1:] - cdf[:, :-1])
+    return torch.stack(out).float()
 
 
 @dataclass(frozen=True)
@@ -167,6 +186,14 @@ class StudyPFN(nn.Module):
         self.tok_mlp = _mlp(d, 2 * d, d)
         self.null = nn.Parameter(torch.zeros(1, 1, d))
         self.cross = nn.ModuleList([_CrossBlock(d, base.cfg.n_heads) for _ in range(self.scfg.n_layers)])
+        # the retrieval mixture: neighbours' values at the query step, kernel-smoothed
+        self.nb_score = nn.Linear(d, 1)
+        self.mix = nn.Linear(d, 1 + len(BANDWIDTHS))  # (weight logit, bandwidth logits)
+        nn.init.zeros_(self.mix.weight)
+        with torch.no_grad():
+            self.mix.bias.zero_()
+            self.mix.bias[0] = -8.0
+        self.register_buffer("kernels", _kernels(base.borders), persistent=False)
 
     @property
     def cfg(self) -> PFNConfig:
@@ -262,4 +289,33 @@ class StudyPFN(nn.Module):
         kv = torch.cat([self.null.expand(B, 1, -1), tok], dim=1)
         for blk in self.cross:
             h = blk(h, kv, None)
-        return self.base.head(self.base.ln_f(h))
+        logp = torch.log_softmax(self.base.head(self.base.ln_f(h)).float(), dim=-1)
+        return self._mixture(logp, h, tok, study, sidx, x_qry)
+
+    def _mixture(self, logp: torch.Tensor, h: torch.Tensor, tok: torch.Tensor,
+                 study: StudyTensors, sidx: torch.Tensor, x_qry: torch.Tensor) -> torch.Tensor:
+        """Log of ``(1 - w) p + w q``: ``p`` the network's bucket distribution, ``q`` a kernel
+        density of the context curves' values at the query step, weighted by a learned score
+        of each context curve (only curves observed that far count); ``w`` and the bandwidth
+        are read from the query's state.  Returned as log-probabilities (valid logits)."""
+        T = study.horizon
+        cy = study.y[sidx]  # (B, K, T)
+        L = study.length[sidx]
+        step = (x_qry * T).round().long().clamp(1, T)  # (B, Q)
+        B, Q = step.shape
+        K = cy.shape[1]
+        vals = cy.gather(2, (step - 1)[:, None, :].expand(-1, K, -1))  # (B, K, Q)
+        seen = L[:, :, None] >= step[:, None, :]
+        score = self.nb_score(tok)[..., 0]  # (B, K)
+        a = score[:, :, None].masked_fill(~seen, float("-inf"))
+        any_seen = seen.any(1)  # (B, Q)
+        a = torch.softmax(a.masked_fill(~any_seen[:, None, :], 0.0), dim=1)  # (B, K, Q)
+        idx = self.base.bucket_of(vals.transpose(1, 2).contiguous())  # (B, Q, K)
+        hist = torch.zeros(B, Q, self.cfg.n_buckets, device=h.device, dtype=torch.float32)
+        hist = hist.scatter_add(2, idx, a.transpose(1, 2).float())
+        m = self.mix(h).float()
+        w = torch.sigmoid(m[..., 0]) * any_seen.float()
+        pi = torch.softmax(m[..., 1:], dim=-1)  # (B, Q, S)
+        q = torch.einsum("bqi,sij,bqs->bqj", hist, self.kernels, pi)
+        p = torch.exp(logp)
+        return torch.log(((1 - w)[..., None] * p + w[..., None] * q).clamp_min(1e-30))

@@ -88,9 +88,9 @@ def test_untrained_reader_leaves_the_prefix_forecast_unchanged() -> None:
     model = StudyPFN(base, TINY_STUDY).eval()
     b = make_study_batch(7, TINY_TRAIN, TINY_STUDY.max_context, k=10)
     args = (b["x_ctx"], b["y_ctx"], b["x_qry"], b["horizon"])
-    with torch.no_grad():
-        assert torch.allclose(model(*args, None, b["study"], b["sidx"], b["qfeats"]),
-                              base(*args), atol=1e-5)
+    with torch.no_grad():  # the retrieval mixture starts at weight sigmoid(-8) = 3e-4
+        p_study = torch.softmax(model(*args, None, b["study"], b["sidx"], b["qfeats"]), -1)
+        assert torch.allclose(p_study, torch.softmax(base(*args), -1), atol=1e-3)
 
 
 def test_tiny_model_uses_its_context(tiny_dir: Path) -> None:
