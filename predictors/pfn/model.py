@@ -28,19 +28,39 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Self
 
 from nas.errors import ConfigError
 
-__all__ = ["PFN", "PFNConfig", "fit_borders"]
+__all__ = ["PFN", "JsonConfig", "PFNConfig", "fit_borders"]
+
+
+class JsonConfig:
+    """JSON round trip of a config dataclass; unknown keys are a :class:`ConfigError`."""
+
+    _what = "PFN"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        unknown = set(d) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+        if unknown:
+            raise ConfigError(f"unknown {cls._what} config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
 
 
 @dataclass(frozen=True)
-class PFNConfig:
+class PFNConfig(JsonConfig):
     """Size of the network and of its output (validated; round-trips through JSON)."""
 
     d_model: int = 128
@@ -72,19 +92,6 @@ class PFNConfig:
             raise ConfigError(f"max_horizon is {self.max_horizon}, but must be >= 2")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout is {self.dropout}, but must be in [0, 1)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PFNConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown PFN config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def fit_borders(values: torch.Tensor, n_buckets: int, edge_width: float) -> torch.Tensor:

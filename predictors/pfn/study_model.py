@@ -24,17 +24,14 @@ their order.  Without context (``None`` or zero curves) the prefix network answe
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nas.errors import ConfigError
-from predictors.pfn.model import PFN, PFNConfig
+from predictors.pfn.model import PFN, JsonConfig, PFNConfig
 
 __all__ = ["StudyConfig", "StudyPFN", "StudyTensors", "config_distance"]
 
@@ -60,8 +57,10 @@ def _kernels(borders: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(JsonConfig):
     """Size of the study reader (validated; round-trips through JSON)."""
+
+    _what = "study"
 
     grid: int = 16
     n_layers: int = 2
@@ -71,19 +70,6 @@ class StudyConfig:
         if self.grid < 2 or self.n_layers < 1 or self.max_context < 1:
             raise ConfigError(f"study config {self} needs grid >= 2, n_layers >= 1, "
                               "max_context >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> StudyConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown study config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 @dataclass
