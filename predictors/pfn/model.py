@@ -33,7 +33,6 @@ from typing import Any, Self, cast
 import torch
 import torch.nn.functional as F
 from torch import nn
-from typing_extensions import Self
 
 from nas.errors import ConfigError
 
