@@ -120,8 +120,13 @@ def export_cmd(
     from predictors.pfn._predictor import PFNPredictor
     from predictors.pfn.train import CONFIG_FILE, WEIGHTS_FILE, read_config
 
-    doc = read_config(src)
-    size = (src / WEIGHTS_FILE).stat().st_size
+    from nas.errors import PredictorError
+
+    try:
+        doc = read_config(src)
+        size = (src / WEIGHTS_FILE).stat().st_size
+    except (PredictorError, OSError) as exc:
+        raise ConfigError(f"--from {src}: {exc}") from None
     if size > 20 * 2**20:
         raise ConfigError(f"{src / WEIGHTS_FILE} is {size / 2**20:.1f} MiB; shipped weights must "
                           "stay under 20 MiB")

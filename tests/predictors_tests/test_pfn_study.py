@@ -11,6 +11,7 @@ import torch
 
 from nas.bench._predict import _context_for, median_rule_lengths
 from nas.curvefile import CurveSet
+from nas.errors import ConfigError
 from nas.interfaces import Curve, StudyContext, predictor_caps
 from predictors.pfn import PFNPredictor
 from predictors.pfn.model import PFN, PFNConfig, fit_borders
@@ -205,3 +206,34 @@ def test_a_curve_sees_only_earlier_curves_cut_where_they_stopped() -> None:
     assert [float(c.values[0]) for c in ctx.curves] == [float(curves[i, 0]) for i in (3, 1, 7, 0)]
     assert [len(c) for c in ctx.curves] == [T, 1, 1, T]
     assert ctx.complete == (True, False, False, True) and ctx.version == 9
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+def test_cli_export_and_sample_prior_studies(tiny_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    runner = CliRunner()
+    dst = tmp_path / "weights"
+    r = runner.invoke(app, ["pfn", "export", "--from", str(tiny_dir), "--to", str(dst)])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in dst.iterdir()) == ["config.json", "model.safetensors"]
+    assert PFNPredictor(dst).reads_study
+    r = runner.invoke(app, ["pfn", "export", "--from", str(tmp_path / "nothing"), "--to", str(dst)])
+    assert isinstance(r.exception, ConfigError)  # a user error: `nas` exits 2 with one line
+    pytest.importorskip("matplotlib")
+    cs = CurveSet(curves=sample_studies(2, 10, 12, seed=0).y.reshape(20, 12).numpy(),
+                  lengths=np.full(20, 12), task=np.repeat(np.array(["a", "b"]), 10))
+    from nas.curvefile import save_curves
+
+    save_curves(tmp_path / "real.npz", cs)
+    png = tmp_path / "s.png"
+    r = runner.invoke(app, ["pfn", "sample-prior", "--studies", "--plot", str(png), "--real",
+                            str(tmp_path / "real.npz"), "--runs", "10"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert png.stat().st_size > 1000
+    assert set(doc["prior"]) == {"share_flat", "take_off", "share_late", "crossing", "noise"}
