@@ -16,7 +16,8 @@ def main() -> None:
     by_file: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     for arg in sys.argv[1:]:
         label, path = arg.split("=", 1)
-        doc = json.load(open(path))
+        with open(path) as fh:
+            doc = json.load(fh)
         by_file[doc["file"]].append((label, doc))
     for f, rows in by_file.items():
         cut = list(rows[0][1]["cutoffs"])

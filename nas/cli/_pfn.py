@@ -117,10 +117,9 @@ def export_cmd(
     import json
     import shutil
 
+    from nas.errors import PredictorError
     from predictors.pfn._predictor import PFNPredictor
     from predictors.pfn.train import CONFIG_FILE, WEIGHTS_FILE, read_config
-
-    from nas.errors import PredictorError
 
     try:
         doc = read_config(src)
