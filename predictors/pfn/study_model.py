@@ -89,15 +89,20 @@ class StudyTensors:
 
 
 def config_distance(ctx: torch.Tensor | None, qry: torch.Tensor | None,
-                    sidx: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    sidx: torch.Tensor, k: int, outcome: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Distance (B, K) between each query's config and its study's context configs, and
     whether there was any (B, 1).
 
     Features are replaced by their rank within the study's context (ties halved: robust to
-    scales, logs and one-hot columns); the distance is the mean squared rank difference over
-    the features that vary in the context.  ``ctx`` (S, K, F), ``qry`` (B, F), ``sidx`` (B,)
-    the study of each query, ``k`` the context size.  Missing features (None, F = 0): distance
-    0 and flag 0.
+    scales, logs and one-hot columns); the distance is a weighted mean squared rank difference
+    over the features that vary in the context.  With ``outcome`` (B, K), the context curves'
+    last observed values, a feature's weight is 0.05 plus its relevance in this study: the
+    larger squared rank correlation of the outcome with the feature or with its distance from
+    the middle (an optimum); a study thus tells which of many features matter (an in-context
+    ARD).  Without it all varying features weigh the same.  ``ctx`` (S, K, F), ``qry`` (B, F),
+    ``sidx`` (B,) the study of each query, ``k`` the context size.  Missing features (None,
+    F = 0): distance 0 and flag 0.
     """
     if ctx is None or qry is None or ctx.shape[-1] == 0 or ctx.shape[1] == 0:
         B = sidx.shape[0]
@@ -106,17 +111,28 @@ def config_distance(ctx: torch.Tensor | None, qry: torch.Tensor | None,
     K = ctx.shape[1]
     c = ctx[sidx]  # (B, K, F)
 
-    def rank(v: torch.Tensor) -> torch.Tensor:  # v (B, M, F) -> rank among c, in [0, 1]
-        less = (c[:, None, :, :] < v[:, :, None, :]).float().sum(2)
-        eq = (c[:, None, :, :] == v[:, :, None, :]).float().sum(2)
-        return (less + 0.5 * eq) / K
+    def rank(v: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:  # rank of v among ref (dim 1)
+        less = (ref[:, None, :, :] < v[:, :, None, :]).float().sum(2)
+        eq = (ref[:, None, :, :] == v[:, :, None, :]).float().sum(2)
+        return (less + 0.5 * eq) / ref.shape[1]
 
-    rc = rank(c)
-    rq = rank(qry[:, None, :])
+    rc = rank(c, c)
+    rq = rank(qry[:, None, :], c)
     varies = (c.amax(1) > c.amin(1)).float()  # (B, F)
-    nv = varies.sum(-1, keepdim=True)
-    d = (((rc - rq) ** 2) * varies[:, None, :]).sum(-1) / nv.clamp_min(1.0)
-    return d, (nv > 0).float()
+    weight = varies
+    if outcome is not None and K >= 3:
+        ro = rank(outcome[..., None], outcome[..., None])  # (B, K, 1)
+
+        def corr2(a: torch.Tensor) -> torch.Tensor:
+            a = a - a.mean(1, keepdim=True)
+            o = ro - ro.mean(1, keepdim=True)
+            num = (a * o).sum(1)
+            den = (a.pow(2).sum(1) * o.pow(2).sum(1)).clamp_min(1e-12)
+            return num.pow(2) / den  # (B, F)
+
+        weight = varies * (0.05 + torch.maximum(corr2(rc), corr2((rc - 0.5).abs())))
+    d = (((rc - rq) ** 2) * weight[:, None, :]).sum(-1) / weight.sum(-1, keepdim=True).clamp_min(1e-6)
+    return d, (varies.sum(-1, keepdim=True) > 0).float()
 
 
 def _mlp(d_in: int, d: int, d_out: int) -> nn.Sequential:
@@ -231,7 +247,7 @@ class StudyPFN(nn.Module):
         yk_last = cy.gather(2, (L - 1)[..., None])[..., 0]
         yt = y_pre.gather(1, (c - 1)[:, None])
         yt_h = y_pre.gather(1, (half - 1)[:, None])
-        dist, has = config_distance(st.feats, qfeats, sidx, K)
+        dist, has = config_distance(st.feats, qfeats, sidx, K, yk_last)
         return torch.stack([
             yk, (L >= cc).float(), yk - yt, yk_h - yt_h, yk_last, yk_last - yt,
             (L - cc).float() / T, st.complete[sidx].float(), dist, has.expand(B, K),

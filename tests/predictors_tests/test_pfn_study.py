@@ -237,3 +237,16 @@ def test_cli_export_and_sample_prior_studies(tiny_dir: Path, tmp_path: Path) -> 
     doc = json.loads(r.stdout)
     assert png.stat().st_size > 1000
     assert set(doc["prior"]) == {"share_flat", "take_off", "share_late", "crossing", "noise"}
+
+
+def test_config_distance_weighs_the_features_that_go_with_the_outcome() -> None:
+    rng = np.random.default_rng(0)
+    K = 40
+    ctx = torch.tensor(rng.uniform(size=(1, K, 2)), dtype=torch.float32)
+    outcome = ctx[0, :, 0][None] * 2.0  # only feature 0 matters
+    qry = torch.tensor([[0.5, 0.0]])
+    d, _ = config_distance(ctx, qry, torch.zeros(1, dtype=torch.long), K, outcome)
+    near0 = (ctx[0, :, 0] - 0.5).abs()
+    # the distance follows feature 0, not feature 1 (on which the query is at the edge)
+    corr = np.corrcoef(d[0].numpy(), near0.numpy() ** 2)[0, 1]
+    assert corr > 0.9
