@@ -83,6 +83,7 @@ class PFNPredictor:
         self._model: PFN | None = None
         self._study: StudyPFN | None = None
         self._tokens: tuple[Any, StudyTensors, Any] | None = None  # (key, tensors, tokens)
+        self._borders: np.ndarray | None = None
         if weights is not None:  # a user's checkpoint: a bad one fails here, not mid-study
             self._load("cpu" if device == "cpu" else None)
 
@@ -128,7 +129,9 @@ class PFNPredictor:
 
     @property
     def borders(self) -> np.ndarray:
-        return self.model.borders.detach().cpu().double().numpy()
+        if self._borders is None:
+            self._borders = self.model.borders.detach().cpu().double().numpy()
+        return self._borders
 
     # -- the interface -----------------------------------------------------------------------
     def fit(self, curves: Sequence[Curve]) -> PFNPredictor:
