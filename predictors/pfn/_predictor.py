@@ -286,6 +286,8 @@ def _select(context: StudyContext, k: int) -> list[tuple[Curve, bool]]:
     import hashlib
 
     items = list(zip(context.curves, context.complete))
+    if len(items) <= k:  # all of them: the model itself ignores their order
+        return items
 
     def key(item: tuple[Curve, bool]) -> bytes:
         c, done = item
