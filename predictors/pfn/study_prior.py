@@ -14,7 +14,8 @@ study):
 * the chance level and how often runs diverge, over-fit or step at a decay;
 * whether the task has a **late take-off** mechanism, and how strong it is.
 
-What a run's config decides: configs are points ``z`` in [0, 1]^8 (uniform); the first
+What a run's config decides: configs are points ``z`` in [0, 1]^8 (uniform; a third of the
+coordinates categorical, with 2..5 levels, like a cell type or a flag); the first
 ``n_relevant`` (1..4) coordinates matter, the rest are noise features.  Coordinate 0 behaves like
 a log learning rate: too high and the run sticks at chance or diverges, too low and it is slow
 and — in tasks with the late mechanism — flat for a while before it takes off; coordinate 1 like
@@ -102,6 +103,10 @@ def sample_studies(
 
     # --- configs ------------------------------------------------------------------------------
     z = _rand((S, N, N_FEATURES), g, dev)
+    # some features are categorical (a cell type, an optimizer, a flag): 2..5 levels
+    levels = torch.randint(2, 6, (S, 1, N_FEATURES), generator=g, device=dev).float()
+    categorical = _rand((S, 1, N_FEATURES), g, dev) < 0.35
+    z = torch.where(categorical, torch.round(z * (levels - 1)) / (levels - 1), z)
     n_rel = torch.randint(1, 5, (S, 1, 1), generator=g, device=dev)
     rel = (torch.arange(N_FEATURES, device=dev)[None, None, :] < n_rel).float()
     lr = z[..., 0]
@@ -112,7 +117,7 @@ def sample_studies(
     top = per_study(0.3, 1.08)
     spread = per_study(0.5, 4.0)
     p_stuck = per_study() ** 1.5 * 0.95
-    sigma_task = torch.exp(per_study(-7.0, -2.5))  # ~0.001 .. 0.08
+    sigma_task = torch.exp(per_study(-6.5, -2.3))  # ~0.0015 .. 0.1
     log_k = per_study(-0.7, 3.7)  # speed ~0.5 .. 40
     lr_opt = per_study(0.3, 0.85)
     cfg_strength = per_study(0.3, 1.5)  # how much the config decides
