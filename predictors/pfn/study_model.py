@@ -172,6 +172,8 @@ class _CrossBlock(nn.Module):
 class StudyPFN(nn.Module):
     """The prefix PFN (``base``) and the study reader (see the module docstring)."""
 
+    kernels: torch.Tensor
+
     def __init__(self, base: PFN, cfg: StudyConfig | None = None) -> None:
         super().__init__()
         self.base = base
