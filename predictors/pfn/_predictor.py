@@ -46,6 +46,8 @@ class PFNPredictor:
     ``weights``: a checkpoint directory written by ``nas pfn train`` (default: the shipped
     weights).  ``device``: ``"cpu"`` or ``"cuda[:N]"``.  ``batch_size``: curves per forward pass.
     ``threads``: if given, ``torch.set_num_threads`` (process-wide) when the model loads.
+    ``study``: read the study context when the weights hold a study reader (``false``: the
+    prefix alone, whatever context is passed, and ``reads_study`` is False).
     """
 
     name = "pfn"
@@ -62,8 +64,10 @@ class PFNPredictor:
         device: str = "cpu",
         batch_size: int = 1024,
         threads: int | None = None,
+        study: bool = True,
     ) -> None:
         c = Checker("predictor pfn")
+        study = c.bool_(study, "study")
         batch_size = c.int_(batch_size, "batch_size", lo=1)
         threads = c.int_(threads, "threads", lo=1, none=True)
         if not (device == "cpu" or str(device).startswith("cuda")):
@@ -79,7 +83,8 @@ class PFNPredictor:
                          f"{CONFIG_FILE}); train one with `nas pfn train --out DIR`")
         from predictors.pfn.train import read_config
 
-        self.reads_study = "study" in read_config(self.weights)
+        self._is_study = "study" in read_config(self.weights)
+        self.reads_study = study and self._is_study
         self._model: PFN | None = None
         self._study: StudyPFN | None = None
         self._tokens: tuple[Any, StudyTensors, Any] | None = None  # (key, tensors, tokens)
@@ -92,7 +97,7 @@ class PFNPredictor:
         from predictors.pfn.study_train import load_study_model
         from predictors.pfn.train import load_model
 
-        if self.reads_study:
+        if self._is_study:
             study, _ = load_study_model(self.weights, device or "cpu")
             if device is not None:
                 self._study, self._model = study, study.base
@@ -201,7 +206,7 @@ class PFNPredictor:
         from predictors.pfn.study_model import StudyTensors
 
         sm = self.study_model
-        if sm is None or len(context.curves) == 0:
+        if sm is None or not self.reads_study or len(context.curves) == 0:
             return None
         key = (context.version, h, len(context.curves))
         if self._tokens is not None and self._tokens[0] == key:

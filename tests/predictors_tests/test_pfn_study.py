@@ -250,3 +250,10 @@ def test_config_distance_weighs_the_features_that_go_with_the_outcome() -> None:
     # the distance follows feature 0, not feature 1 (on which the query is at the edge)
     corr = np.corrcoef(d[0].numpy(), near0.numpy() ** 2)[0, 1]
     assert corr > 0.9
+
+
+def test_study_option_false_reads_the_prefix_alone(tiny_dir: Path) -> None:
+    p = PFNPredictor(tiny_dir, study=False)
+    q, ctx = _study(5)
+    assert not predictor_caps(p)["reads_study"]
+    assert np.array_equal(p.predict_probs(q, 25, ctx), p.predict_probs(q, 25))
