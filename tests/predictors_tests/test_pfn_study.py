@@ -257,3 +257,18 @@ def test_study_option_false_reads_the_prefix_alone(tiny_dir: Path) -> None:
     q, ctx = _study(5)
     assert not predictor_caps(p)["reads_study"]
     assert np.array_equal(p.predict_probs(q, 25, ctx), p.predict_probs(q, 25))
+
+
+def test_shipped_weights_are_a_study_reader_with_their_training_record() -> None:
+    import json
+
+    from predictors.pfn import default_weights_dir
+
+    d = default_weights_dir()
+    assert sorted(p.name for p in d.iterdir()) == ["config.json", "model.safetensors"]
+    assert (d / "model.safetensors").stat().st_size <= 20 * 2**20
+    doc = json.loads((d / "config.json").read_text())
+    for key in ("command_first", "command_last", "step", "curves_seen", "wall_s", "machine",
+                "threads", "base_run"):
+        assert doc.get(key), key
+    assert PFNPredictor().reads_study
