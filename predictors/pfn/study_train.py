@@ -30,7 +30,7 @@ from typing import Any, Self
 import torch
 
 from nas.errors import ConfigError, PredictorError
-from predictors.pfn.model import PFN, PFNConfig
+from predictors.pfn.model import PFN
 from predictors.pfn.study_model import StudyConfig, StudyPFN, StudyTensors
 from predictors.pfn.study_prior import N_FEATURES, sample_studies
 from predictors.pfn.train import (
@@ -40,7 +40,6 @@ from predictors.pfn.train import (
     TrainResult,
     _atomic_write,
     load_model,
-    read_config,
 )
 
 __all__ = ["StudyTrainConfig", "load_study_model", "make_study_batch", "train_study"]
@@ -142,7 +141,7 @@ def load_study_model(directory: str | Path, device: str | torch.device = "cpu"
     from safetensors.torch import load_file
 
     d = Path(directory)
-    doc = read_config(d)
+    base, doc = load_model(d, device)  # every check of the prefix network's tensors
     if "study" not in doc:
         raise PredictorError(f"{d / CONFIG_FILE}: no 'study' section; not a study PFN checkpoint")
     try:
@@ -150,19 +149,15 @@ def load_study_model(directory: str | Path, device: str | torch.device = "cpu"
     except (ConfigError, TypeError) as exc:
         raise PredictorError(f"{d / CONFIG_FILE}: bad 'study': {exc}") from None
     wpath = d / WEIGHTS_FILE
-    try:
-        state = load_file(str(wpath), device=str(device))
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several kinds; all mean a bad file
-        raise PredictorError(f"{wpath}: not a valid safetensors file: {exc}") from None
-    if "base.borders" not in state:
-        raise PredictorError(f"{wpath}: no 'base.borders' tensor; not a study PFN checkpoint")
-    base = PFN(PFNConfig.from_dict(doc["model"]), borders=state["base.borders"].cpu())
+    state = load_file(str(wpath), device=str(device))  # loaded once already: readable
     model = StudyPFN(base, scfg).to(device)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise PredictorError(f"{wpath}: tensors do not fit {CONFIG_FILE}: "
-                             f"{str(exc).splitlines()[0]}") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise PredictorError(f"{wpath}: tensors do not fit the study reader of {CONFIG_FILE}: "
+                             f"{detail[:160]}") from None
     model.eval()
     return model, doc
 
