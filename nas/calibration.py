@@ -376,8 +376,15 @@ class CalibratedPredictor:
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def predict(self, curves: Sequence[Any], horizon: int) -> Any:
-        fc = self.base.predict(curves, horizon)
+    @property
+    def reads_study(self) -> bool:
+        return bool(getattr(self.base, "reads_study", False))
+
+    def predict(self, curves: Sequence[Any], horizon: int, context: Any = None) -> Any:
+        """The base's forecast (with the study ``context`` when the base reads it),
+        recalibrated once the calibrator is active."""
+        fc = (self.base.predict(curves, horizon, context=context)
+              if context is not None and self.reads_study else self.base.predict(curves, horizon))
         if not self.calibrator.active:
             return fc
         steps = np.array([len(c) for c in curves])

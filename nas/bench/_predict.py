@@ -14,6 +14,24 @@ Protocol (issue 5, section 3), implemented exactly:
   ``coverage90`` = share with ``q05 <= y <= q95``; the MSE of the last observed value; and the
   prediction time per curve (``us_per_curve``; the thread count is in the JSON).
 
+**Study context** (issue 28; ``context=True``, the default, for a predictor that declares
+``reads_study``): each held-out curve is forecast with its group's *earlier* curves as a
+:class:`~nas.interfaces.StudyContext`, as a sequential random search would have them:
+
+* the order is the group's ``perm`` above (the fold permutation; ``nas bench replay``'s seed-s
+  order is the same permutation for s = seed), and a curve's context is the ``max_context``
+  (100) curves just before it in that order, whatever their fold;
+* each earlier curve is cut where a median rule would have stopped it: at the rungs
+  ``r1 = max(1, round(T/9))`` and ``r2 = max(1, round(T/3))``, a curve whose value at the rung
+  is below the median of the values at that rung of the curves before *it* (in the order, among
+  those that reached the rung; at least 3 of them) stops there; the others run to the end
+  (``complete``);
+* config features travel with the curves when the file has them; the held-out curve itself
+  shows its prefix only.  One predict call per held-out curve and cutoff (each has its own
+  context), with a fresh ``version`` per call.
+
+``context=False`` (``--no-context``) forecasts from the prefix alone, as before.
+
 Extra (not in the issue's protocol, read by nobody but people): ``tail_calibration`` per cutoff,
 the reliability of the tail probability P(y_L > y_ref) that the predictive policy thresholds,
 with y_ref the best final of a random subset of the fold's training curves (see
@@ -34,10 +52,13 @@ import numpy as np
 
 from nas.curvefile import CurveSet
 from nas.errors import ConfigError
-from nas.interfaces import Curve
+from nas.interfaces import Curve, StudyContext, predictor_caps
 
-__all__ = ["LOGLIK_BIN", "TAIL_BINS", "binned_loglik", "cutoff_length", "run_predict",
-           "set_threads", "tail_calibration"]
+__all__ = ["LOGLIK_BIN", "TAIL_BINS", "binned_loglik", "cutoff_length", "median_rule_lengths",
+           "run_predict", "set_threads", "tail_calibration"]
+
+#: the context curves a held-out curve sees: the ones just before it in the group's order
+CONTEXT_SIZE = 100
 
 LOGLIK_BIN = 0.005
 _FLOOR = 1e-9
@@ -118,6 +139,41 @@ def _curves(cs: CurveSet, idx: Sequence[int], cut: Sequence[int] | None = None) 
     return out
 
 
+def median_rule_lengths(curves: np.ndarray, lengths: np.ndarray, order: np.ndarray
+                        ) -> np.ndarray:
+    """How far each curve of a group ran when replayed in ``order`` under the median rule at
+    rungs T/9 and T/3 (see the module docstring).  ``curves`` (n, T), ``lengths`` (n,)."""
+    n = curves.shape[0]
+    T = curves.shape[1]
+    rungs = sorted({max(1, round(T / 9)), max(1, round(T / 3))})
+    ran = lengths.astype(np.int64).copy()
+    seen: dict[int, list[float]] = {r: [] for r in rungs}
+    for i in order:
+        for r in rungs:
+            if ran[i] < r or r >= lengths[i]:
+                break
+            v = float(curves[i, r - 1])
+            prev = seen[r]
+            prev.append(v)
+            if len(prev) > 3 and v < float(np.median(prev[:-1])):
+                ran[i] = r
+                break
+    del n
+    return ran
+
+
+def _context_for(cs: CurveSet, gidx: np.ndarray, order: np.ndarray, ran: np.ndarray,
+                 pos: int, version: int) -> StudyContext:
+    """The context of the curve at position ``pos`` of the group's ``order``."""
+    feats = cs.config_features
+    T = cs.horizon
+    before = order[max(0, pos - CONTEXT_SIZE):pos]
+    curves = tuple(Curve(cs.curves[gidx[j], :ran[j]],
+                         None if feats is None else feats[gidx[j]]) for j in before)
+    complete = tuple(bool(ran[j] >= cs.lengths[gidx[j]]) for j in before)
+    return StudyContext(curves, complete, T, version)
+
+
 def run_predict(
     cs: CurveSet,
     predictor: str,
@@ -129,6 +185,7 @@ def run_predict(
     threads: int = 1,
     calibrate: bool = True,
     progress: Progress | None = None,
+    context: bool = True,
 ) -> dict[str, Any]:
     """Run the predict protocol on ``cs`` and return the JSON document (see module docstring).
 
@@ -154,9 +211,17 @@ def run_predict(
     seconds = {k: 0.0 for k in keys}
     total_jobs = len(names) * folds
     job = 0
+    version = 0
+    reads = context and predictor_caps(registry.create("predictor", predictor, dict(options or {}))
+                                       )["reads_study"]
     for g in names:
         gidx = np.flatnonzero(groups == g)
         perm = np.random.default_rng(seed).permutation(gidx.shape[0])
+        if reads:
+            ran = median_rule_lengths(cs.curves[gidx], cs.lengths[gidx], perm)
+            where = np.empty(gidx.shape[0], dtype=np.int64)
+            where[perm] = np.arange(gidx.shape[0])
+            local = {int(i): k for k, i in enumerate(gidx)}
         for k in range(folds):
             held = gidx[perm[k::folds]]
             train = np.setdiff1d(gidx, held)
@@ -175,7 +240,15 @@ def run_predict(
                     c = [cutoff_length(f, int(L))] * rows.shape[0]
                     batch = _curves(cs, rows, c)
                     t0 = time.perf_counter()
-                    fc = model.predict(batch, int(L))
+                    if reads:
+                        parts = []
+                        for r, cv in zip(rows, batch):
+                            version += 1
+                            ctx = _context_for(cs, gidx, perm, ran, int(where[local[int(r)]]), version)
+                            parts.append(model.predict([cv], int(L), context=ctx))
+                        fc = _Stacked(parts)
+                    else:
+                        fc = model.predict(batch, int(L))
                     mean = np.asarray(fc.mean, dtype=np.float64)
                     seconds[key] += time.perf_counter() - t0
                     y = cs.curves[rows, int(L) - 1]
@@ -193,6 +266,7 @@ def run_predict(
             if progress is not None:
                 progress(f"predict {g[:40]} fold {k + 1}/{folds}", job, total_jobs)
     out: dict[str, Any] = {"predictor": predictor, "calibrated": bool(calibrate),
+                           "context": bool(reads),
                            "file": os.fspath(cs.source), "n": 0,
                            "folds": folds, "seed": seed, "threads": threads, "cutoffs": {},
                            "active": {}}
@@ -219,3 +293,22 @@ def run_predict(
         }
         out.setdefault("tail_calibration", {})[key] = tail_calibration(a["tail_p"], a["tail_hit"])
     return out
+
+
+class _Stacked:
+    """One-curve forecasts read as one batch (mean, quantile, cdf per curve)."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = list(parts)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.concatenate([np.atleast_1d(np.asarray(p.mean, dtype=np.float64)) for p in self.parts])
+
+    def quantile(self, q: float) -> np.ndarray:
+        return np.concatenate([np.atleast_1d(np.asarray(p.quantile(q))) for p in self.parts])
+
+    def cdf(self, y: Any) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        return np.concatenate([np.atleast_1d(np.asarray(p.cdf(y[i:i + 1] if y.ndim else y)))
+                               for i, p in enumerate(self.parts)])

@@ -73,6 +73,9 @@ def predict_cmd(
     calibrate: bool = typer.Option(
         True, "--calibrate/--no-calibrate",
         help="Recalibrate the forecasts on the training folds' curves (as nas run does)."),
+    context: bool = typer.Option(
+        True, "--context/--no-context",
+        help="Give a study-reading predictor each curve's earlier group curves as context."),
     fmt: Format = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -87,7 +90,7 @@ def predict_cmd(
     with task_progress("nas bench predict") as prog:
         doc = run_predict(cs, predictor, options=_parse_options(option),
                           cutoffs=_parse_cutoffs(cutoffs), folds=folds, seed=seed,
-                          threads=threads, calibrate=calibrate, progress=prog)
+                          threads=threads, calibrate=calibrate, progress=prog, context=context)
     if out_fmt == "json":
         emit_json(doc)
         return

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +36,30 @@ from torch import nn
 
 from nas.errors import ConfigError
 
-__all__ = ["PFN", "PFNConfig", "fit_borders"]
+__all__ = ["PFN", "JsonConfig", "PFNConfig", "fit_borders"]
+
+
+class JsonConfig:
+    """JSON round trip of a config dataclass; unknown keys are a :class:`ConfigError`."""
+
+    _what = "PFN"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        unknown = set(d) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+        if unknown:
+            raise ConfigError(f"unknown {cls._what} config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
 
 
 @dataclass(frozen=True)
-class PFNConfig:
+class PFNConfig(JsonConfig):
     """Size of the network and of its output (validated; round-trips through JSON)."""
 
     d_model: int = 128
@@ -72,19 +91,6 @@ class PFNConfig:
             raise ConfigError(f"max_horizon is {self.max_horizon}, but must be >= 2")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout is {self.dropout}, but must be in [0, 1)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PFNConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown PFN config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 def fit_borders(values: torch.Tensor, n_buckets: int, edge_width: float) -> torch.Tensor:
@@ -226,6 +232,17 @@ class PFN(nn.Module):
         ``horizon`` (B,): the horizon T of each curve; ``ctx_mask`` (B, C) bool marks real
         context points (None: all real) — padding lets a batch mix prefix lengths.
         """
+        return self.head(self.ln_f(self.encode(x_ctx, y_ctx, x_qry, horizon, ctx_mask)))
+
+    def encode(
+        self,
+        x_ctx: torch.Tensor,
+        y_ctx: torch.Tensor,
+        x_qry: torch.Tensor,
+        horizon: torch.Tensor,
+        ctx_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The query tokens' states (B, Q, d_model) before the final norm and the head."""
         B, C = x_ctx.shape
         lh = self._log_horizon(horizon)[:, None]
         # how far the curve has been observed: the query's distance to it is what matters most
@@ -241,7 +258,7 @@ class PFN(nn.Module):
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             h = block(h, C, ctx_mask, C if i == last else 0)
-        return self.head(self.ln_f(h))
+        return h
 
     def bucket_of(self, y: torch.Tensor) -> torch.Tensor:
         """Index of the bucket holding each value of ``y`` (values in [0, 1])."""

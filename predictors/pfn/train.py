@@ -182,7 +182,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 
 
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[PFN, dict[str, Any]]:
-    """Load a model saved by :func:`save_checkpoint` (safetensors: no pickle).
+    """Load a model saved by :func:`save_checkpoint` (safetensors: no pickle); from a study
+    PFN's checkpoint, its (prefix) network.
 
     A missing, corrupt or truncated file, a bad ``config.json`` or tensors that do not fit the
     configured network raise :class:`~nas.errors.PredictorError` naming the file."""
@@ -203,6 +204,8 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tup
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise PredictorError(f"{wpath}: not a valid safetensors file (corrupt or truncated?): "
                              f"{first}") from None
+    if "study" in doc:  # a study PFN (predictors.pfn.study_train): its prefix network
+        state = {k[len("base."):]: v for k, v in state.items() if k.startswith("base.")}
     if "borders" not in state:
         raise PredictorError(f"{wpath}: no 'borders' tensor; not a PFN checkpoint")
     try:
