@@ -12,7 +12,7 @@ import numpy as np
 
 from nas._checks import Checker
 from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
-from nas.policies._view import forecast
+from nas.policies._view import forecast, not_yet
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_EPSILON", "PredictivePolicy"]
 
@@ -65,18 +65,12 @@ class PredictivePolicy:
                 f"min_epochs={self.min_epochs})")
 
     def decide(self, trial: TrialView, study: StudyView) -> Decision:
-        t = trial.step
-        if t < self.min_epochs:
-            return Decision(CONTINUE, f"step {t} < min_epochs {self.min_epochs}")
-        if t >= trial.horizon:
-            return Decision(CONTINUE, "trial is at its horizon")
-        best = study.best_value
-        if best is None:
-            return Decision(CONTINUE, "no trial has completed yet")
-        predictor = study.predictor
-        if predictor is None:
-            return Decision(CONTINUE, "the study has no predictor")
-        fc = forecast(study, trial)
+        wait = not_yet(trial, study, self.min_epochs)
+        if wait is not None:
+            return wait
+        best, predictor = study.best_value, study.predictor
+        assert best is not None and predictor is not None
+        fc = forecast(study, trial)  # with the study as context, for a study-reading predictor
         bar = best + self.epsilon
         p = 0.0 if bar >= 1.0 else float(1.0 - np.asarray(fc.cdf(np.array([bar])))[0])
         p = min(1.0, max(0.0, p))

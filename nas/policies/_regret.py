@@ -52,6 +52,7 @@ import numpy as np
 
 from nas._checks import Checker
 from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
+from nas.policies._view import forecast, not_yet
 
 __all__ = ["RegretPolicy", "expected_improvement"]
 
@@ -209,18 +210,12 @@ class RegretPolicy:
 
     # -- the rule --------------------------------------------------------------------------
     def decide(self, trial: TrialView, study: StudyView) -> Decision:
-        t = trial.step
-        if t < self.min_epochs:
-            return Decision(CONTINUE, f"step {t} < min_epochs {self.min_epochs}")
-        if t >= trial.horizon:
-            return Decision(CONTINUE, "trial is at its horizon")
-        best = study.best_value
-        if best is None:
-            return Decision(CONTINUE, "no trial has completed yet")
-        predictor = study.predictor
-        if predictor is None:
-            return Decision(CONTINUE, "the study has no predictor")
-        fc = predictor.predict([trial.curve()], trial.horizon)
+        wait = not_yet(trial, study, self.min_epochs)
+        if wait is not None:
+            return wait
+        t, best, predictor = trial.step, study.best_value, study.predictor
+        assert best is not None and predictor is not None
+        fc = forecast(study, trial)  # with the study as context, for a study-reading predictor
         ei = expected_improvement(fc, best)
         summary = self._summary(fc, predictor, trial.horizon, best)
         if ei < self.tolerance_min:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from nas.interfaces import (
+    CONTINUE,
     Curve,
+    Decision,
     Forecast,
     LearningCurvePredictor,
     StudyContext,
+    StudyView,
     TrialView,
     predictor_caps,
 )
 
-__all__ = ["StudyCurves", "forecast"]
+__all__ = ["StudyCurves", "forecast", "not_yet"]
 
 
 class StudyCurves:
@@ -69,6 +72,22 @@ class StudyCurves:
             curves=tuple(Curve(np.asarray(self.curves[n]), self.features.get(n)) for n in nums),
             complete=tuple(n in self.complete for n in nums), horizon=horizon,
             version=self.version)
+
+
+def not_yet(trial: TrialView, study: StudyView, min_epochs: int) -> Decision | None:
+    """Why a forecast-based rule does not decide about ``trial`` yet (a CONTINUE decision), or
+    None when it may: before ``min_epochs``, at the horizon, before any trial completed, or
+    without a predictor."""
+    t = trial.step
+    if t < min_epochs:
+        return Decision(CONTINUE, f"step {t} < min_epochs {min_epochs}")
+    if t >= trial.horizon:
+        return Decision(CONTINUE, "trial is at its horizon")
+    if study.best_value is None:
+        return Decision(CONTINUE, "no trial has completed yet")
+    if study.predictor is None:
+        return Decision(CONTINUE, "the study has no predictor")
+    return None
 
 
 def forecast(study: object, trial: TrialView) -> Forecast:

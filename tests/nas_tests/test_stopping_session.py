@@ -264,3 +264,34 @@ def test_the_weighted_false_stop_estimate_is_unbiased() -> None:
     assert bias < 0.01
     # the unweighted share would be biased: early (often wrong) stops are audited less
     assert abs(np.mean(plain) - np.mean(truth)) > 3 * bias
+
+
+@pytest.mark.parametrize("policy", ["predictive", "regret"])
+def test_a_study_reading_predictor_gets_the_study_as_context(policy: str) -> None:
+    from predictors import HistogramForecast
+
+    seen: list = []
+
+    class Reader:
+        name = "reader"
+        learns_from_curves = False
+        reads_study = True
+
+        def fit(self, curves):
+            return self
+
+        def predict(self, curves, horizon, context=None):
+            seen.append(context)
+            n = len(curves)
+            return HistogramForecast(np.linspace(0, 1, 3), np.full((n, 2), 0.5))
+
+    s = StoppingSession(make_policy(policy), horizon=4, new_predictor=Reader)
+    for e, v in enumerate([0.5, 0.6, 0.7, 0.8], 1):
+        s.report(0, e, v, features=np.array([1.0]))
+    s.complete(0)
+    seen.clear()  # the warm-up forecast
+    s.report(1, 1, 0.3)
+    ctx = seen[-1]
+    assert ctx is not None and len(ctx) == 1  # trial 0, not the trial asked about
+    assert list(ctx.curves[0].values) == [0.5, 0.6, 0.7, 0.8] and ctx.complete == (True,)
+    assert list(ctx.curves[0].features) == [1.0] and ctx.horizon == 4
