@@ -111,3 +111,104 @@ def test_bad_options_exit_2_before_ray(tmp_path: Path, capsys: pytest.CaptureFix
 def test_missing_study_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "race", str(tmp_path / "nope.toml")]) == 2
     assert "no such study file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the report (no Ray, no race)
+
+def _rec(seed: int, entrant: str, traj: list[list[float]], test: float | None = 0.5,
+          wall: float = 1.0, study: str = "s") -> dict:
+    return {"study": study, "seed": seed, "entrant": entrant, "epochs": 10, "epochs_trained": 10,
+            "wall_s": wall, "best_value": traj[-1][1] if traj else None, "test_value": test,
+            "trajectory": traj}
+
+
+def _synthetic() -> list[dict]:
+    # none's best per seed: 0.8, 0.6, 0.9; "x" reaches seed 0 at 2, seed 2 at 6, never seed 1
+    return [_rec(0, "none", [[1, 0.5], [4, 0.8]], test=0.7, wall=2.0),
+            _rec(1, "none", [[3, 0.6]], test=0.5, wall=4.0),
+            _rec(2, "none", [[5, 0.9]], test=0.6, wall=6.0),
+            _rec(0, "x", [[2, 0.85]], test=0.8),
+            _rec(1, "x", [[1, 0.4], [9, 0.55]], test=None),
+            _rec(2, "x", [[6, 0.9]], test=0.9)]
+
+
+def test_summary_spread_and_seeds() -> None:
+    from nas.bench._race_report import summarize_by_direction
+
+    none, x = summarize_by_direction(_synthetic(), {"s": "maximize"})
+    assert x["seed_list"] == [0, 1, 2] and x["seeds"] == 3
+    assert x["best_mean"] == pytest.approx(0.7666666667)
+    assert x["best_sd"] == pytest.approx(0.1892969449)  # sample sd of .85, .55, .9
+    assert (x["best_min"], x["best_max"]) == (0.55, 0.9)
+    assert x["test_mean"] == pytest.approx(0.85) and x["test_min"] == 0.8  # seed 1 had none
+    assert (x["reached"], x["of"]) == (2, 3)
+    assert x["reached_seeds"] == [0, 2] and x["unreached_seeds"] == [1]
+    assert x["epochs_to_none_best"] == pytest.approx(4.0)  # (2 + 6) / 2, seed 1 left out
+    assert x["epochs_to_none_best_sd"] == pytest.approx(2.8284271247)
+    assert (x["epochs_to_none_best_min"], x["epochs_to_none_best_max"]) == (2, 6)
+    assert [p["epochs_to_none_best"] for p in x["per_seed"]] == [2, None, 6]
+    assert none["reached"] == none["of"] == 3 and none["unreached_seeds"] == []
+    assert none["epochs_to_none_best"] == pytest.approx(4.0)  # 4, 3, 5
+    assert none["wall_mean"] == 4.0 and none["wall_sd"] == pytest.approx(2.0)
+    assert (none["wall_min"], none["wall_max"]) == (2.0, 6.0)
+    # minimising turns the comparison round: seed 0's 0.85 is not down to none's 0.8, seed 1's
+    # 0.4 at epoch 1 is below none's 0.6
+    x_min = summarize_by_direction(_synthetic(), {"s": "minimize"})[1]
+    assert x_min["unreached_seeds"] == [0] and x_min["reached_seeds"] == [1, 2]
+    assert [p["epochs_to_none_best"] for p in x_min["per_seed"]] == [None, 1, 6]
+
+
+def test_tables_name_the_unreached_seeds_and_the_spread() -> None:
+    from nas.bench._race_report import race_tables, summarize_by_direction
+
+    races = _synthetic() + [_rec(0, "y", [[1, 0.1]]), _rec(1, "y", [[1, 0.1]]),
+                            _rec(2, "y", [[1, 0.1]])]
+    rows = race_tables({"summary": summarize_by_direction(races, {"s": "maximize"})})["s"]
+    by = {r["entrant"]: r for r in rows}
+    assert by["x"]["seeds"] == "3 (0, 1, 2)"
+    assert by["x"]["epochs to none's best"] == "4.0 ± 2.8 [2–6] (2/3; not reached: seed 1)"
+    assert by["x"]["best val"] == "0.7667 ± 0.19 [0.55–0.9]"
+    assert by["none"]["epochs to none's best"] == "4.0 ± 1 [3–5] (3/3)"
+    assert by["none"]["wall s"] == "4 ± 2 [2–6]"
+    assert by["y"]["epochs to none's best"] == "never (0/3; not reached: seed 0, 1, 2)"
+
+
+def _render_module() -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "race" / "render.py"
+    spec = importlib.util.spec_from_file_location("race_render", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rendered_json_equals_the_table_function(tmp_path: Path) -> None:
+    from nas.bench._race_report import race_markdown, race_tables, summarize_races
+
+    path = _study(tmp_path)
+    cfgs = _race.check_race_options([str(path)], seeds=3, budget_epochs=10, budget_s=None,
+                                    entrants=["none", "optuna-median"])
+    races = [{**r, "study": "race-toy"} for r in _synthetic()]
+    doc = {"races": races, "summary": summarize_races(races, cfgs)}
+    out = tmp_path / "race.json"
+    out.write_text(json.dumps({"races": races}))  # an old file: no spreads in it
+    text = _render_module().render(out, [path])  # type: ignore[attr-defined]
+    assert text == race_markdown(doc)
+    lines = text.splitlines()
+    for row in race_tables(doc)["race-toy"]:
+        assert "| " + " | ".join(row.values()) + " |" in lines
+
+
+def test_docs_and_readme_tables_come_from_the_json() -> None:
+    root = Path(__file__).resolve().parents[2]
+    bench = root / "benchmarks" / "race"
+    tomls = sorted(bench.glob("*.toml"))
+    render = _render_module().render  # type: ignore[attr-defined]
+    for doc_file, tag, overview in [("docs/race.md", "race-tables", False),
+                                    ("README.md", "race-overview", True)]:
+        text = (root / doc_file).read_text()
+        begin = f"<!-- {tag}: benchmarks/race/result-seeds3.json -->\n"
+        block = text.split(begin, 1)[1].split(f"<!-- /{tag} -->", 1)[0]
+        assert block == render(bench / "result-seeds3.json", tomls, overview=overview)
