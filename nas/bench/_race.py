@@ -193,8 +193,11 @@ def _optuna_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: st
     else:
         pruner = optuna.pruners.NopPruner()
     sampler = make_sampler(cfg.search.sampler, cfg.study.seed, cfg.search.sampler_options)
+    # named after the study and its race seed: HyperbandPruner picks each trial's bracket from
+    # a hash of the study name, so an unnamed (random uuid) study would race differently each run
     study = optuna.create_study(direction=rec.direction,  # type: ignore[arg-type]
-                                sampler=sampler, pruner=pruner)
+                                sampler=sampler, pruner=pruner,
+                                study_name=f"{cfg.name}-seed{cfg.study.seed}")
     _built[entrant] = (type(study), type(sampler), type(pruner))
     static = static_payload(cfg)
     space = prepare_trial(static, 0).space
