@@ -160,9 +160,10 @@ def task_progress(label: str, *, every_s: float | None = None, console: Console 
 
     On a terminal, a rich progress bar with the elapsed time and an ETA (``auto_refresh=False``:
     redrawn only on updates, no refresh thread: for timing benchmarks).  Otherwise (a log
-    file, CI), one line ``label: done/total (what), elapsed 1m05s, ETA 2m10s`` when the work
-    starts and then at least every ``every_s`` seconds (default :func:`progress_every_s`) from
-    a background thread, however long one step takes, and a last line when it ends."""
+    file, CI), one line ``label: done/total (what), elapsed 1m05s, ETA 2m10s`` at the first
+    update and then at least every ``every_s`` seconds (default :func:`progress_every_s`) from
+    a background thread, however long one step takes, and a last line when it ends well (a
+    command that fails before any update prints only its error line)."""
     console = console or Console(stderr=True)
     every = progress_every_s() if every_s is None else every_s
     if console.is_terminal:
@@ -202,22 +203,30 @@ def task_progress(label: str, *, every_s: float | None = None, console: Console 
                       f"{_fmt_s(eta) if total else '?'}", markup=False, highlight=False,
                       soft_wrap=True)
 
+    started = threading.Event()  # a line was printed: the end gets one too
+
     def tick() -> None:
         while not stop.wait(every):
+            started.set()
             line()
 
     def update(what: str, done: int, total: int) -> None:
         with lock:
             state.update(what=what, done=done, total=total)
+        if not started.is_set():  # the first line when the work starts, not before: a command
+            started.set()         # that fails first prints its one error line and nothing else
+            line()
 
-    line()
     thread = threading.Thread(target=tick, name="nas-progress", daemon=True)
     thread.start()
+    ok = False
     try:
         yield update
+        ok = True
     finally:
         stop.set()
         thread.join()
         with lock:
             state["what"] = "done" if state["done"] >= state["total"] else "stopped"
-        line()
+        if ok and started.is_set():
+            line()
