@@ -105,7 +105,8 @@ def simulate(n_live: int, policy: str, predictor: str | None, *, results: int,
 def run_simulated(sizes: Sequence[int], predictors: Sequence[str | None], *,
                   results: int | None = None, horizon: int = 20, seed: int = 0,
                   progress: Progress | None = None) -> dict[str, Any]:
-    """:func:`simulate` for every size and predictor (``None``: the asha peer, no predictor)."""
+    """:func:`simulate` for every size and predictor with the shipped rule ``regret`` (``None``:
+    the asha peer, no predictor)."""
     import torch
 
     torch.set_num_threads(1)  # as on the driver (NAS_DRIVER_THREADS)
@@ -114,7 +115,7 @@ def run_simulated(sizes: Sequence[int], predictors: Sequence[str | None], *,
     for k, (n, p) in enumerate(jobs):
         if progress is not None:
             progress(f"simulated N={n} {p or 'asha'}", k, len(jobs))
-        rows.append(simulate(n, "predictive" if p else "asha", p,
+        rows.append(simulate(n, "regret" if p else "asha", p,
                              results=results or 3 * n * horizon, horizon=horizon, seed=seed))
     if progress is not None:
         progress("done", len(jobs), len(jobs))
