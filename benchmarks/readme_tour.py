@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SLOW = ("nas evaluate", "nas bench overhead", "nas pfn train")
+SLOW = ("nas evaluate", "nas bench overhead", "nas pfn train", "nas bench race")
+SERVERS = ("nas dashboard",)  # run until stopped: started, probed over HTTP, then stopped
 NOISE = ("Traceback (most recent call last)", "PlacementGroupResourceManager.__del__",
          "internal error")
 
@@ -64,14 +65,48 @@ def run_tour(clone: Path, quick: bool) -> list[dict[str, object]]:
             prelude.append(line)
         script = "set -e\n" + "\n".join(prelude) + ("\n" + line if line not in prelude else "")
         t0 = time.monotonic()
-        res = subprocess.run(["bash", "-c", script], cwd=clone, capture_output=True, text=True,
-                             check=False)
+        if line.startswith(SERVERS):
+            res = _serve(script, clone)
+        else:
+            res = subprocess.run(["bash", "-c", script], cwd=clone, capture_output=True,
+                                 text=True, check=False)
         results.append(_result(line, res, t0))
     t0 = time.monotonic()
     res = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c", py], cwd=clone,
                          capture_output=True, text=True, check=False)
     results.append(_result("README Python block", res, t0))
     return results
+
+
+def _serve(script: str, clone: Path, url: str = "http://127.0.0.1:8080/",
+           timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Start a server line, wait until ``url`` answers 200, stop it (by its PID): rc 0 when it
+    answered, 1 when it exited or never answered."""
+    import urllib.request
+
+    proc = subprocess.Popen(["bash", "-c", script], cwd=clone,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    rc, deadline = 1, time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    rc = 0
+                    break
+        except OSError:
+            time.sleep(0.5)
+    if proc.poll() is None:
+        import os
+        import signal
+
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, rc, out, err)
 
 
 def _result(line: str, res: subprocess.CompletedProcess[str], t0: float) -> dict[str, object]:
