@@ -10,6 +10,7 @@ on worker deaths.  :mod:`nas.runner._tune` binds :func:`run_trial` to ``tune.rep
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -95,9 +96,10 @@ def prepare_trial(static: Mapping[str, Any], number: int, **options: Any) -> Tri
 def where_trained(options: TrainingOptions) -> tuple[str, int]:
     """The device a trial trains on as stored in ``trials.device`` -- ``cpu``, or ``cuda:0
     <GPU name>`` -- and the torch threads of this worker (as the trainer has set them by its
-    first report)."""
-    import torch
-
+    first report; a trainer that never loaded torch: its device setting and one thread)."""
+    torch = sys.modules.get("torch")
+    if torch is None:  # the trainer never loaded torch: importing it here would cost seconds
+        return ("cpu" if options.device in ("auto", "cpu") else str(options.device)), 1
     threads = int(torch.get_num_threads())
     want = options.device
     if want == "cpu" or not torch.cuda.is_available():
