@@ -8,11 +8,9 @@ value at the trial's horizon and computes ``p_improve = P(y_T > y_best) = 1 - F(
 
 from __future__ import annotations
 
-import numpy as np
-
 from nas._checks import Checker
-from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
-from nas.policies._view import forecast, not_yet
+from nas.interfaces import CONTINUE, STOP, Decision, StudyView, TrialView
+from nas.policies._view import forecast, forecast_summary, not_yet
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_EPSILON", "PredictivePolicy"]
 
@@ -72,19 +70,12 @@ class PredictivePolicy:
         assert best is not None and predictor is not None
         fc = forecast(study, trial)  # with the study as context, for a study-reading predictor
         bar = best + self.epsilon
-        p = 0.0 if bar >= 1.0 else float(1.0 - np.asarray(fc.cdf(np.array([bar])))[0])
-        p = min(1.0, max(0.0, p))
-        pname = getattr(predictor, "name", type(predictor).__name__)
-        mean = float(np.asarray(fc.mean)[0])
-        q05 = q50 = q95 = None
-        if self.summarise:
-            q05 = float(np.asarray(fc.quantile(0.05))[0])
-            q50 = float(np.asarray(fc.quantile(0.5))[0])
-            q95 = float(np.asarray(fc.quantile(0.95))[0])
+        summary = forecast_summary(fc, predictor, trial.horizon, bar, self.summarise)
+        p = float(summary.p_improve or 0.0)
         action = STOP if p < self.delta else CONTINUE
         rel = "<" if action == STOP else ">="
         what = f"best {best:.4g}" if not self.epsilon else \
             f"best {best:.4g} + epsilon {self.epsilon:g}"
         return Decision(action, f"P(y_T > {what}) = {p:.3g} {rel} delta {self.delta:g}",
-                        forecast=ForecastSummary(pname, trial.horizon, mean, q05, q50, q95, p),
+                        forecast=summary,
                         threshold=min(bar, 1.0))

@@ -52,7 +52,7 @@ import numpy as np
 
 from nas._checks import Checker
 from nas.interfaces import CONTINUE, STOP, Decision, ForecastSummary, StudyView, TrialView
-from nas.policies._view import forecast, not_yet
+from nas.policies._view import forecast, forecast_summary, not_yet
 
 __all__ = ["RegretPolicy", "expected_improvement"]
 
@@ -249,12 +249,4 @@ class RegretPolicy:
                         forecast=summary, threshold=best)
 
     def _summary(self, fc: Any, predictor: Any, horizon: int, best: float) -> ForecastSummary:
-        pname = getattr(predictor, "name", type(predictor).__name__)
-        p = 0.0 if best >= 1.0 else float(1.0 - np.asarray(fc.cdf(np.array([best])))[0])
-        mean = float(np.asarray(fc.mean)[0])
-        q05 = q50 = q95 = None
-        if self.summarise:
-            q05 = float(np.asarray(fc.quantile(0.05))[0])
-            q50 = float(np.asarray(fc.quantile(0.5))[0])
-            q95 = float(np.asarray(fc.quantile(0.95))[0])
-        return ForecastSummary(pname, horizon, mean, q05, q50, q95, min(1.0, max(0.0, p)))
+        return forecast_summary(fc, predictor, horizon, best, self.summarise)

@@ -9,6 +9,7 @@ from nas.interfaces import (
     Curve,
     Decision,
     Forecast,
+    ForecastSummary,
     LearningCurvePredictor,
     StudyContext,
     StudyView,
@@ -16,7 +17,7 @@ from nas.interfaces import (
     predictor_caps,
 )
 
-__all__ = ["StudyCurves", "forecast", "not_yet"]
+__all__ = ["StudyCurves", "forecast", "forecast_summary", "not_yet"]
 
 
 class StudyCurves:
@@ -98,3 +99,15 @@ def forecast(study: object, trial: TrialView) -> Forecast:
         return p.predict([trial.curve()], trial.horizon,  # type: ignore[call-arg]
                          context=study.context(trial.horizon, exclude=trial.number))
     return p.predict([trial.curve()], trial.horizon)  # type: ignore[no-any-return]
+
+
+def forecast_summary(fc: Forecast, predictor: object, horizon: int, bar: float,
+                     quantiles: bool = True) -> ForecastSummary:
+    """What a decision keeps of a one-row forecast: mean, 5/50/95% quantiles (``quantiles``)
+    and ``p_improve = P(y_T > bar)`` (0 when ``bar >= 1``)."""
+    p = 0.0 if bar >= 1.0 else float(1.0 - np.asarray(fc.cdf(np.array([bar])))[0])
+    q = ([float(np.asarray(fc.quantile(x))[0]) for x in (0.05, 0.5, 0.95)] if quantiles
+         else [None, None, None])
+    return ForecastSummary(getattr(predictor, "name", type(predictor).__name__), horizon,
+                           float(np.asarray(fc.mean)[0]), q[0], q[1], q[2],
+                           min(1.0, max(0.0, p)))
