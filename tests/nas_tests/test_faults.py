@@ -274,7 +274,7 @@ class _Postgres:
     def __init__(self) -> None:
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
         if not bins or os.geteuid() != 0 or not shutil.which("runuser"):
-            pytest.skip("needs root and the PostgreSQL server binaries")
+            pytest.skip(reason="needs root and the PostgreSQL server binaries")
         self.bin = bins[-1]
         self.dir = Path(tempfile.mkdtemp(prefix="nf-pg-", dir="/tmp"))
         shutil.chown(self.dir, "postgres")
