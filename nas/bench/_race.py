@@ -57,12 +57,14 @@ from nas.errors import ConfigError
 from nas.runner import prepare_trial, static_payload
 from nas.training import DEFAULT_TRAINER
 
-__all__ = ["ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
+__all__ = ["DEFAULT_ENTRANTS", "ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
            "run_race", "summarize_races"]
 
-ENTRANTS = ("none", "optuna-median", "optuna-hyperband", "tune-asha", "nas-asha", "nas-baker",
-            "nas-pfn")
-RAY_ENTRANTS = ("tune-asha", "nas-asha", "nas-baker", "nas-pfn")
+ENTRANTS = ("none", "optuna-median", "optuna-hyperband", "tune-asha", "nas", "nas-asha",
+            "nas-baker", "nas-pfn")
+#: the entrants raced when none are named: the peers and nas with the study's own stopping
+DEFAULT_ENTRANTS = ("none", "optuna-median", "optuna-hyperband", "tune-asha", "nas")
+RAY_ENTRANTS = ("tune-asha", "nas", "nas-asha", "nas-baker", "nas-pfn")
 
 Progress = Callable[[str, int, int], None]
 
@@ -86,6 +88,8 @@ class Recorder:
     trained: int = 0
     best: float | None = None
     best_config: dict[str, Any] | None = None
+    #: seconds from the start to the first epoch counted (the entrant's set-up)
+    first_s: float | None = None
     trajectory: list[list[float]] = field(default_factory=list)
     wall_trajectory: list[list[float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,6 +105,8 @@ class Recorder:
             if self.spent():
                 return False
             self.epochs += 1
+            if self.first_s is None:
+                self.first_s = round(time.monotonic() - self.t0, 3)
             if math.isfinite(value) and (
                     self.best is None or (value > self.best if self.direction == "maximize"
                                           else value < self.best)):
@@ -344,7 +350,9 @@ def _nas_entrant(cfg: StudyConfig, entrant: str, rec: Recorder, objective: str,
     from nas.config import StoppingSection
     from nas.runner import run_study
 
-    if entrant == "nas-asha":
+    if entrant == "nas":  # the study's own [stopping] (the race studies ship nas's defaults)
+        stopping = cfg.stopping
+    elif entrant == "nas-asha":
         stopping = StoppingSection(policy="asha", options={"grace_period": 1,
                                                            "reduction_factor": 3})
     else:
@@ -393,13 +401,28 @@ def _race_one(cfg: StudyConfig, seed: int, entrant: str, budget_epochs: int | No
 
         test_value = test_metric(cfg, rec.best_config, seed=0)
     return {"study": cfg.name, "seed": seed, "entrant": entrant, "epochs": rec.epochs,
-            "epochs_trained": rec.trained, "wall_s": round(wall, 3), "best_value": rec.best,
+            "epochs_trained": rec.trained, "wall_s": round(wall, 3), "first_s": rec.first_s,
+            "best_value": rec.best,
             "test_value": test_value, "trajectory": rec.trajectory,
             "wall_trajectory": rec.wall_trajectory, "best_config": rec.best_config}
 
 
+def _settle_ray(limit_s: float = 30.0) -> None:
+    """Wait until the previous Ray entrant's actors have given their CPUs back (Ray releases
+    them asynchronously after a run), so that the next race's clock and concurrency do not
+    pay for the last one's teardown."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    total = ray.cluster_resources().get("CPU", 0.0)
+    end = time.monotonic() + limit_s
+    while ray.available_resources().get("CPU", 0.0) < total and time.monotonic() < end:
+        time.sleep(0.05)
+
+
 def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int | None = None,
-             budget_s: float | None = None, entrants: Sequence[str] = ENTRANTS,
+             budget_s: float | None = None, entrants: Sequence[str] = DEFAULT_ENTRANTS,
              test: bool = True, progress: Progress | None = None) -> dict[str, Any]:
     """Run every (study, seed, entrant) race; return ``{"races", "summary", ...}``.
 
@@ -409,9 +432,11 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
     from nas.runner._tune import start_ray
 
     owns, made = False, None
+    t_ray = time.monotonic()
     if any(e in RAY_ENTRANTS for e in entrants):
         quiet_ray_env(False)
         owns, made = start_ray(None, None, False, None)
+    ray_start_s = round(time.monotonic() - t_ray, 3)
     total = len(cfgs) * seeds * len(entrants)
     races: list[dict[str, Any]] = []
     t0 = time.monotonic()
@@ -426,6 +451,8 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
                         os.makedirs(sub)
                         races.append(_race_one(cfg, seed, entrant, budget_epochs, budget_s,
                                                sub, test))
+                        if entrant in RAY_ENTRANTS:
+                            _settle_ray()
             if progress is not None:
                 progress("done", len(races), total)
     finally:
@@ -438,5 +465,10 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
 
             shutil.rmtree(made, ignore_errors=True)
     return {"budget": {"epochs": budget_epochs, "wall_s": budget_s}, "seeds": seeds,
+            "ray_start_s": ray_start_s,
+            "directions": {c.name: (c.search.objectives[0].direction if c.search.objectives
+                                    else "maximize") for c in cfgs},
             "entrants": list(entrants), "races": races,
-            "summary": summarize_races(races, cfgs), "wall_s": round(time.monotonic() - t0, 3)}
+            "summary": summarize_races(races, cfgs, {"epochs": budget_epochs,
+                                                     "wall_s": budget_s}),
+            "wall_s": round(time.monotonic() - t0, 3)}

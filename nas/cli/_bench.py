@@ -223,7 +223,8 @@ def race_cmd(
         None, "--budget-s", help="Wall seconds each entrant may use."),
     entrants: str | None = typer.Option(
         None, "--entrants", help="Comma-separated subset of: none, optuna-median, "
-        "optuna-hyperband, tune-asha, nas-asha, nas-baker, nas-pfn (default: all)."),
+        "optuna-hyperband, tune-asha, nas (the study's own stopping), nas-asha, nas-baker, "
+        "nas-pfn (default: none, optuna-median, optuna-hyperband, tune-asha, nas)."),
     test: bool = typer.Option(True, "--test/--no-test",
                               help="Retrain each entrant's best configuration and score it "
                                    "on the test split (the nas evaluate path)."),
@@ -233,7 +234,13 @@ def race_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Race nas against plain Optuna and plain Ray Tune on the same search and budget."""
-    from nas.bench._race import ENTRANTS, check_race_options, plot_races, race_tables, run_race
+    from nas.bench._race import (
+        DEFAULT_ENTRANTS,
+        check_race_options,
+        plot_races,
+        race_tables,
+        run_race,
+    )
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
     from nas.config import MAX_EPOCHS, MAX_SEEDS, MAX_TRIALS
@@ -242,7 +249,7 @@ def race_cmd(
     check_count(budget_epochs, "--budget-epochs", MAX_TRIALS * MAX_EPOCHS)
     if plot is not None:  # before the race: a plot it cannot write must not lose the results
         check_output_file(plot, "--plot")
-    names = list(ENTRANTS) if entrants is None else \
+    names = list(DEFAULT_ENTRANTS) if entrants is None else \
         [e.strip() for e in entrants.split(",") if e.strip()]
     cfgs = check_race_options([str(p) for p in study_files], seeds=seeds,
                               budget_epochs=budget_epochs, budget_s=budget_s, entrants=names,

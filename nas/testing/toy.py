@@ -166,14 +166,20 @@ class ToySpace:
 
 
 class ToyTask:
-    """A task whose data is a few random tensors (only ``nas evaluate`` on it uses them)."""
+    """A task whose data is a few random tensors (only ``nas evaluate`` on it uses them).
+    ``objective = "val_loss"`` makes the study minimise the toy's loss (1 - its accuracy)."""
 
     name = "toy"
 
-    def __init__(self, n: int = 64) -> None:
+    def __init__(self, n: int = 64, objective: str = "val_accuracy") -> None:
         self.n = int(n)
+        self.objective = Checker("task toy").choice(objective, "objective",
+                                                    ("val_accuracy", "val_loss"))
 
     def spec(self) -> TaskSpec:
+        if self.objective == "val_loss":
+            return TaskSpec(name="toy", input_size=2, output_size=2, seq_len=4,
+                            objective="val_loss", direction="minimize")
         return TaskSpec(name="toy", input_size=2, output_size=2, seq_len=4,
                         objective="val_accuracy", direction="maximize")
 
@@ -219,7 +225,8 @@ def toy_train(space: Any, config: Mapping[str, Any], task: Any, options: Any,
         if mode == "hang" and epoch == 2:
             while True:
                 time.sleep(1.0)
-        metrics = {"val_accuracy": value, "params": 10.0 + 100.0 * float(config["ceiling"])}
+        metrics = {"val_accuracy": value, "val_loss": 1.0 - value,
+                   "params": 10.0 + 100.0 * float(config["ceiling"])}
         if report(epoch, metrics):
             break
     return metrics

@@ -1,5 +1,6 @@
-"""``nas bench race``: a tiny race end to end, the exact epoch budget, the JSON adding up, bad
-options refused before Ray starts, and the peers built from Optuna's and Tune's own classes."""
+"""``nas bench race``: tiny races end to end (two studies, two seeds), the exact epoch budget,
+the JSON adding up, the docs script reproducing the tables from the JSON, bad options refused
+before Ray starts, and the peers built from Optuna's and Tune's own classes."""
 
 from __future__ import annotations
 
@@ -21,36 +22,64 @@ def _study(tmp_path: Path, name: str = "race-toy", **kw: object) -> Path:
 def _check_doc(doc: dict, budget: int) -> None:
     assert set(doc) >= {"races", "summary"}
     for r in doc["races"]:
-        assert {"study", "seed", "entrant", "epochs", "wall_s", "best_value", "test_value",
-                "trajectory"} <= set(r)
+        assert {"study", "seed", "entrant", "epochs", "wall_s", "first_s", "best_value",
+                "test_value", "trajectory", "wall_trajectory"} <= set(r)
         assert r["epochs"] <= budget
         assert r["epochs"] <= r["epochs_trained"]
         eps = [e for e, _ in r["trajectory"]]
         bests = [b for _, b in r["trajectory"]]
         assert eps == sorted(eps) and all(1 <= e <= r["epochs"] for e in eps)
-        assert bests == sorted(bests)  # best-so-far of a maximised objective only rises
+        maximize = doc["directions"][r["study"]] == "maximize"
+        assert bests == sorted(bests, reverse=not maximize)  # best-so-far only improves
         assert r["best_value"] == bests[-1]
+        walls = [w for w, _ in r["wall_trajectory"]]
+        assert len(walls) == len(eps) and walls == sorted(walls)
+        assert 0 <= r["first_s"] <= walls[0] <= r["wall_s"]
     for s in doc["summary"]:
         rs = [r for r in doc["races"] if r["study"] == s["study"] and r["entrant"] == s["entrant"]]
         assert s["seeds"] == len(rs)
         assert s["best_mean"] == pytest.approx(sum(r["best_value"] for r in rs) / len(rs))
         assert s["epochs_mean"] == pytest.approx(sum(r["epochs"] for r in rs) / len(rs))
+        assert s["first_mean"] == pytest.approx(sum(r["first_s"] for r in rs) / len(rs))
+        assert s["reached"] + len(s["unreached_seeds"]) == s["of"] == len(rs)
+        # 99% of none's best comes no later than none's best itself
+        assert s["epochs_to_99_reached"] >= s["reached"]
+        if s["reached"]:
+            assert s["epochs_to_99_min"] <= s["epochs_to_none_best_min"]
+        sign = 1 if doc["directions"][s["study"]] == "maximize" else -1
+        assert sign * s["best_at_25_max"] <= sign * s["best_at_50_max"] <= sign * s["best_max"]
+
+
+def _minimised(tmp_path: Path) -> Path:
+    """A second study whose objective is minimised (the toy's loss-like ``val_loss``)."""
+    return _study(tmp_path, "race-toy-min",
+                  extra={"search": {"objectives": [{"name": "val_loss",
+                                                    "direction": "minimize"}]},
+                         "task": {"options": {"objective": "val_loss"}}})
 
 
 def test_tiny_race_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _study(tmp_path)
+    """Two studies (one maximised, one minimised), two seeds, a budget of 9 epochs: every
+    entrant is held to it, the JSON adds up, and the docs script renders the same tables."""
+    paths = [_study(tmp_path), _minimised(tmp_path)]
     png = tmp_path / "race.png"
-    rc = main(["bench", "race", str(path), "--seeds", "2", "--budget-epochs", "9",
+    rc = main(["bench", "race", *map(str, paths), "--seeds", "2", "--budget-epochs", "9",
                "--entrants", "none,optuna-median,optuna-hyperband", "--json", "--plot", str(png)])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
-    assert len(doc["races"]) == 6
+    assert len(doc["races"]) == 12
+    assert doc["directions"] == {"race-toy": "maximize", "race-toy-min": "minimize"}
     _check_doc(doc, 9)
     assert all(r["epochs"] == 9 for r in doc["races"])  # 30 trials of 4 epochs: budget binds
     assert all(isinstance(r["test_value"], float) for r in doc["races"])
-    none = next(s for s in doc["summary"] if s["entrant"] == "none")
-    assert none["reached"] == none["of"] == 2
+    for none in (s for s in doc["summary"] if s["entrant"] == "none"):
+        assert none["reached"] == none["of"] == 2
     assert png.stat().st_size > 1000
+    out = tmp_path / "race.json"
+    out.write_text(json.dumps(doc))
+    from nas.bench import race_markdown
+
+    assert _render_module().render(out) == race_markdown(doc)  # type: ignore[attr-defined]
 
 
 def test_plain_peers_use_the_libraries_own_classes(tmp_path: Path, ray_runtime: None) -> None:
@@ -75,14 +104,18 @@ def test_plain_peers_use_the_libraries_own_classes(tmp_path: Path, ray_runtime: 
 
 
 def test_tiny_race_with_ray_entrants(tmp_path: Path, ray_runtime: None) -> None:
-    """Two Ray entrants (Tune's ASHA and nas's), one seed, the budget exact."""
-    cfgs = _race.check_race_options([str(_study(tmp_path))], seeds=1, budget_epochs=7,
-                                    budget_s=None, entrants=["tune-asha", "nas-asha"])
-    doc = _race.run_race(cfgs, seeds=1, budget_epochs=7, entrants=["tune-asha", "nas-asha"])
+    """The Ray entrants (Tune's ASHA, nas with the study's own stopping and nas's ASHA) on two
+    studies, two seeds, the budget exact."""
+    paths = [str(_study(tmp_path, policy="regret")), str(_minimised(tmp_path))]
+    entrants = ["none", "tune-asha", "nas", "nas-asha"]
+    cfgs = _race.check_race_options(paths, seeds=2, budget_epochs=7, budget_s=None,
+                                    entrants=entrants)
+    doc = _race.run_race(cfgs, seeds=2, budget_epochs=7, entrants=entrants)
     _check_doc(doc, 7)
-    assert [r["entrant"] for r in doc["races"]] == ["tune-asha", "nas-asha"]
+    assert [r["entrant"] for r in doc["races"]] == entrants * 4
     assert all(r["epochs"] == 7 for r in doc["races"])
     assert all(r["test_value"] is not None for r in doc["races"])
+    assert doc["ray_start_s"] > 0
 
 
 @pytest.mark.parametrize("args", [
@@ -119,7 +152,8 @@ def _rec(seed: int, entrant: str, traj: list[list[float]], test: float | None = 
           wall: float = 1.0, study: str = "s") -> dict:
     return {"study": study, "seed": seed, "entrant": entrant, "epochs": 10, "epochs_trained": 10,
             "wall_s": wall, "best_value": traj[-1][1] if traj else None, "test_value": test,
-            "trajectory": traj}
+            "trajectory": traj, "wall_trajectory": [[0.5 * e, b] for e, b in traj],
+            "first_s": 0.25}
 
 
 def _synthetic() -> list[dict]:
@@ -167,10 +201,31 @@ def test_tables_name_the_unreached_seeds_and_the_spread() -> None:
     by = {r["entrant"]: r for r in rows}
     assert by["x"]["seeds"] == "3 (0, 1, 2)"
     assert by["x"]["epochs to none's best"] == "4.0 ± 2.8 [2–6] (2/3; not reached: seed 1)"
-    assert by["x"]["best val"] == "0.7667 ± 0.19 [0.55–0.9]"
+    assert by["x"]["best @100%"] == "0.7667 ± 0.19 [0.55–0.9]"
+    assert by["x"]["wall s to none's best"] == "2 ± 1.4 [1–3] (2/3)"  # half an epoch each
     assert by["none"]["epochs to none's best"] == "4.0 ± 1 [3–5] (3/3)"
     assert by["none"]["wall s"] == "4 ± 2 [2–6]"
     assert by["y"]["epochs to none's best"] == "never (0/3; not reached: seed 0, 1, 2)"
+
+
+def test_99_percent_and_the_budget_marks() -> None:
+    """Epochs to 99% of none's best (within 1% of it), and the best-so-far at 25% and 50% of
+    the epoch budget, for both directions."""
+    from nas.bench import summarize_by_direction
+
+    races = [_rec(0, "none", [[2, 0.5], [8, 1.0]]),
+             _rec(0, "x", [[1, 0.2], [3, 0.991], [6, 0.995]]),
+             _rec(0, "y", [[5, 0.98]])]
+    none, x, y = summarize_by_direction(races, {"s": "maximize"}, {"epochs": 10})
+    assert none["epochs_to_99"] == 8 and x["epochs_to_99"] == 3  # 0.991 >= 0.99
+    assert (y["epochs_to_99"], y["epochs_to_99_reached"], y["epochs_to_99_of"]) == (None, 0, 1)
+    assert x["best_at_25_mean"] == 0.2 and x["best_at_50_mean"] == 0.991  # epochs 2.5 and 5
+    assert none["best_at_25_mean"] == 0.5 and y["best_at_25_mean"] is None  # nothing by 2.5
+    assert x["first_mean"] == 0.25
+    lows = [_rec(0, "none", [[2, 2.0], [8, 1.0]]), _rec(0, "x", [[4, 1.009]])]
+    _, xm = summarize_by_direction(lows, {"s": "minimize"}, {"epochs": 8})
+    assert xm["epochs_to_99"] == 4 and xm["reached"] == 0  # within 1% above, not at it
+    assert xm["best_at_50_mean"] == 1.009 and xm["best_at_25_mean"] is None
 
 
 def _render_module() -> object:
@@ -202,13 +257,11 @@ def test_rendered_json_equals_the_table_function(tmp_path: Path) -> None:
 
 
 def test_docs_and_readme_tables_come_from_the_json() -> None:
+    """docs/race.md's tables and README's overview are what the docs script renders from the
+    race file their tags name."""
     root = Path(__file__).resolve().parents[2]
-    bench = root / "benchmarks" / "race"
-    tomls = sorted(bench.glob("*.toml"))
-    render = _render_module().render  # type: ignore[attr-defined]
-    for doc_file, tag, overview in [("docs/race.md", "race-tables", False),
-                                    ("README.md", "race-overview", True)]:
-        text = (root / doc_file).read_text()
-        begin = f"<!-- {tag}: benchmarks/race/result-seeds3.json -->\n"
-        block = text.split(begin, 1)[1].split(f"<!-- /{tag} -->", 1)[0]
-        assert block == render(bench / "result-seeds3.json", tomls, overview=overview)
+    mod = _render_module()
+    for doc_file, tag, overview in mod.BLOCKS:  # type: ignore[attr-defined]
+        name, inner, _ = mod.block((root / doc_file).read_text(), tag)  # type: ignore[attr-defined]
+        assert name.startswith("benchmarks/race/") and name.endswith(".json")
+        assert inner == mod.render(root / name, overview=overview)  # type: ignore[attr-defined]
