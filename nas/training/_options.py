@@ -14,14 +14,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.interfaces import DEVICES, TrainingOptions
+from nas.interfaces import DEVICES, MAX_EPOCHS, TrainingKeys, TrainingOptions
 
 __all__ = [
     "CURRICULA",
     "DEFAULT_TRAINER",
     "DEVICES",
+    "MAX_EPOCHS",
     "OPTIMIZERS",
     "HyperParams",
+    "TrainingKeys",
     "TrainingOptions",
 ]
 
