@@ -164,6 +164,10 @@ class TrainingKeys:
     time_limit_s: float | None = key(None, kind="num", lo=0.0, lo_open=True, optional=True,
                                      resume=True, shown="none",
                                      doc="per trial; a trial past it is FAILED")
+    label_smoothing: float = key(0.0, kind="num", lo=0.0, hi=1.0, hi_open=True, resume=True,
+                                 doc="`cross_entropy` tasks: the training loss's label "
+                                     "smoothing (0 = off; validation and test losses are "
+                                     "never smoothed)")
 
     def trainer_keys(self) -> dict[str, Any]:
         """These keys' values by name (what the worker payload carries to the trainer)."""

@@ -177,7 +177,7 @@ def _fit(
             xb, yb = x_train[idx], y_train[idx]
             opt.zero_grad(set_to_none=True)
             out = model(xb)
-            loss = compute_loss(out, yb, spec)
+            loss = compute_loss(out, yb, spec, label_smoothing=options.label_smoothing)
             aux = _aux_loss(model)
             total = loss + aux if aux is not None else loss
             total.backward()
