@@ -9,6 +9,12 @@ Every message has the shape ``WHERE: KEY = VALUE: RULE`` (``WHERE`` left out whe
 ``WHERE`` is the study file for :mod:`nas.config` and ``"<kind> <name>"`` for a plug-in (task,
 space, policy, predictor) checking its own constructor options.  Each method returns the value
 converted to its plain Python type, or raises :class:`~nas.errors.ConfigError`.
+
+:func:`key` declares a study-file key on a section dataclass (its default, rule and doc in the
+field's metadata, a :class:`Rule`); :meth:`Checker.rule` checks a value against it.  Parsing,
+``to_dict``, the command-line overrides, ``--resume``'s comparison, the worker's training
+options and the docs table of study-file keys all read these declarations (see
+:mod:`nas.config`).
 """
 
 from __future__ import annotations
@@ -17,11 +23,55 @@ import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, Field, dataclass, field
 from typing import Any
 
 from nas.errors import ConfigError
 
-__all__ = ["Checker", "plain"]
+__all__ = ["Checker", "Rule", "key", "plain", "rule_of"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one study-file key accepts (a field's ``metadata["rule"]``, see :func:`key`).
+
+    ``kind``: ``"int"``, ``"num"``, ``"str"``, ``"bool"``, ``"choice"``, ``"table"``,
+    ``"plugin"`` (an installed plug-in of registry kind ``plugin``, or ``"module:attr"``) or
+    ``"custom"`` (checked by the section's parser).  ``optional``: None (or leaving the key
+    out) is allowed.  ``path``: where the key sits in its file section when it is nested
+    (``("resources", "cpu")``).  ``resume``: ``--resume`` refuses a different value (it changes
+    what a trial means).  ``shown``: the docs' default column when the default is not literal.
+    """
+
+    kind: str
+    doc: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[Any, ...] = ()
+    optional: bool = False
+    pattern: str | None = None
+    rule: str = ""
+    plugin: str = ""
+    path: tuple[str, ...] = ()
+    resume: bool = False
+    shown: str | None = None
+
+
+def key(default: Any = MISSING, *, factory: Any = MISSING, **rule: Any) -> Any:
+    """A dataclass field declaring a study-file key: its default (``factory`` for a mutable
+    one; neither: the key is required) and its :class:`Rule` (the keyword arguments)."""
+    meta = {"rule": Rule(**rule)}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def rule_of(f: Field[Any]) -> Rule | None:
+    """The :class:`Rule` a field was declared with (None: not a study-file key)."""
+    r = f.metadata.get("rule")
+    return r if isinstance(r, Rule) else None
 
 
 def plain(v: Any) -> Any:
@@ -152,6 +202,27 @@ class Checker:
         if len(set(out)) != len(out):
             raise self.fail(key, v, "must not have duplicates")
         return out
+
+    def rule(self, v: Any, key: str, r: Rule) -> Any:
+        """``v`` checked against the declared rule ``r`` (``"plugin"`` and ``"custom"`` keys
+        are checked by a subclass or the section's parser)."""
+        if r.optional and v is None:
+            return None
+        if r.kind == "int":
+            return self.int_(v, key, lo=None if r.lo is None else int(r.lo),
+                             hi=None if r.hi is None else int(r.hi))
+        if r.kind == "num":
+            return self.num(v, key, lo=r.lo, hi=r.hi, lo_open=r.lo_open, hi_open=r.hi_open)
+        if r.kind == "str":
+            return self.str_(v, key, pattern=None if r.pattern is None else re.compile(r.pattern),
+                             rule=r.rule)
+        if r.kind == "bool":
+            return self.bool_(v, key)
+        if r.kind == "choice":
+            return self.choice(v, key, r.choices)
+        if r.kind == "table":
+            return self.mapping(v, key)
+        raise TypeError(f"{key}: a {r.kind!r} key is checked by its section's parser")
 
     def interval(self, v: Any, key: str, lo: float, hi: float, *,
                  positive: bool = False) -> tuple[float, float]:

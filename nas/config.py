@@ -5,9 +5,15 @@ driver before anything else starts; the runner then only reads the frozen result
 checked here; a bad file raises :class:`~nas.errors.ConfigError` with one line that names the
 file, the key, the value and the rule, e.g.::
 
-    bad.toml: search.trials = 0: must be an integer >= 1
+    bad.toml: search.trials = 0: must be an integer in [1, 1000000]
 
-The shape (see the README's "A study file" and docs/runner.md)::
+The shape is declared once, by the section dataclasses below: each field is a study-file key
+whose default, rule and doc are its :func:`nas._checks.key` metadata.  Parsing
+(:func:`config_from_dict`), :meth:`StudyConfig.to_dict`, the command-line overrides
+(:meth:`StudyConfig.override`), ``--resume``'s comparison (``nas.runner._resume``), the worker's
+training options (:class:`nas.training.TrainingKeys`, which :class:`TrainingSection` extends)
+and the table of keys in docs/runner.md (:func:`keys_table`; ``python -m nas.config --docs``
+rewrites it) all read them::
 
     [study]    name, storage, seed
     [search]   space, space_options, sampler, sampler_options, trials, concurrency, objectives
@@ -23,17 +29,19 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from dataclasses import replace as replace_rule
 from pathlib import Path
 from typing import Any
 
-from nas._checks import Checker, plain
+from nas._checks import Checker, Rule, key, plain, rule_of
 from nas._json import MAX_DEPTH, too_deep
 from nas.errors import ConfigError
 from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
-from nas.training import DEVICES
+from nas.training import DEFAULT_TRAINER, DEVICES, MAX_EPOCHS, TrainingKeys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +52,8 @@ __all__ = [
     "DEVICES",
     "POLICIES",
     "SAMPLERS",
+    "SECTIONS",
+    "STOPPING_KEYS",
     "Objective",
     "SearchSection",
     "StoppingSection",
@@ -52,6 +62,7 @@ __all__ = [
     "TaskSection",
     "TrainingSection",
     "config_from_dict",
+    "keys_table",
     "load_config",
 ]
 
@@ -59,69 +70,152 @@ __all__ = [
 SAMPLERS = {"random": "RandomSampler", "tpe": "TPESampler", "cmaes": "CmaEsSampler",
             "gp": "GPSampler", "nsga2": "NSGAIISampler"}
 POLICIES = ("none", "median", "asha", "predictive", "regret")
-_PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$")
+#: The ``[stopping]`` keys a built-in policy is given (:func:`nas.plugins.stopping_options`):
+#: their one home is the ``[stopping]`` table, not ``stopping.options``.
+STOPPING_KEYS: dict[str, tuple[str, ...]] = {"predictive": ("delta", "epsilon", "min_epochs"),
+                                             "regret": ("min_epochs",)}
+#: Caps shared by the study file and the command-line flags that override it.
+MAX_TRIALS = 1_000_000
+#: Seeds (repetitions) a command may be asked for: --seeds of evaluate, bench race/replay.
+MAX_SEEDS = 1_000
+_PLUGIN_PATTERN = r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.]*)?$"
+_IDENT = r"^[A-Za-z_]\w*$"
 
 
 @dataclass(frozen=True)
 class Objective:
     """One objective: a metric the worker reports (or ``params``, the parameter count)."""
 
-    name: str
-    direction: str = "maximize"
+    name: str = key(kind="str", pattern=_IDENT,
+                    rule="must be an identifier (letters, digits, '_')")
+    direction: str = key("maximize", kind="choice", choices=("maximize", "minimize"))
 
 
 @dataclass(frozen=True)
 class StudySection:
-    name: str
-    storage: str | None = None
-    seed: int = 0
+    name: str = key(kind="custom", doc="unique in the storage; letters, digits, `_ . -`")
+    storage: str | None = key(None, kind="str", optional=True, shown="–",
+                              doc="database URL; `--storage` and `NAS_STORAGE` win; else "
+                                  "`sqlite:///nas.db`")
+    seed: int = key(0, kind="int", lo=0, hi=2**32 - 1,
+                    doc="seeds the sampler; trial *n* trains with seed `seed + n`")
 
 
 @dataclass(frozen=True)
 class SearchSection:
-    space: str
-    space_options: Mapping[str, Any] = field(default_factory=dict)
-    sampler: str = "tpe"
-    sampler_options: Mapping[str, Any] = field(default_factory=dict)
-    trials: int = 20
-    concurrency: int = 2
+    space: str = key(kind="plugin", plugin="space", resume=True,
+                     doc="entry-point name (`seq_cells`) or `\"module:attr\"`")
+    space_options: Mapping[str, Any] = key(
+        factory=dict, kind="table", resume=True,
+        doc="handed to the space's constructor (which validates them)")
+    sampler: str = key("tpe", kind="choice", choices=tuple(SAMPLERS),
+                       doc="`random`, `tpe`, `cmaes`, `gp`, `nsga2` (Optuna samplers)")
+    sampler_options: Mapping[str, Any] = key(
+        factory=dict, kind="table",
+        doc="keyword arguments of the sampler (e.g. `n_startup_trials`)")
+    trials: int = key(20, kind="int", lo=1, hi=MAX_TRIALS,
+                      doc="trial budget: COMPLETE + STOPPED + FAILED trials of the study")
+    concurrency: int = key(2, kind="int", lo=1, hi=10_000, doc="trials running at once")
     # Empty: the task's own objective and direction (from its TaskSpec).
-    objectives: tuple[Objective, ...] = ()
+    objectives: tuple[Objective, ...] = key(
+        (), kind="custom", shown="task's", resume=True,
+        doc="one or two `{name, direction}`; the first must be the task's objective, the "
+            "second any metric the trainer reports (e.g. `params`, the parameter count). Every "
+            "objective is stored per trial; two objectives make a multi-objective (Pareto) "
+            "search")
 
 
 @dataclass(frozen=True)
 class TaskSection:
-    name: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    name: str = key(kind="plugin", plugin="task", resume=True,
+                    doc="a built-in task (see `docs/tasks.md`) or `\"module:attr\"`")
+    options: Mapping[str, Any] = key(factory=dict, kind="table", resume=True,
+                                     doc="handed to the task's constructor")
 
 
 @dataclass(frozen=True)
-class TrainingSection:
-    max_epochs: int = 20
-    batch_size: int = 64
-    device: str = "auto"
-    time_limit_s: float | None = None
-    cpu: float = 1.0
-    gpu: float = 0.0
-    max_failures: int = 2
+class TrainingSection(TrainingKeys):
+    """``[training]``: the keys every trainer gets (:class:`nas.training.TrainingKeys`) and the
+    driver's own."""
+
+    cpu: float = key(1.0, kind="num", lo=0.0, lo_open=True, path=("resources", "cpu"),
+                     doc="Ray CPUs of one trial (fractions allowed)")
+    gpu: float = key(0.0, kind="num", lo=0.0, path=("resources", "gpu"),
+                     doc="Ray GPUs of one trial (fractions allowed)")
+    max_failures: int = key(2, kind="int", lo=0, hi=100,
+                            doc="retries of a trial whose *worker died* (not of a trial that "
+                                "raised)")
     # "module:function" of the nas.interfaces.Trainer run on the worker; None: nas.training.train.
-    trainer: str | None = None
+    trainer: str | None = key(
+        None, kind="str", optional=True, resume=True, pattern=r"^[\w.]+:[\w.]+$",
+        rule="must be \"module:function\"", shown=f"`{DEFAULT_TRAINER}`",
+        doc="`\"module:function\"` keeping the `nas.interfaces.Trainer` protocol, for custom "
+            "training loops: called as `trainer(space, config, task, options, report)` with "
+            "`options` a `nas.training.TrainingOptions` (the `training` keys above but "
+            "`resources` and `max_failures`, and `seed`, `threads`), it calls "
+            "`report(epoch, metrics)` after every epoch (see [the trainer contract]"
+            "(tasks.md#the-trainer-contract)); `nas validate` imports it and checks that it is "
+            "a function taking those five arguments")
 
 
 @dataclass(frozen=True)
 class StoppingSection:
-    policy: str = "none"
-    predictor: str | None = None
-    delta: float = DEFAULT_DELTA
-    min_epochs: int = 1
-    options: Mapping[str, Any] = field(default_factory=dict)
+    policy: str = key("none", kind="plugin", plugin="policy", choices=POLICIES,
+                      doc="`none`, `median`, `asha`, `predictive`, `regret` or "
+                          "`\"module:attr\"`")
+    predictor: str | None = key(None, kind="plugin", plugin="predictor", optional=True,
+                                shown="–", doc="required for `predictive` (`regret`: `pfn`): "
+                                               "`pfn`, `baker` or `\"module:attr\"`")
+    delta: float = key(DEFAULT_DELTA, kind="num", lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+                       doc="`predictive`: stop when P(final > best + epsilon) < delta (the "
+                           "default bounds the chance of discarding an improvement over a "
+                           "~50-trial study by about 10%; see docs/predictors.md)")
+    min_epochs: int = key(1, kind="int", lo=1, hi=MAX_EPOCHS,
+                          doc="`predictive`, `regret`: never stop before this epoch (at most "
+                              "`training.max_epochs`)")
+    options: Mapping[str, Any] = key(
+        factory=dict, kind="table",
+        doc="other policy options, e.g. `{grace_period = 1, reduction_factor = 3}` for `asha`, "
+            "`{n_startup_trials = 5}` for `median`")
     # predictive: stop when P(final > best + epsilon) < delta (epsilon: the regret tolerated)
-    epsilon: float = DEFAULT_EPSILON
+    epsilon: float = key(DEFAULT_EPSILON, kind="num", lo=0.0, hi=1.0, hi_open=True,
+                         doc="`predictive`: the regret tolerance: stop when "
+                             "P(final > best + epsilon) < delta")
     # the stop audit: this share of would-be stops runs on to the horizon (0 = off)
-    audit: float = DEFAULT_AUDIT
+    audit: float = key(DEFAULT_AUDIT, kind="num", lo=0.0, hi=1.0, hi_open=True,
+                       doc="this share of would-be stops runs on to the horizon, to measure "
+                           "the stops' regret (0 = off)")
     # recalibrate the predictor's forecasts on the study's own trials before the stop rule
     # uses them (off by default: measured to cost regret, docs/predictors.md)
-    calibrate: bool = False
+    calibrate: bool = key(False, kind="bool",
+                          doc="recalibrate the predictor's forecasts on the study's own trials "
+                              "before the stop rule uses them (measured to cost regret, "
+                              "docs/predictors.md)")
+
+
+SECTIONS: dict[str, type] = {"study": StudySection, "search": SearchSection,
+                              "task": TaskSection, "training": TrainingSection,
+                              "stopping": StoppingSection}
+
+
+def section_keys(cls: type) -> list[tuple[Field[Any], Rule]]:
+    """The study-file keys a section dataclass declares, in order."""
+    return [(f, r) for f in fields(cls) if (r := rule_of(f)) is not None]
+
+
+def _path(f: Field[Any], r: Rule) -> tuple[str, ...]:
+    return r.path or (f.name,)
+
+
+def _has_default(f: Field[Any]) -> bool:
+    return f.default is not MISSING or f.default_factory is not MISSING
+
+
+def default_of(f: Field[Any]) -> Any:
+    """A field's default value (a fresh one for a ``factory``)."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return None if f.default is MISSING else f.default
 
 
 @dataclass(frozen=True)
@@ -140,43 +234,63 @@ class StudyConfig:
         return self.study.name
 
     def to_dict(self) -> dict[str, Any]:
-        """The study-file shape (round-trips through :func:`config_from_dict`); JSON-able."""
-        d = asdict(self)
-        d.pop("source")
-        tr = d["training"]
-        tr["resources"] = {"cpu": tr.pop("cpu"), "gpu": tr.pop("gpu")}
-        d["search"]["objectives"] = [dict(o) for o in d["search"]["objectives"]]
-        for sec in d.values():
-            for k in [k for k, v in sec.items() if v is None]:
-                del sec[k]
-        return plain(d)
+        """The study-file shape (round-trips through :func:`config_from_dict`); JSON-able.
+        Keys left None are left out; nested keys (``resources``) come last in their section."""
+        d: dict[str, Any] = {}
+        for sec, cls in SECTIONS.items():
+            values = asdict(getattr(self, sec))
+            flat: dict[str, Any] = {}
+            nested: dict[str, Any] = {}
+            for f, r in section_keys(cls):
+                v = values[f.name]
+                if v is None:
+                    continue
+                path = _path(f, r)
+                if len(path) == 1:
+                    flat[f.name] = v
+                else:
+                    nested.setdefault(path[0], {})[path[1]] = v
+            d[sec] = {**flat, **nested}
+        return plain(d)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
         return config_from_dict(data, source=source)
 
+    def override(self, dotted: str, value: Any, *, flag: str = "") -> StudyConfig:
+        """A copy with the key ``section.field`` set to ``value``, checked by the key's rule
+        (the error names ``flag``, the command-line option that gave it, if any)."""
+        sec, name = dotted.split(".", 1)
+        obj = getattr(self, sec)
+        f, r = next((f, r) for f, r in section_keys(type(obj)) if f.name == name)
+        label = ".".join((sec, *_path(f, r))) + (f" ({flag})" if flag else "")
+        v = _Checker(self.source).rule(value, label, r)
+        return replace(self, **{sec: replace(obj, **{name: v})})
+
     def with_overrides(self, *, trials: int | None = None, storage: str | None = None,
                        cpu: float | None = None) -> StudyConfig:
         """A copy with command-line overrides applied (validated like the file's keys)."""
         cfg = self
-        if trials is not None:
-            _Checker(self.source).int_(trials, "search.trials (--trials)", lo=1, hi=MAX_TRIALS)
-            cfg = replace(cfg, search=replace(cfg.search, trials=trials))
-        if storage is not None:
-            cfg = replace(cfg, study=replace(cfg.study, storage=storage))
-        if cpu is not None:
-            _Checker(self.source).num(cpu, "training.resources.cpu", lo=0.0, lo_open=True)
-            cfg = replace(cfg, training=replace(cfg.training, cpu=float(cpu)))
+        for dotted, value, flag in (("search.trials", trials, "--trials"),
+                                    ("study.storage", storage, ""),
+                                    ("training.cpu", cpu, "")):
+            if value is not None:
+                cfg = cfg.override(dotted, value, flag=flag)
         return cfg
 
 
 class _Checker(Checker):
     """The study file's checks (:class:`nas._checks.Checker`) plus plug-in names."""
 
+    def rule(self, v: Any, key: str, r: Rule) -> Any:
+        if r.kind == "plugin" and not (r.optional and v is None):
+            return self.plugin(v, key, r.plugin, r.choices)
+        return super().rule(v, key, r)
+
     def plugin(self, v: Any, key: str, kind: str, builtin: tuple[str, ...] = ()) -> str:
         name = self.str_(v, key)
         if ":" in name:
-            if not _PLUGIN_RE.match(name):
+            if not re.match(_PLUGIN_PATTERN, name):
                 raise self.fail(key, v, "must be an installed name or \"module:attr\"")
             return name
         from nas.registry import available
@@ -188,127 +302,160 @@ class _Checker(Checker):
         return name
 
 
-_TOP = ("study", "search", "task", "training", "stopping")
-#: Caps shared by the study file and the command-line flags that override it.
-MAX_TRIALS = 1_000_000
-MAX_EPOCHS = 100_000
-#: Seeds (repetitions) a command may be asked for: --seeds of evaluate, bench race/replay.
-MAX_SEEDS = 1_000
+def _read(c: _Checker, sec: str, data: Any,
+          rules: Mapping[str, Rule] | None = None) -> dict[str, Any]:
+    """The keys of section ``sec`` given in ``data``, checked by their rules (``rules``
+    replaces some; ``"custom"`` keys are returned as given): field name -> value."""
+    keys = section_keys(SECTIONS[sec])
+    raw = c.table(data, sec, list(dict.fromkeys(_path(f, r)[0] for f, r in keys)))
+    tables: dict[str, dict[str, Any]] = {}
+    for f, r in keys:
+        path = _path(f, r)
+        if len(path) == 2 and path[0] not in tables:
+            tables[path[0]] = c.table(raw.get(path[0], {}), f"{sec}.{path[0]}",
+                                      [p[1] for p in (_path(g, q) for g, q in keys)
+                                       if p[0] == path[0] and len(p) == 2])
+    for f, r in keys:
+        if not _has_default(f) and f.name not in raw:
+            raise c.missing(f"{sec}.{f.name}")
+    out: dict[str, Any] = {}
+    for f, r in keys:
+        path = _path(f, r)
+        table = raw if len(path) == 1 else tables[path[0]]
+        if path[-1] not in table or (r.optional and table[path[-1]] is None):
+            continue
+        v = table[path[-1]]
+        r = (rules or {}).get(f.name, r)
+        out[f.name] = v if r.kind == "custom" else c.rule(v, ".".join((sec, *path)), r)
+    return out
+
+
+def _objectives(c: _Checker, raw: Any) -> tuple[Objective, ...]:
+    if not isinstance(raw, list) or len(raw) > 2:
+        raise c.fail("search.objectives", raw,
+                     "must be a list of one or two {name, direction} tables")
+    out: list[Objective] = []
+    for i, o in enumerate(raw):
+        where = f"search.objectives[{i}]"
+        o = c.table(o, where, [f.name for f in fields(Objective)])
+        kw: dict[str, Any] = {}
+        for f, r in section_keys(Objective):
+            if f.name in o:
+                kw[f.name] = c.rule(o[f.name], f"{where}.{f.name}", r)
+            elif not _has_default(f):
+                raise c.missing(f"{where}.{f.name}")
+        out.append(Objective(**kw))
+    if len({o.name for o in out}) != len(out):
+        raise c.fail("search.objectives", raw, "objective names must be distinct")
+    return tuple(out)
+
+
+def _stopping_options(c: _Checker, st: dict[str, Any], given: Mapping[str, Any],
+                      source: str) -> None:
+    """One key, one home: a key of :data:`STOPPING_KEYS` written in ``stopping.options`` too
+    moves to ``[stopping]`` with a deprecation warning; given in both with different values,
+    it is an error."""
+    options = dict(st.get("options", {}))
+    rules = {f.name: r for f, r in section_keys(StoppingSection)}
+    for name in STOPPING_KEYS.get(st["policy"], ()):
+        if name not in options:
+            continue
+        value = c.rule(options.pop(name), f"stopping.options.{name}", rules[name])
+        if name in given and st[name] != value:
+            raise c.fail(f"stopping.options.{name}", value,
+                         f"conflicts with stopping.{name} = {st[name]!r}; give it once, as "
+                         f"stopping.{name}")
+        st[name] = value
+        warnings.warn(f"{source}: stopping.options.{name} is deprecated: write it as "
+                      f"stopping.{name} (its one home)", FutureWarning, stacklevel=4)
+    st["options"] = options
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> StudyConfig:
     """Validate a study-file dict (the TOML shape) into a :class:`StudyConfig`."""
     c = _Checker(source)
-    top = c.table(data, "", _TOP)
+    top = c.table(data, "", tuple(SECTIONS))
     for sec in ("study", "search", "task"):
         if sec not in top:
             raise c.missing(sec)
 
-    s = c.table(top["study"], "study", ("name", "storage", "seed"))
-    if "name" not in s:
-        raise c.missing("study.name")
+    s = _read(c, "study", top["study"])
     try:
-        name = check_study_name(s["name"], "study.name")
+        s["name"] = check_study_name(s["name"], "study.name")
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    study = StudySection(
-        name=name,
-        storage=c.str_(s["storage"], "study.storage") if "storage" in s else None,
-        seed=c.int_(s.get("seed", 0), "study.seed", lo=0, hi=2**32 - 1),
-    )
+    study = StudySection(**s)
 
-    se = c.table(top["search"], "search", ("space", "space_options", "sampler", "sampler_options",
-                                           "trials", "concurrency", "objectives"))
-    if "space" not in se:
-        raise c.missing("search.space")
-    objectives: list[Objective] = []
-    raw_obj = se.get("objectives", [])
-    if not isinstance(raw_obj, list) or len(raw_obj) > 2:
-        raise c.fail("search.objectives", raw_obj,
-                     "must be a list of one or two {name, direction} tables")
-    for i, o in enumerate(raw_obj):
-        key = f"search.objectives[{i}]"
-        o = c.table(o, key, ("name", "direction"))
-        if "name" not in o:
-            raise c.missing(f"{key}.name")
-        objectives.append(Objective(
-            name=c.str_(o["name"], f"{key}.name", pattern=re.compile(r"^[A-Za-z_]\w*$"),
-                        rule="must be an identifier (letters, digits, '_')"),
-            direction=c.choice(o.get("direction", "maximize"), f"{key}.direction",
-                               ("maximize", "minimize")),
-        ))
-    if len({o.name for o in objectives}) != len(objectives):
-        raise c.fail("search.objectives", raw_obj, "objective names must be distinct")
-    sampler = c.choice(se.get("sampler", "tpe"), "search.sampler", tuple(SAMPLERS))
-    if sampler == "cmaes" and len(objectives) > 1:
-        raise c.fail("search.sampler", sampler, "cmaes handles one objective only; use nsga2, "
+    se = _read(c, "search", top["search"])
+    se["objectives"] = _objectives(c, se.get("objectives", []))
+    if se.get("sampler") == "cmaes" and len(se["objectives"]) > 1:
+        raise c.fail("search.sampler", "cmaes", "cmaes handles one objective only; use nsga2, "
                      "tpe, gp or random for two")
-    search = SearchSection(
-        space=c.plugin(se["space"], "search.space", "space"),
-        space_options=c.mapping(se.get("space_options", {}), "search.space_options"),
-        sampler=sampler,
-        sampler_options=c.mapping(se.get("sampler_options", {}), "search.sampler_options"),
-        trials=c.int_(se.get("trials", 20), "search.trials", lo=1, hi=MAX_TRIALS),
-        concurrency=c.int_(se.get("concurrency", 2), "search.concurrency", lo=1, hi=10_000),
-        objectives=tuple(objectives),
-    )
+    search = SearchSection(**se)
 
-    t = c.table(top["task"], "task", ("name", "options"))
-    if "name" not in t:
-        raise c.missing("task.name")
-    task = TaskSection(name=c.plugin(t["name"], "task.name", "task"),
-                       options=c.mapping(t.get("options", {}), "task.options"))
+    task = TaskSection(**_read(c, "task", top["task"]))
 
-    tr = c.table(top.get("training", {}), "training",
-                 ("max_epochs", "batch_size", "device", "time_limit_s", "resources",
-                  "max_failures", "trainer"))
-    res = c.table(tr.get("resources", {}), "training.resources", ("cpu", "gpu"))
-    time_limit = tr.get("time_limit_s")
-    trainer = tr.get("trainer")
-    if trainer is not None:
-        trainer = c.str_(trainer, "training.trainer", pattern=re.compile(r"^[\w.]+:[\w.]+$"),
-                         rule="must be \"module:function\"")
-    training = TrainingSection(
-        max_epochs=c.int_(tr.get("max_epochs", 20), "training.max_epochs", lo=1, hi=MAX_EPOCHS),
-        batch_size=c.int_(tr.get("batch_size", 64), "training.batch_size", lo=1, hi=1_000_000),
-        device=c.choice(tr.get("device", "auto"), "training.device", DEVICES),
-        time_limit_s=(None if time_limit is None else
-                      c.num(time_limit, "training.time_limit_s", lo=0.0, lo_open=True)),
-        cpu=c.num(res.get("cpu", 1), "training.resources.cpu", lo=0.0, lo_open=True),
-        gpu=c.num(res.get("gpu", 0), "training.resources.gpu", lo=0.0),
-        max_failures=c.int_(tr.get("max_failures", 2), "training.max_failures", lo=0, hi=100),
-        trainer=trainer,
-    )
+    training = TrainingSection(**_read(c, "training", top.get("training", {})))
     if training.device == "cuda" and training.gpu == 0:
         raise c.fail("training.device", "cuda", "needs training.resources.gpu > 0")
 
-    st = c.table(top.get("stopping", {}), "stopping",
-                 ("policy", "predictor", "delta", "min_epochs", "options", "epsilon", "audit",
-                  "calibrate"))
-    policy = c.plugin(st.get("policy", "none"), "stopping.policy", "policy", POLICIES)
-    predictor = st.get("predictor")
-    if predictor is not None:
-        predictor = c.plugin(predictor, "stopping.predictor", "predictor")
-    elif policy == "regret":  # the shipped default rule reads the shipped pfn
-        predictor = "pfn"
-    elif policy == "predictive":
-        raise c.missing("stopping.predictor (policy \"predictive\" needs one)")
-    stopping = StoppingSection(
-        policy=policy,
-        predictor=predictor,
-        delta=c.num(st.get("delta", DEFAULT_DELTA), "stopping.delta", lo=0.0, hi=1.0, lo_open=True,
-                    hi_open=True),
-        min_epochs=c.int_(st.get("min_epochs", 1), "stopping.min_epochs", lo=1,
-                          hi=training.max_epochs),
-        options=c.mapping(st.get("options", {}), "stopping.options"),
-        epsilon=c.num(st.get("epsilon", DEFAULT_EPSILON), "stopping.epsilon", lo=0.0, hi=1.0,
-                      hi_open=True),
-        audit=c.num(st.get("audit", DEFAULT_AUDIT), "stopping.audit", lo=0.0, hi=1.0,
-                    hi_open=True),
-        calibrate=c.bool_(st.get("calibrate", False), "stopping.calibrate"),
-    )
+    min_epochs = next(r for f, r in section_keys(StoppingSection) if f.name == "min_epochs")
+    given = top.get("stopping", {})
+    st = _read(c, "stopping", given,
+               {"min_epochs": replace_rule(min_epochs, hi=training.max_epochs)})
+    st.setdefault("policy", StoppingSection.policy)
+    if st.get("predictor") is None:
+        if st["policy"] == "regret":  # the shipped default rule reads the shipped pfn
+            st["predictor"] = "pfn"
+        elif st["policy"] == "predictive":
+            raise c.missing("stopping.predictor (policy \"predictive\" needs one)")
+    if "options" in st:
+        _stopping_options(c, st, given, source)
+    stopping = StoppingSection(**st)
     return StudyConfig(study=study, search=search, task=task, training=training,
                        stopping=stopping, source=source)
+
+
+# ------------------------------------------------------------------ the docs table
+#: The markers around the generated table of study-file keys in docs/runner.md.
+DOCS_BEGIN = "<!-- study-keys: generated from nas/config.py by `python -m nas.config --docs` -->"
+DOCS_END = "<!-- /study-keys -->"
+
+
+def _shown(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, str):
+        return f"`{v}`"
+    if isinstance(v, Mapping) and not v:
+        return "`{}`"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def keys_table() -> str:
+    """The Markdown table of every study-file key: default, ``--resume`` rule and meaning."""
+    lines = ["| key | default | on `--resume` | meaning |", "|---|---|---|---|"]
+    for sec, cls in SECTIONS.items():
+        for f, r in section_keys(cls):
+            shown = r.shown if r.shown is not None else (
+                _shown(default_of(f)) if _has_default(f) else "required")
+            resume = ("names the study" if (sec, f.name) == ("study", "name") else
+                      "must match" if r.resume else "may change")
+            lines.append(f"| `{'.'.join((sec, *_path(f, r)))}` | {shown} | {resume} "
+                         f"| {r.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def docs_with_table(text: str) -> str:
+    """``text`` (docs/runner.md) with the table between the markers replaced by
+    :func:`keys_table`."""
+    head, sep, rest = text.partition(DOCS_BEGIN + "\n")
+    _, sep2, tail = rest.partition(DOCS_END)
+    if not sep or not sep2:
+        raise ValueError(f"the markers {DOCS_BEGIN!r} ... {DOCS_END!r} are missing")
+    return head + DOCS_BEGIN + "\n" + keys_table() + DOCS_END + tail
 
 
 #: How long executing a ``.py`` study file may take (``NAS_PY_STUDY_TIMEOUT_S`` overrides).
@@ -440,3 +587,11 @@ def load_config(path_or_config: str | Path | StudyConfig | Mapping[str, Any]) ->
     if too_deep(data):
         raise ConfigError(f"{source}: nests deeper than {MAX_DEPTH} levels")
     return config_from_dict(data, source=source)
+
+
+if __name__ == "__main__":  # python -m nas.config --docs [FILE]: rewrite the docs table
+    _args = sys.argv[1:]
+    if not _args or _args[0] != "--docs":
+        sys.exit("usage: python -m nas.config --docs [docs/runner.md]")
+    _doc = Path(_args[1] if len(_args) > 1 else Path(__file__).parents[1] / "docs" / "runner.md")
+    _doc.write_text(docs_with_table(_doc.read_text(encoding="utf-8")), encoding="utf-8")

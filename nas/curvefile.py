@@ -168,7 +168,7 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
             raise CurveFileError(f"{src}: 'direction' must be one string, got {flat.size} values")
         direction = str(flat[0])
         if direction not in ("maximize", "minimize"):
-            raise CurveFileError(f"{src}: 'direction' is {direction!r}, must be maximize or minimize")
+            raise CurveFileError(f"{src}: direction = {direction!r}: must be maximize or minimize")
     states = stop_steps = None
     if "state" in data:
         states = _str_array(data.pop("state"), "state", n, src)

@@ -97,9 +97,9 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
         for seed in range(seeds):
             if progress is not None:
                 progress(f"trial {t.number} seed {seed}", (rank - 1) * seeds + seed, n_runs)
-            options = TrainingOptions(max_epochs=max_epochs or cfg.training.max_epochs,
-                                      batch_size=cfg.training.batch_size,
-                                      device=cfg.training.device, seed=seed)
+            options = TrainingOptions(**{  # the study's training keys, no time limit
+                **cfg.training.trainer_keys(), "time_limit_s": None,
+                "max_epochs": max_epochs or cfg.training.max_epochs}, seed=seed)
             res = train_final(space, t.config, task, options)
             metric_name = next((k for k in res.metrics if k.startswith("test_")
                                 and k != "test_loss"), "test_loss")
@@ -139,8 +139,7 @@ def test_metric(cfg: Any, config: dict[str, Any], *, seed: int = 0) -> float:
 
     space = create("space", cfg.search.space, dict(cfg.search.space_options))
     task = create("task", cfg.task.name, dict(cfg.task.options))
-    options = TrainingOptions(max_epochs=cfg.training.max_epochs,
-                              batch_size=cfg.training.batch_size, device=cfg.training.device,
+    options = TrainingOptions(**{**cfg.training.trainer_keys(), "time_limit_s": None},
                               seed=seed, threads=1)
     res = train_final(space, config, task, options)
     name = next((k for k in res.metrics if k.startswith("test_") and k != "test_loss"),

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from nas._checks import Checker, key, rule_of
 from nas._scale import denormalise, normalise
-from nas.errors import ConfigError
 
 if TYPE_CHECKING:  # heavy imports only for type checkers
     import optuna
@@ -39,6 +39,7 @@ __all__ = [
     "AUDIT",
     "CONTINUE",
     "DEVICES",
+    "MAX_EPOCHS",
     "PREDICTOR_CAPS",
     "STOP",
     "Curve",
@@ -53,6 +54,7 @@ __all__ = [
     "Task",
     "TaskSpec",
     "Trainer",
+    "TrainingKeys",
     "TrainingOptions",
     "TrialView",
     "best_first",
@@ -141,58 +143,73 @@ class Task(Protocol):
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
+#: the cap of ``training.max_epochs`` (and of the command-line flags that set epochs)
+MAX_EPOCHS = 100_000
+
+
 @dataclass(frozen=True)
-class TrainingOptions:
-    """How a worker trains one trial (the study file's ``[training]`` table); the ``options``
-    every trainer gets (:class:`nas.interfaces.Trainer`), the default one and custom ones.
+class TrainingKeys:
+    """The study file's ``[training]`` keys that reach the trainer: the one declaration of
+    their defaults, rules and docs (:func:`nas._checks.key`).  :class:`TrainingOptions` (what
+    every trainer gets) and ``nas.config.TrainingSection`` (the ``[training]`` table, which adds
+    the driver's keys) both extend it, so a new training key is a field here and its use in
+    the trainer: the study file, the worker payload, ``--resume`` and the docs follow."""
+
+    max_epochs: int = key(20, kind="int", lo=1, hi=MAX_EPOCHS, resume=True,
+                          doc="epochs of a full trial (the predictors' horizon)")
+    batch_size: int = key(64, kind="int", lo=1, hi=1_000_000, resume=True,
+                          doc="mini-batch size of training")
+    device: str = key("auto", kind="choice", choices=DEVICES,
+                      doc="`auto`, `cpu`, `cuda` (`cuda` needs `resources.gpu > 0`)")
+    time_limit_s: float | None = key(None, kind="num", lo=0.0, lo_open=True, optional=True,
+                                     resume=True, shown="none",
+                                     doc="per trial; a trial past it is FAILED")
+    label_smoothing: float = key(0.0, kind="num", lo=0.0, hi=1.0, hi_open=True, resume=True,
+                                 doc="`cross_entropy` tasks: the training loss's label "
+                                     "smoothing (0 = off; validation and test losses are "
+                                     "never smoothed)")
+
+    def trainer_keys(self) -> dict[str, Any]:
+        """These keys' values by name (what the worker payload carries to the trainer)."""
+        return {f.name: getattr(self, f.name) for f in fields(TrainingKeys)}
+
+
+def _check_fields(obj: Any, prefix: str) -> None:
+    """Check (and convert) ``obj``'s declared fields through the one :class:`Checker`."""
+    c = Checker()
+    for f in fields(obj):
+        r = rule_of(f)
+        if r is not None:
+            object.__setattr__(obj, f.name, c.rule(getattr(obj, f.name), prefix + f.name, r))
+
+
+@dataclass(frozen=True)
+class TrainingOptions(TrainingKeys):
+    """How a worker trains one trial: the study file's ``[training]`` keys of
+    :class:`TrainingKeys` (docs/runner.md) and the trial's own ``seed`` and ``threads``; the
+    ``options`` every trainer gets (:class:`nas.interfaces.Trainer`), the default one and
+    custom ones.
 
     ``threads`` sets ``torch.set_num_threads``; when None, the environment variable
     ``NAS_NUM_THREADS`` is used if set, else torch's default (Ray sets ``OMP_NUM_THREADS`` to
     the trial's CPU share, which torch follows).
     """
 
-    max_epochs: int = 20
-    batch_size: int = 64
-    device: str = "auto"
-    time_limit_s: float | None = None
-    seed: int = 0
-    threads: int | None = None
+    seed: int = key(0, kind="int")
+    threads: int | None = key(None, kind="int", lo=1, optional=True)
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int) \
-                or self.max_epochs < 1:
-            raise ConfigError(f"training.max_epochs is {self.max_epochs!r}, but must be an "
-                              "integer >= 1")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
-                or self.batch_size < 1:
-            raise ConfigError(f"training.batch_size is {self.batch_size!r}, but must be an "
-                              "integer >= 1")
-        if self.device not in DEVICES:
-            raise ConfigError(f"training.device is {self.device!r}, but must be one of "
-                              f"{', '.join(DEVICES)}")
-        if self.time_limit_s is not None and not (
-            isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0
-        ):
-            raise ConfigError(f"training.time_limit_s is {self.time_limit_s!r}, but must be a "
-                              "number > 0 (or absent)")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"training.seed is {self.seed!r}, but must be an integer")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ConfigError(f"training.threads is {self.threads!r}, but must be an integer "
-                              ">= 1 (or absent)")
+        _check_fields(self, "training.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainingOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
         if unknown:
-            raise ConfigError(f"training: unknown key(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(sorted(known))}")
+            raise Checker().unknown(unknown, known, prefix="training.")
         return cls(**dict(d))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.config import SAMPLERS, StudyConfig
+from nas.config import SAMPLERS, STOPPING_KEYS, StudyConfig
 from nas.errors import ConfigError, NasError
 from nas.interfaces import LearningCurvePredictor, StoppingPolicy, TaskSpec
 
@@ -49,12 +49,9 @@ def stopping_options(policy: str, options: Mapping[str, Any], *, delta: float,
     """The policy's options from the fields of a ``[stopping]`` table (:func:`policy_options`;
     ``nas bench replay`` reads them from a curve file's ``stopping``)."""
     out: dict[str, Any] = dict(options)
-    if policy == "predictive":
-        out.setdefault("delta", delta)
-        out.setdefault("min_epochs", min_epochs)
-        out.setdefault("epsilon", epsilon)
-    elif policy == "regret":
-        out.setdefault("min_epochs", min_epochs)
+    given = {"delta": delta, "min_epochs": min_epochs, "epsilon": epsilon}
+    for name in STOPPING_KEYS.get(policy, ()):  # a study file has them in [stopping] only
+        out.setdefault(name, given[name])
     return out
 
 

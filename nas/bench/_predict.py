@@ -197,7 +197,7 @@ def run_predict(
 
     cs.require_unit_range()
     if folds < 2:
-        raise ConfigError(f"--folds is {folds}, but must be >= 2")
+        raise ConfigError(f"--folds = {folds}: must be >= 2")
     for f in cutoffs:
         if not 0.0 < f < 1.0:
             raise ConfigError(f"cutoff {f} must lie in (0, 1)")

@@ -318,7 +318,7 @@ def run_replay(
 
     cs.require_unit_range()
     if seeds < 1:
-        raise ConfigError(f"--seeds is {seeds}, but must be >= 1")
+        raise ConfigError(f"--seeds = {seeds}: must be >= 1")
     from_file: list[str] = []
     if policy is None:
         fs = file_stopping(cs)

@@ -85,7 +85,7 @@ def predict_cmd(
 
     out_fmt = resolve_format(fmt, as_json, allowed=("table", "json"))
     if threads < 1:
-        raise ConfigError(f"--threads is {threads}, but must be >= 1")
+        raise ConfigError(f"--threads = {threads}: must be >= 1")
     cs = _load(curves)
     with task_progress("nas bench predict") as prog:
         doc = run_predict(cs, predictor, options=_parse_options(option),

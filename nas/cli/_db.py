@@ -114,7 +114,7 @@ def import_cmd(
     from nas.storage import import_curves
 
     if direction is not None and direction not in ("maximize", "minimize"):
-        raise ConfigError(f"--direction is {direction!r}; must be maximize or minimize")
+        raise ConfigError(f"--direction = {direction!r}: must be maximize or minimize")
     st = _storage(storage, create=True)
     res = import_curves(st, file, study, direction=direction)
     if as_json:
@@ -273,9 +273,9 @@ def trials_cmd(
     values (every objective) for multi-objective studies; where each ran with --wide."""
     out = resolve_format(fmt, as_json)
     if top is not None and top < 0:
-        raise ConfigError(f"--top is {top}, but must be >= 0")
+        raise ConfigError(f"--top = {top}: must be >= 0")
     if sort is not None and sort not in ("value", "number"):
-        raise ConfigError(f"--sort is {sort!r}; must be value or number")
+        raise ConfigError(f"--sort = {sort!r}: must be value or number")
     states = _parse_states(state)
     st = _storage(storage)
     rec = st.get_study(study)

@@ -53,7 +53,7 @@ def train_cmd(
 
     f = resolve_format(fmt, as_json, allowed=("table", "json"))
     if threads < 0:
-        raise ConfigError(f"--threads is {threads}, but must be >= 0")
+        raise ConfigError(f"--threads = {threads}: must be >= 0")
     if threads:
         torch.set_num_threads(threads)
     if resume and not (out / CONFIG_FILE).is_file():
@@ -247,7 +247,7 @@ def _plot_studies(plt: Any, plot: Path, real: Path, runs: int, seed: int) -> Non
     from predictors.pfn.study_prior import curve_stats, sample_studies
 
     if runs < 2:
-        raise ConfigError(f"--runs is {runs}, but must be >= 2")
+        raise ConfigError(f"--runs = {runs}: must be >= 2")
     cs = load_curves(real)
     cs.require_unit_range()
     T = cs.horizon

@@ -140,13 +140,13 @@ def check_cmd(
     causality, determinism and the config's JSON round trip.  Exits 1 if any sample fails."""
     out = resolve_format(fmt, as_json, allowed=("table", "json"))
     if samples < 1:
-        raise ConfigError(f"--samples is {samples}, but must be >= 1")
+        raise ConfigError(f"--samples = {samples}: must be >= 1")
     if batch_size < 1:
-        raise ConfigError(f"--batch-size is {batch_size}, but must be >= 1")
+        raise ConfigError(f"--batch-size = {batch_size}: must be >= 1")
     if seed < 0:
-        raise ConfigError(f"--seed is {seed}, but must be >= 0")
+        raise ConfigError(f"--seed = {seed}: must be >= 0")
     if threads < 1:
-        raise ConfigError(f"--threads is {threads}, but must be >= 1")
+        raise ConfigError(f"--threads = {threads}: must be >= 1")
     import torch
 
     torch.set_num_threads(threads)

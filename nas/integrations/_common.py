@@ -30,13 +30,13 @@ class PolicyState:
                  policy_options: dict[str, Any] | None = None,
                  predictor: str | LearningCurvePredictor | None = None) -> None:
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise ConfigError(f"`horizon` is {horizon!r}, but must be an integer >= 1 (the "
+            raise ConfigError(f"horizon = {horizon!r}: must be an integer >= 1 (the "
                               "last step a trial reports)")
         if direction not in ("maximize", "minimize"):
-            raise ConfigError(f"`direction` is {direction!r}, but must be maximize or minimize")
+            raise ConfigError(f"direction = {direction!r}: must be maximize or minimize")
         lo, hi = (float(v) for v in value_range)
         if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-            raise ConfigError(f"`value_range` is {tuple(value_range)!r}, but must be (lo, hi) "
+            raise ConfigError(f"value_range = {tuple(value_range)!r}: must be (lo, hi) "
                               "with lo < hi")
         if isinstance(policy, str):
             from nas.policies import make_policy

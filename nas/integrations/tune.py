@@ -49,9 +49,9 @@ class PolicyScheduler(FIFOScheduler):
                  predictor: str | LearningCurvePredictor | None = None) -> None:
         super().__init__()
         if mode not in ("max", "min"):
-            raise ConfigError(f"`mode` is {mode!r}, but must be 'max' or 'min'")
+            raise ConfigError(f"mode = {mode!r}: must be 'max' or 'min'")
         if not isinstance(metric, str) or not metric:
-            raise ConfigError(f"`metric` is {metric!r}, but must be a metric name")
+            raise ConfigError(f"metric = {metric!r}: must be a metric name")
         self._metric_name = metric
         self._state = PolicyState(policy, horizon=horizon,
                                   direction="maximize" if mode == "max" else "minimize",

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas.config import StudyConfig
+from nas.config import SECTIONS, StudyConfig, default_of, section_keys
 from nas.errors import ConfigError
 from nas.training import DEFAULT_TRAINER
 
@@ -19,29 +19,18 @@ logger = logging.getLogger("nas.runner")
 __all__ = ["RESUME_KEYS", "prepare_study", "resume_differences", "stored_config"]
 
 
-#: The keys that change what a trial means: ``--resume`` refuses a study file whose values
-#: differ from the stored ones (docs/runner.md lists what may change).
-RESUME_KEYS = (
-    ("search", "space"), ("search", "space_options"), ("task", "name"), ("task", "options"),
-    ("training", "max_epochs"), ("training", "batch_size"), ("training", "trainer"),
-    ("training", "time_limit_s"),
-)
+#: The keys that change what a trial means (declared ``resume=True`` on their section's field):
+#: ``--resume`` refuses a study file whose values differ from the stored ones (docs/runner.md
+#: lists what may change).
+RESUME_KEYS: tuple[tuple[str, str], ...] = tuple(
+    (sec, f.name) for sec, cls in SECTIONS.items() for f, r in section_keys(cls) if r.resume
+    and f.name != "objectives")  # the objectives are compared with their directions
 
 
 def _defaults() -> dict[str, dict[str, Any]]:
-    from dataclasses import MISSING, fields
-
-    from nas.config import SearchSection, TaskSection, TrainingSection
-
-    out: dict[str, dict[str, Any]] = {}
-    for sec, cls in (("search", SearchSection), ("task", TaskSection),
-                     ("training", TrainingSection)):
-        out[sec] = {}
-        for f in fields(cls):
-            if f.default is not MISSING:
-                out[sec][f.name] = f.default
-            elif f.default_factory is not MISSING:
-                out[sec][f.name] = f.default_factory()
+    """What a key left out of a stored or current study file means."""
+    out = {sec: {f.name: default_of(f) for f, _ in section_keys(cls)}
+           for sec, cls in SECTIONS.items()}
     out["training"]["trainer"] = DEFAULT_TRAINER  # what None means
     return out
 

@@ -35,9 +35,8 @@ def static_payload(cfg: StudyConfig) -> dict[str, Any]:
         # plug-ins next to the study file import on the workers too (nas.registry)
         "import_path": [str(Path(cfg.source).resolve().parent)] if Path(cfg.source).is_file()
         else [],
-        "training": {"max_epochs": cfg.training.max_epochs,
-                     "batch_size": cfg.training.batch_size, "device": cfg.training.device,
-                     "time_limit_s": cfg.training.time_limit_s},
+        # the [training] keys every trainer gets (nas.interfaces.TrainingKeys)
+        "training": cfg.training.trainer_keys(),
     }
 
 

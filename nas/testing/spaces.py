@@ -334,7 +334,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
     for key in ("input_size", "output_size", "seq_len"):
         v = getattr(spec, key)
         if not isinstance(v, int) or v < 1:
-            p.append(f"spec.{key} is {v!r}, but must be an integer >= 1")
+            p.append(f"spec.{key} = {v!r}: must be an integer >= 1")
     if spec.direction not in ("maximize", "minimize"):
         p.append(f"spec.direction is {spec.direction!r}")
     if spec.output_mode not in ("last", "sequence"):

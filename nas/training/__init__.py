@@ -83,8 +83,10 @@ from nas.training._options import (
     CURRICULA,
     DEFAULT_TRAINER,
     DEVICES,
+    MAX_EPOCHS,
     OPTIMIZERS,
     HyperParams,
+    TrainingKeys,
     TrainingOptions,
 )
 from nas.training._pruning import _Pruner as _Pruner
@@ -100,10 +102,12 @@ __all__ = [
     "DEFAULT_TRAINER",
     "DEVICES",
     "IGNORE_INDEX",
+    "MAX_EPOCHS",
     "OPTIMIZERS",
     "FinalResult",
     "HyperParams",
     "Report",
+    "TrainingKeys",
     "TrainingOptions",
     "TrialFailed",
     "compute_loss",

@@ -63,7 +63,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("training.device is 'cuda', but no CUDA device is available")
     if device not in DEVICES:
-        raise ConfigError(f"training.device is {device!r}, but must be one of "
+        raise ConfigError(f"training.device = {device!r}: must be one of "
                           f"{', '.join(DEVICES)}")
     return torch.device(device)
 
@@ -86,7 +86,7 @@ def _set_threads(options: TrainingOptions) -> None:
             try:
                 n = int(env)
             except ValueError:
-                raise ConfigError(f"NAS_NUM_THREADS is {env!r}, but must be an integer") \
+                raise ConfigError(f"NAS_NUM_THREADS = {env!r}: must be an integer") \
                     from None
     if n is not None and n >= 1 and torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -177,7 +177,7 @@ def _fit(
             xb, yb = x_train[idx], y_train[idx]
             opt.zero_grad(set_to_none=True)
             out = model(xb)
-            loss = compute_loss(out, yb, spec)
+            loss = compute_loss(out, yb, spec, label_smoothing=options.label_smoothing)
             aux = _aux_loss(model)
             total = loss + aux if aux is not None else loss
             total.backward()

@@ -58,14 +58,16 @@ def _head(out: torch.Tensor, spec: TaskSpec) -> torch.Tensor:
     return out
 
 
-def compute_loss(out: torch.Tensor, y: torch.Tensor, spec: TaskSpec) -> torch.Tensor:
-    """Mean loss of a batch; ``out`` as the model returns it (see :mod:`nas.training`)."""
+def compute_loss(out: torch.Tensor, y: torch.Tensor, spec: TaskSpec,
+                 label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean loss of a batch; ``out`` as the model returns it (see :mod:`nas.training`);
+    ``label_smoothing`` applies to ``cross_entropy`` tasks (the training loss only)."""
     import torch.nn.functional as F
 
     out = _head(out, spec)
     if spec.loss == "cross_entropy":
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(),
-                               ignore_index=IGNORE_INDEX)
+                               ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing)
     return F.mse_loss(out, y.to(out.dtype))
 
 

@@ -14,14 +14,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.interfaces import DEVICES, TrainingOptions
+from nas.interfaces import DEVICES, MAX_EPOCHS, TrainingKeys, TrainingOptions
 
 __all__ = [
     "CURRICULA",
     "DEFAULT_TRAINER",
     "DEVICES",
+    "MAX_EPOCHS",
     "OPTIMIZERS",
     "HyperParams",
+    "TrainingKeys",
     "TrainingOptions",
 ]
 
@@ -46,22 +48,22 @@ class HyperParams:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"config optimizer is {self.optimizer!r}, but must be one of "
+            raise ConfigError(f"config optimizer = {self.optimizer!r}: must be one of "
                               f"{', '.join(OPTIMIZERS)}")
         if not _is_number(self.lr) or not self.lr > 0:
-            raise ConfigError(f"config lr is {self.lr!r}, but must be a number > 0")
+            raise ConfigError(f"config lr = {self.lr!r}: must be a number > 0")
         if not _is_number(self.weight_decay) or not self.weight_decay >= 0:
-            raise ConfigError(f"config weight_decay is {self.weight_decay!r}, but must be a "
+            raise ConfigError(f"config weight_decay = {self.weight_decay!r}: must be a "
                               "number >= 0")
         if self.grad_clip is not None and (not _is_number(self.grad_clip)
                                            or not self.grad_clip >= 0):
-            raise ConfigError(f"config grad_clip is {self.grad_clip!r}, but must be a number "
+            raise ConfigError(f"config grad_clip = {self.grad_clip!r}: must be a number "
                               ">= 0 (0 or null = off)")
         if self.curriculum not in CURRICULA:
-            raise ConfigError(f"config curriculum is {self.curriculum!r}, but must be one of "
+            raise ConfigError(f"config curriculum = {self.curriculum!r}: must be one of "
                               f"{', '.join(CURRICULA)}")
         if not _is_number(self.prune_sparsity) or not 0 <= self.prune_sparsity < 1:
-            raise ConfigError(f"config prune_sparsity is {self.prune_sparsity!r}, but must be "
+            raise ConfigError(f"config prune_sparsity = {self.prune_sparsity!r}: must be "
                               "in [0, 1)")
 
     @classmethod

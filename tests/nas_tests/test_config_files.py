@@ -207,3 +207,75 @@ def test_shipped_study_files_validate() -> None:
     from nas.registry import available
 
     assert set(available("task")) <= tasks
+
+
+# ------------------------------------------------------------------ one schema
+def test_docs_table_of_keys_is_generated_from_the_schema() -> None:
+    """docs/runner.md's table of study-file keys is what the section dataclasses declare;
+    ``python -m nas.config --docs`` rewrites it after a change."""
+    from nas.config import DOCS_BEGIN, DOCS_END, keys_table
+
+    docs = (Path(__file__).parents[2] / "docs" / "runner.md").read_text(encoding="utf-8")
+    table = docs.split(DOCS_BEGIN + "\n", 1)[1].split(DOCS_END, 1)[0]
+    assert table == keys_table(), "docs/runner.md is stale: run python -m nas.config --docs"
+
+
+def test_every_key_is_parsed_written_and_documented_from_its_declaration() -> None:
+    from dataclasses import fields
+
+    from nas.config import SECTIONS, default_of, keys_table, section_keys
+    from nas.runner._resume import RESUME_KEYS, _defaults
+    from nas.training import TrainingKeys
+
+    cfg = config_from_dict({"study": {"name": "s"}, "search": {"space": "seq_cells"},
+                            "task": {"name": "parity"}})
+    table = keys_table()
+    for sec, cls in SECTIONS.items():
+        for f, r in section_keys(cls):
+            dotted = ".".join((sec, *(r.path or (f.name,))))
+            assert f"| `{dotted}` |" in table
+            if f.name not in ("name", "space", "predictor"):  # required, or policy-dependent
+                assert getattr(getattr(cfg, sec), f.name) == default_of(f), dotted
+            assert ((sec, f.name) in RESUME_KEYS) == (r.resume and f.name != "objectives")
+    # the worker's training options and the --resume defaults come from the same fields
+    assert set(cfg.training.trainer_keys()) == {f.name for f in fields(TrainingKeys)}
+    assert _defaults()["training"]["max_epochs"] == TrainingKeys().max_epochs
+    d = cfg.to_dict()
+    assert d["training"]["resources"] == {"cpu": 1.0, "gpu": 0.0}
+    assert config_from_dict(d) == cfg
+
+
+def test_training_options_check_like_the_study_file() -> None:
+    from nas.training import TrainingOptions
+
+    with pytest.raises(ConfigError) as info:
+        TrainingOptions(max_epochs=0)
+    assert str(info.value) == "training.max_epochs = 0: must be an integer in [1, 100000]"
+    with pytest.raises(ConfigError, match=r"^training\.threads = 0: must be an integer >= 1"):
+        TrainingOptions(threads=0)
+
+
+@pytest.mark.parametrize("key,value", [("delta", 0.05), ("epsilon", 0.02), ("min_epochs", 2)])
+def test_a_stopping_key_has_one_home(tmp_path: Path, key: str, value: float) -> None:
+    """``stopping.options.delta`` (and epsilon, min_epochs) of the predictive policy: the old
+    spelling still loads, with a deprecation warning; given in both places with different
+    values it is an error naming the file and the key, never a silent winner."""
+    base = GOOD.replace("delta = 0.05\nmin_epochs = 2\n", "")
+    path = tmp_path / "old.toml"
+    path.write_text(base + f"options = {{ {key} = {value} }}\n")
+    with pytest.warns(FutureWarning, match=rf"stopping\.options\.{key} is deprecated.*"
+                                           rf"stopping\.{key}"):
+        cfg = load_config(path)
+    assert getattr(cfg.stopping, key) == value and key not in cfg.stopping.options
+    from nas.plugins import policy_options
+
+    assert policy_options(cfg)[key] == value
+    path.write_text(base + f"{key} = {value}\noptions = {{ {key} = {value} }}\n")
+    with pytest.warns(FutureWarning):
+        assert getattr(load_config(path).stopping, key) == value  # the same value: fine
+    path.write_text(base + f"{key} = {value}\noptions = {{ {key} = {value * 2} }}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: stopping.options.{key} = ")
+    assert f"conflicts with stopping.{key} = {value!r}" in str(info.value)
+    assert main(["validate", str(path)]) == 2

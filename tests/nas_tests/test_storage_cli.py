@@ -166,7 +166,7 @@ def test_db_info_and_upgrade(db: str, capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.parametrize("args, message", [
     (["trials", "nope"], "known studies: live, syn"),
-    (["trials", "syn", "--top", "-1"], "--top is -1"),
+    (["trials", "syn", "--top", "-1"], "--top = -1"),
     (["trials", "syn", "--state", "weird"], "--state 'WEIRD'"),
     (["trials", "syn", "--sort", "speed"], "--sort"),
     (["curve", "syn", "999"], "no trial 999"),

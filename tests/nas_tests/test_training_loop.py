@@ -295,3 +295,39 @@ def test_a_custom_trainer_gets_the_same_training_options_from_the_worker(
                                                                       torch.get_num_threads())
     assert not {"nas_node", "nas_device", "nas_threads"} & set(emitted[1])
     assert emitted[2]["val_accuracy"] == pytest.approx(0.3)
+
+
+def test_training_label_smoothing_reaches_the_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study file's ``training.label_smoothing`` (one declared field) is checked, carried to
+    the worker's TrainingOptions and smooths the default trainer's training loss only."""
+    from nas.config import config_from_dict
+    from nas.runner._worker import prepare_trial, static_payload
+    from nas.training import _loop
+
+    study = {"study": {"name": "ls"}, "search": {"space": "nas.testing.toy:ToySpace"},
+             "task": {"name": "nas.testing.toy:ToyTask"},
+             "training": {"max_epochs": 1, "label_smoothing": 0.2}}
+    cfg = config_from_dict(study)
+    assert cfg.to_dict()["training"]["label_smoothing"] == 0.2
+    assert prepare_trial(static_payload(cfg), 0).options.label_smoothing == 0.2
+    with pytest.raises(ConfigError, match=r"training\.label_smoothing = 1\.5: must be a number"):
+        config_from_dict({**study, "training": {"label_smoothing": 1.5}})
+
+    seen: list[float] = []
+    real = _loop.compute_loss
+
+    def spy(out: Any, y: Any, spec: Any, label_smoothing: float = 0.0) -> Any:
+        seen.append(label_smoothing)
+        return real(out, y, spec, label_smoothing=label_smoothing)
+
+    monkeypatch.setattr(_loop, "compute_loss", spy)
+    task = ParityTask(bits=3, n_train=64, n_val=32, n_test=32)
+    losses = []
+    for ls in (0.0, 0.3):
+        seen.clear()
+        rec = _Recorder()
+        train(ToySpace(), GRU, task, TrainingOptions(max_epochs=1, seed=0, label_smoothing=ls),
+              rec)
+        assert seen and set(seen) == {ls}
+        losses.append(rec.metrics[0]["train_loss"])
+    assert losses[0] != losses[1]
