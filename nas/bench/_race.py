@@ -405,8 +405,7 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
 
     Configs come from :func:`check_race_options`.  Ray is started (embedded, loopback) only
     when a Ray entrant runs and the process has no Ray yet; it is stopped at the end."""
-    from nas.runner import quiet_ray_env
-    from nas.runner._tune import start_ray
+    from nas.runner import quiet_ray_env, start_ray
 
     owns, made = False, None
     if any(e in RAY_ENTRANTS for e in entrants):
