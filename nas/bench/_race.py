@@ -32,9 +32,8 @@ objective's direction); its configuration is retrained on train + validation for
 with :func:`nas.evaluate.test_metric` (the ``nas evaluate`` path, seed 0) and scored once on
 the test split: ``test_value``.
 
-Size: about 470 lines, over the project's 400 on purpose.  The seven entrants share the
-recorder, the budget rule and the training call, and they sit together so that one reading
-shows that every entrant gets the same budget.  The report (summary, tables, plot) is in
+The seven entrants share the recorder, the budget rule and the training call, and they sit
+together so that one reading shows that every entrant gets the same budget.  The report (summary, tables, plot) is in
 :mod:`nas.bench._race_report`.
 """
 

@@ -1,6 +1,6 @@
 """``nas bench replay``: replay recorded curves as a sequential random search under a policy.
 
-Protocol (issue 5, section 4), implemented exactly:
+Protocol, implemented exactly:
 
 * per task group and seed s = 0..seeds-1: the group's complete curves (length = the file's T,
   every value finite) in file order, run one at a time in the order
