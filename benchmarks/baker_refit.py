@@ -1,4 +1,4 @@
-"""Refit time of the Baker predictor's selected model: 1,000 curves x 50 steps (issue 5).
+"""Refit time of the Baker predictor's selected model: 1,000 curves x 50 steps.
 
     .venv/bin/python benchmarks/baker_refit.py [--curves FILE] [--threads 1]
 

@@ -1,4 +1,4 @@
-"""Import and query timings of the study database (issue 2's benchmark; not a test).
+"""Import and query timings of the study database (a benchmark, not a test).
 
     python benchmarks/import_bench.py ../shared/data/taskset_dev.npz            # SQLite
     unshare -n bash .ci/in-netns.sh .venv/bin/python benchmarks/import_bench.py \

@@ -1,4 +1,4 @@
-"""Inference speed of the ``pfn`` predictor on one CPU thread (issue 28's speed bar).
+"""Inference speed of the ``pfn`` predictor on one CPU thread.
 
     python benchmarks/pfn_speed.py [--weights DIR] [--n 1000] [--json]
 

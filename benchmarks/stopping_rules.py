@@ -1,4 +1,4 @@
-"""Research harness for stopping rules on cached pfn forecasts (issue 27, item 2).
+"""Research harness for stopping rules on cached pfn forecasts.
 
 The shipped pfn is pretrained and learns nothing from a study, so its forecast of (curve i,
 prefix t) does not depend on the replay order: ``benchmarks/_sr_cache.py`` stores every

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nas._checks import Checker  # for plug-ins checking their own options
 from nas.errors import (
     ConfigError,
     CurveFileError,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # loaded lazily at run time (see _LAZY)
 __version__ = "0.1.0"
 
 __all__ = [
+    "Checker",
     "ConfigError",
     "CurveFileError",
     "NasError",

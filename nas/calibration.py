@@ -16,7 +16,7 @@ What is specific here:
   distribution on its interval to G (the randomised PIT, integrated out).
 * **Weights.**  Each sample carries a weight: the engine gives a trial's samples in a bucket a
   total weight of 1 (its prefixes are not independent evidence), times 1/audit for a trial that
-  the policy wanted to stop and the audit let run on (:mod:`nas.policies.audit`): those stand for
+  the policy wanted to stop and the audit let run on (:class:`nas.policies.StopAudit`): those stand for
   every stopped trial like them, so the calibration data is not only the survivors'.
 * **Shrinkage.**  G_b = (W_b ECDF_b + m G_all) / (W_b + m) with G_all = (W ECDF + m u) / (W + m):
   a bucket with little data borrows from all buckets, and with no data at all the map is the
@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from nas.forecasts import take_rows
 
 __all__ = ["BUCKET_EDGES", "GRID", "CalibratedForecast", "CalibratedPredictor", "PITCalibrator",
            "pit_intervals", "prefix_bucket", "score_steps", "trial_weights"]
@@ -197,8 +199,6 @@ class CalibratedForecast:
         return int(self.buckets.shape[0])
 
     def take(self, rows: Any) -> CalibratedForecast:
-        from predictors._forecast import take_rows
-
         idx = np.atleast_1d(np.arange(len(self))[rows])
         return CalibratedForecast(take_rows(self.base, idx), self.calibrator, self.buckets[idx])
 
@@ -264,7 +264,7 @@ class CalibratedPredictor:
     The engine and ``nas bench replay`` call :meth:`fit_study` on the refit schedule (off the
     scheduler hook's path) with the study's complete trials, each with a weight and the step up
     to which its prefixes count (``until``: the horizon for a trial that ran unflagged, the audit
-    step for one the policy wanted to stop; see :mod:`nas.policies.audit`).  The PIT samples come
+    step for one the policy wanted to stop; see :class:`nas.policies.StopAudit`).  The PIT samples come
     from forecasts the base predictor makes *without having seen the curve*: a base that learns
     from curves (``learns_from_curves``, e.g. Baker's) is cross-fitted on two halves for the
     scores and refitted on all for the hook; a pre-trained one (the PFN) scores every curve as

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from nas.cli import main as cli_main
-    from nas.cli._plot import plot_curve
+    from nas.cli import plot_curve
     from nas.curvefile import save_curves
     from nas.errors import NasError
     from nas.storage import Storage, import_curves, resolve_url

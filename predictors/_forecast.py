@@ -15,7 +15,8 @@ leave chance level, i.e. exactly 0).  Both classes here therefore put *atoms* at
 * :class:`HistogramForecast` - piecewise-uniform probabilities on fixed bins (a "Riemann" or bar
   distribution, the output of PFN-style models), optionally with point masses at the bounds.
 
-Both support ``take(rows)`` (a cheap row subset) and :func:`take_rows` works on any Forecast.
+Both support ``take(rows)`` (a cheap row subset); :func:`nas.forecasts.take_rows` (re-exported
+here) works on any Forecast.
 """
 
 from __future__ import annotations
@@ -26,19 +27,12 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
+from nas.forecasts import as_rows as _as_rows
+from nas.forecasts import take_rows
+
 __all__ = ["CensoredMixtureForecast", "HistogramForecast", "concat_forecasts", "take_rows"]
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
-
-
-def _as_rows(y: float | np.ndarray, n: int) -> np.ndarray:
-    arr = np.asarray(y, dtype=np.float64)
-    if arr.ndim == 0:
-        return np.full(n, float(arr))
-    arr = arr.reshape(-1)
-    if arr.shape[0] != n:
-        raise ValueError(f"y has {arr.shape[0]} values for a forecast of {n} rows")
-    return arr
 
 
 def _check_q(q: float) -> float:
@@ -239,13 +233,6 @@ class HistogramForecast:
         return np.where(self.atom_lower >= qf, e[0], y)
 
 
-def take_rows(forecast: Any, rows: Any) -> Any:
-    """Rows of any Forecast: ``forecast.take`` when it has one, else a lazy row view."""
-    if hasattr(forecast, "take"):
-        return forecast.take(rows)
-    return _RowView(forecast, np.atleast_1d(np.arange(len(forecast.mean))[rows]))
-
-
 def concat_forecasts(parts: Sequence[Any]) -> Any:
     """Stack forecasts of the same class row-wise (used to merge batches of mixed lengths)."""
     if len(parts) == 1:
@@ -262,29 +249,3 @@ def concat_forecasts(parts: Sequence[Any]) -> Any:
         w = np.concatenate([pad(p.weights, 0.0) for p in parts])
         return CensoredMixtureForecast(loc, scale, w, lower=first.lower, upper=first.upper)
     raise TypeError(f"cannot concatenate forecasts of types {sorted({type(p).__name__ for p in parts})}")
-
-
-class _RowView:
-    """A subset of rows of a forecast without ``take`` (computes on all rows, then selects)."""
-
-    def __init__(self, base: Any, idx: np.ndarray) -> None:
-        self._base, self._idx = base, idx
-        self._n = len(np.asarray(base.mean))
-
-    def _full(self, y: float | np.ndarray) -> np.ndarray:
-        full = np.full(self._n, np.nan)
-        full[self._idx] = _as_rows(y, len(self._idx))
-        return np.where(np.isnan(full), 0.5, full)
-
-    @property
-    def mean(self) -> np.ndarray:
-        return np.asarray(self._base.mean)[self._idx]
-
-    def quantile(self, q: float) -> np.ndarray:
-        return np.asarray(self._base.quantile(q))[self._idx]
-
-    def cdf(self, y: float | np.ndarray) -> np.ndarray:
-        return np.asarray(self._base.cdf(self._full(y)))[self._idx]
-
-    def logpdf(self, y: float | np.ndarray) -> np.ndarray:
-        return np.asarray(self._base.logpdf(self._full(y)))[self._idx]

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas._checks import Checker
+from nas import Checker
 from nas.errors import ConfigError
 from search_spaces._names import (
     ACTIVATIONS,

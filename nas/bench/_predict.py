@@ -1,6 +1,6 @@
 """``nas bench predict``: how well a predictor forecasts final values from curve prefixes.
 
-Protocol (issue 5, section 3), implemented exactly:
+Protocol, implemented exactly:
 
 * per task group (the file's ``task``; one group ``all`` without it), in file order, take
   ``perm = numpy.random.default_rng(seed).permutation(n_group)``; fold k holds the curves at
@@ -14,7 +14,7 @@ Protocol (issue 5, section 3), implemented exactly:
   ``coverage90`` = share with ``q05 <= y <= q95``; the MSE of the last observed value; and the
   prediction time per curve (``us_per_curve``; the thread count is in the JSON).
 
-**Study context** (issue 28; ``context=True``, the default, for a predictor that declares
+**Study context** (``context=True``, the default, for a predictor that declares
 ``reads_study``): each held-out curve is forecast with its group's *earlier* curves as a
 :class:`~nas.interfaces.StudyContext`, as a sequential random search would have them:
 
@@ -30,9 +30,9 @@ Protocol (issue 5, section 3), implemented exactly:
   shows its prefix only.  One predict call per held-out curve and cutoff (each has its own
   context), with a fresh ``version`` per call.
 
-``context=False`` (``--no-context``) forecasts from the prefix alone, as before.
+``context=False`` (``--no-context``) forecasts from the prefix alone.
 
-Extra (not in the issue's protocol, read by nobody but people): ``tail_calibration`` per cutoff,
+Extra (not part of the protocol, read by nobody but people): ``tail_calibration`` per cutoff,
 the reliability of the tail probability P(y_L > y_ref) that the predictive policy thresholds,
 with y_ref the best final of a random subset of the fold's training curves (see
 :func:`tail_calibration`).

@@ -32,9 +32,8 @@ objective's direction); its configuration is retrained on train + validation for
 with :func:`nas.evaluate.test_metric` (the ``nas evaluate`` path, seed 0) and scored once on
 the test split: ``test_value``.
 
-Size: about 470 lines, over the project's 400 on purpose.  The seven entrants share the
-recorder, the budget rule and the training call, and they sit together so that one reading
-shows that every entrant gets the same budget.  The report (summary, tables, plot) is in
+The seven entrants share the recorder, the budget rule and the training call, and they sit
+together so that one reading shows that every entrant gets the same budget.  The report (summary, tables, plot) is in
 :mod:`nas.bench._race_report`.
 """
 
@@ -428,8 +427,7 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
 
     Configs come from :func:`check_race_options`.  Ray is started (embedded, loopback) only
     when a Ray entrant runs and the process has no Ray yet; it is stopped at the end."""
-    from nas.runner import quiet_ray_env
-    from nas.runner._tune import start_ray
+    from nas.runner import quiet_ray_env, start_ray
 
     owns, made = False, None
     t_ray = time.monotonic()

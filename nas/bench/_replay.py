@@ -1,6 +1,6 @@
 """``nas bench replay``: replay recorded curves as a sequential random search under a policy.
 
-Protocol (issue 5, section 4), implemented exactly:
+Protocol, implemented exactly:
 
 * per task group and seed s = 0..seeds-1: the group's complete curves (length = the file's T,
   every value finite) in file order, run one at a time in the order
@@ -49,9 +49,9 @@ from nas.policies import (
     StoppingSession,
     StudyCurves,
     false_stop_estimate,
+    inclusion_from_reason,
     policy_caps,
 )
-from nas.policies._audit import inclusion_from_reason
 
 __all__ = ["GroupRun", "add_trial", "file_stopping", "replay_group", "run_replay"]
 
@@ -313,8 +313,7 @@ def run_replay(
     the settings taken from the file (``from_file``).  With a ``policy`` the file's settings
     are not used."""
     from nas import registry
-    from nas.policies import make_policy
-    from nas.policies._audit import check_rate
+    from nas.policies import check_rate, make_policy
 
     cs.require_unit_range()
     if seeds < 1:

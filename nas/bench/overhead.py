@@ -1,6 +1,6 @@
 """``nas bench overhead``: what the engine costs on top of plain Ray Tune, and the hook latency.
 
-Protocol (issue 4, section 9).  In one process and one Ray runtime (``cpus`` CPUs, started
+Protocol.  In one process and one Ray runtime (``cpus`` CPUs, started
 here):
 
 1. *plain Tune*: N trivial trials, each reporting ``epochs`` results at once (no work between

@@ -142,7 +142,7 @@ def replay_cmd(
     from nas.config import MAX_SEEDS
 
     check_count(seeds, "--seeds", MAX_SEEDS)
-    from nas.bench._replay import file_stopping
+    from nas.bench import file_stopping
     from nas.policies import make_policy, policy_caps
 
     cs = _load(curves)
@@ -183,7 +183,7 @@ def replay_cmd(
               "dropped": v["curves_dropped"]} for g, v in doc["groups_dropped"].items()]
     rows.append({"group": "mean", "speedup": doc["speedup"], "regret": doc["regret"],
                  "used": doc["curves_used"], "dropped": doc["curves_dropped"]})
-    from nas.policies._audit import false_stop_text
+    from nas.policies import false_stop_text
 
     fs = doc["false_stops"]
     audit_note = f", {false_stop_text(fs)}" if fs["audited"] else ""
@@ -234,7 +234,7 @@ def race_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Race nas against plain Optuna and plain Ray Tune on the same search and budget."""
-    from nas.bench._race import (
+    from nas.bench import (
         DEFAULT_ENTRANTS,
         check_race_options,
         plot_races,

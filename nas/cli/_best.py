@@ -26,7 +26,7 @@ def best_study_doc(st: Any, study: str) -> tuple[dict[str, Any], Any]:
     """The study-file document (the TOML shape) that re-runs the best trial of ``study``, and
     that trial."""
     from nas.config import config_from_dict
-    from nas.storage._read import best_of
+    from nas.storage import best_of
 
     rec = st.get_study(study)
     stored = dict(rec.config or {})

@@ -28,7 +28,7 @@ from nas.cli._output import (
 )
 from nas.errors import ConfigError
 from nas.interfaces import ForecastSummary
-from nas.policies._audit import false_stop_text
+from nas.policies import false_stop_text
 
 STORAGE_OPTION = typer.Option(
     None, "--storage", "-s",

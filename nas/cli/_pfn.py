@@ -140,7 +140,7 @@ def info_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show what a PFN checkpoint is: sizes, training steps, curves seen, wall time."""
-    from predictors.pfn._predictor import default_weights_dir
+    from predictors.pfn import default_weights_dir
     from predictors.pfn.train import CONFIG_FILE, load_model
 
     f = resolve_format(fmt, as_json, allowed=("table", "json"))
@@ -171,7 +171,7 @@ def export_cmd(
     import shutil
 
     from nas.errors import PredictorError
-    from predictors.pfn._predictor import PFNPredictor
+    from predictors.pfn import PFNPredictor
     from predictors.pfn.train import CONFIG_FILE, WEIGHTS_FILE, read_config
 
     try:

@@ -125,7 +125,7 @@ def render_leaderboard(summary: Any, console: Console | None = None) -> None:
                   f" without stopping (saved {max(0, saved)}); wall {summary.wall_s:.1f} s")
     fs = getattr(summary, "false_stops", None)
     if fs and (fs["audited"] or fs["pending"]):
-        from nas.policies._audit import false_stop_text
+        from nas.policies import false_stop_text
 
         console.print(false_stop_text(fs), markup=False, highlight=False)
     if summary.nodes and len(summary.nodes) > 1:

@@ -101,10 +101,10 @@ def run_cmd(
                 view = None
             import signal
 
-            from nas.runner import _signals as runner
+            from nas.runner import Terminated, received_stop_signal
 
-            signum = (exc.signum if isinstance(exc, runner.Terminated)
-                      else runner.last_stop_signal or int(signal.SIGINT))
+            signum = (exc.signum if isinstance(exc, Terminated)
+                      else received_stop_signal() or int(signal.SIGINT))
             again = f"nas run {file} --resume" + (" --storage URL" if storage else "")
             print(f"nas: interrupted by {signal.Signals(signum).name}: running trials are "
                   f"marked INTERRUPTED; resume with: {again}", file=sys.stderr, flush=True)
@@ -216,7 +216,7 @@ def overhead_cmd(
 
     _logging(False, True)
     if simulated:
-        from nas.bench._simulate import run_simulated
+        from nas.bench import run_simulated
 
         bad = [n for n in simulated if not 1 <= n <= 100_000]
         if bad or (results is not None and not 100 <= results <= 10_000_000):

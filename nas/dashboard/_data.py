@@ -14,9 +14,8 @@ from typing import Any, cast
 
 from nas._format import layer_params, short_config
 from nas.interfaces import better
-from nas.policies._audit import false_stop_text
-from nas.storage import Storage, StudyRecord
-from nas.storage._types import UNREADABLE
+from nas.policies import false_stop_text
+from nas.storage import UNREADABLE, Storage, StudyRecord
 
 __all__ = [
     "best_so_far",

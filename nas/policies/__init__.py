@@ -16,8 +16,11 @@ refit schedule of learning predictors, :func:`make_policy` builds one.
 from nas.policies._audit import (
     DEFAULT_AUDIT,
     StopAudit,
+    check_rate,
     false_stop_estimate,
     false_stop_summary,
+    false_stop_text,
+    inclusion_from_reason,
     wilson_interval,
 )
 from nas.policies._predictive import DEFAULT_DELTA, DEFAULT_EPSILON, PredictivePolicy
@@ -49,9 +52,12 @@ __all__ = [
     "StoppingSession",
     "StudyCurves",
     "ThreadRefits",
+    "check_rate",
     "false_stop_estimate",
     "false_stop_summary",
+    "false_stop_text",
     "forecast",
+    "inclusion_from_reason",
     "make_policy",
     "policy_caps",
     "should_refit",

@@ -20,9 +20,26 @@
 docs/architecture.md draws where the runner sits among the packages.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nas.runner._signals import received_stop_signal
 from nas.runner._stats import RunStats
 from nas.runner._study import RunSummary, Terminated, open_run_storage, quiet_ray_env, run_study
 from nas.runner._worker import TrialSetup, prepare_trial, static_payload
 
+if TYPE_CHECKING:  # loaded on first use: the module imports ray
+    from nas.runner._tune import start_ray
+
 __all__ = ["RunStats", "RunSummary", "Terminated", "TrialSetup", "open_run_storage",
-           "prepare_trial", "quiet_ray_env", "run_study", "static_payload"]
+           "prepare_trial", "quiet_ray_env", "received_stop_signal", "run_study", "start_ray",
+           "static_payload"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "start_ray":
+        from nas.runner._tune import start_ray
+
+        return start_ray
+    raise AttributeError(f"module 'nas.runner' has no attribute {name!r}")

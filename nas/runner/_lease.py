@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 from nas.errors import NasError
 
 if TYPE_CHECKING:
-    from nas.storage import Storage
-    from nas.storage._lease import LeaseHolder
+    from nas.storage import LeaseHolder, Storage
 
 logger = logging.getLogger("nas.runner")
 

@@ -12,7 +12,7 @@ from nas.errors import ConfigError
 from nas.training import DEFAULT_TRAINER
 
 if TYPE_CHECKING:
-    from nas.storage._lease import LeaseHolder
+    from nas.storage import LeaseHolder
 
 logger = logging.getLogger("nas.runner")
 

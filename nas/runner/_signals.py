@@ -12,7 +12,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Terminated", "install_stop_handlers", "last_stop_signal", "restore_handlers"]
+__all__ = ["Terminated", "install_stop_handlers", "last_stop_signal", "received_stop_signal",
+           "restore_handlers"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -26,6 +27,11 @@ class Terminated(KeyboardInterrupt):
 #: The last stop signal this process received during a run (None: none).  Kept apart from
 #: the exception because Tune or Ray may re-raise a plain KeyboardInterrupt on its way out.
 last_stop_signal: int | None = None
+
+
+def received_stop_signal() -> int | None:
+    """The last stop signal this process received during a run (None: none)."""
+    return last_stop_signal
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

@@ -198,7 +198,7 @@ def run_study(
     plugins = build_plugins(cfg)
     st = open_run_storage(cfg, storage)
     results_dir = check_results_dir(ray_storage)
-    from nas.storage._lease import LeaseHolder
+    from nas.storage import LeaseHolder
 
     holder = LeaseHolder.this_process()
     study_id, status_before = prepare_study(cfg, st, resume, plugins.spec, holder)

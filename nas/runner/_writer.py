@@ -209,7 +209,7 @@ class Writer:
               strict: bool, retry: bool) -> None:
         """Apply one write; errors raise when ``strict`` (inside a batch) or when the
         connection is lost (:meth:`_apply` retries), else are logged."""
-        from nas.storage._engine import transient
+        from nas.storage import transient
 
         try:
             op.apply(self.storage, retry)
@@ -223,7 +223,7 @@ class Writer:
 
     def _apply(self, batch: list[Write]) -> None:
         """Apply ``batch``; a lost connection is retried (see the class docstring)."""
-        from nas.storage._engine import transient
+        from nas.storage import transient
 
         self.batches += 1
         if self.fatal is not None:
@@ -262,7 +262,7 @@ class Writer:
     def _apply_once(self, batch: list[Write], retry: bool) -> None:
         """All of ``batch`` in one transaction; when that fails (not for a lost connection),
         one write at a time (so that only the bad write is lost, and it is named in the log)."""
-        from nas.storage._engine import transient
+        from nas.storage import transient
 
         if len(batch) > 1:
             try:

@@ -15,6 +15,8 @@ the query CLI loads this.
 from __future__ import annotations
 
 from nas.storage._dashboard import LEADERBOARD_SORTS
+from nas.storage._engine import transient
+from nas.storage._lease import LeaseHolder
 from nas.storage._read import StudyHandle, best_of, open_study, ranked
 from nas.storage._records import (
     FINISHED_STATES,
@@ -35,6 +37,7 @@ from nas.storage._transfer import (
     import_curves,
     study_curveset,
 )
+from nas.storage._types import UNREADABLE
 from nas.storage._url import (
     DEFAULT_URL,
     ENV_VAR,
@@ -54,10 +57,12 @@ __all__ = [
     "LEADERBOARD_SORTS",
     "REVISIONS",
     "STATES",
+    "UNREADABLE",
     "DecisionRecord",
     "EvaluationRecord",
     "ForecastRecord",
     "ImportResult",
+    "LeaseHolder",
     "SchemaInfo",
     "StepResult",
     "Storage",
@@ -75,5 +80,6 @@ __all__ = [
     "require_existing",
     "resolve_url",
     "study_curveset",
+    "transient",
     "validate_url",
 ]

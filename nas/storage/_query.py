@@ -314,7 +314,7 @@ class StorageQueries(StorageBase):
         share whose stop would have been wrong, each weighted by 1/p with p its inclusion
         probability (recorded in its AUDIT decision's reason; older studies: equal weights),
         with a 95% Wilson interval (:func:`nas.policies.false_stop_estimate`)."""
-        from nas.policies._audit import false_stop_estimate, inclusion_from_reason
+        from nas.policies import false_stop_estimate, inclusion_from_reason
 
         q = (select(_T.c.number, _D.c.reason).join(_T, _T.c.id == _D.c.trial_id)
              .where(_T.c.study_id == study_id, _D.c.action == "AUDIT"))

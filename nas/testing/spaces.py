@@ -176,7 +176,7 @@ def check_sample(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
     and ``error`` say what failed)."""
     import torch
 
-    from nas.training import HyperParams, _make_optimizer, compute_loss
+    from nas.training import HyperParams, compute_loss, make_optimizer
 
     result = SampleCheck(config=jsonable_or_repr(config))
     try:
@@ -227,7 +227,7 @@ def check_sample(space: SearchSpace, config: Mapping[str, Any], spec: TaskSpec,
         model.train()
         hp = HyperParams.from_config(cfg)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = _make_optimizer(params, hp)
+        opt = make_optimizer(params, hp)
         times = []
         for i in range(1 + max(1, timing_steps)):
             t0 = time.perf_counter()
@@ -282,9 +282,9 @@ def check_space(space: SearchSpace, task: Task, samples: int = 8, seed: int = 0,
     batch_size = c.int_(batch_size, "batch_size", lo=1)
     spec = task.spec()
     train, _, _ = task.data(seed)
-    from nas.training import _tensors
+    from nas.training import tensors_of
 
-    x, y = _tensors(train)
+    x, y = tensors_of(train)
     x, y = x[:batch_size], y[:batch_size]
     report = SpaceCheck(space=space_name or str(getattr(space, "name", type(space).__name__)),
                         task=task_name or str(getattr(task, "name", type(task).__name__)))
@@ -323,7 +323,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
     import torch
 
     from nas.interfaces import TaskSpec
-    from nas.training import _objective_of, _tensors
+    from nas.training import objective_of, tensors_of
 
     rep = TaskCheck(task=str(getattr(task, "name", type(task).__name__)))
     p = rep.problems
@@ -354,8 +354,8 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
         return rep
     T = spec.seq_len
     for name, ds, ds2, ds3 in zip(("train", "val", "test"), splits, again, other):
-        x, y = _tensors(ds)
-        x2, y2 = _tensors(ds2)
+        x, y = tensors_of(ds)
+        x2, y2 = tensors_of(ds2)
         n = x.shape[0]
         if n == 0:
             p.append(f"{name}: empty split")
@@ -363,7 +363,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
         if not (torch.equal(x, x2) and torch.equal(y, y2)):
             p.append(f"{name}: data({seed}) differs between two calls (not deterministic)")
         if name == "train":
-            x3, _ = _tensors(ds3)
+            x3, _ = tensors_of(ds3)
             if x3.shape == x.shape and torch.equal(x3, x):
                 p.append(f"train: data({seed}) and data({seed + 1}) are identical")
         if tuple(x.shape[1:]) != (T, spec.input_size):
@@ -395,7 +395,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
         else:
             trivial = torch.zeros_like(y)
             perfect = y.clone()
-        values = [_objective_of(o, y, spec, ds) for o in (trivial, perfect)]
+        values = [objective_of(o, y, spec, ds) for o in (trivial, perfect)]
         for what, v in zip(("a trivial", "a perfect"), values):
             if not (np.isfinite(v) and lo - 1e-9 <= v <= hi + 1e-9):
                 p.append(f"{name}: the objective of {what} predictor is {v}, outside "

@@ -75,10 +75,10 @@ from nas.training._loop import (
     train,
     train_final,
 )
-from nas.training._loop import _make_optimizer as _make_optimizer  # nas.testing uses these
+from nas.training._loop import _make_optimizer as make_optimizer
 from nas.training._metrics import IGNORE_INDEX, compute_loss, evaluate, evaluate_test
-from nas.training._metrics import _objective_of as _objective_of
-from nas.training._metrics import _tensors as _tensors
+from nas.training._metrics import _objective_of as objective_of
+from nas.training._metrics import _tensors as tensors_of
 from nas.training._options import (
     CURRICULA,
     DEFAULT_TRAINER,
@@ -89,7 +89,6 @@ from nas.training._options import (
     TrainingKeys,
     TrainingOptions,
 )
-from nas.training._pruning import _Pruner as _Pruner
 from nas.training._schedules import curriculum_fraction, prune_schedule
 
 if TYPE_CHECKING:
@@ -114,8 +113,11 @@ __all__ = [
     "curriculum_fraction",
     "evaluate",
     "evaluate_test",
+    "make_optimizer",
+    "objective_of",
     "prune_schedule",
     "resolve_device",
+    "tensors_of",
     "train",
     "train_final",
 ]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas._checks import Checker
+from nas import Checker
 from nas.errors import PredictorError
 from nas.interfaces import Curve, StudyContext
 from predictors._forecast import HistogramForecast

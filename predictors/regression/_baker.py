@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from nas._checks import Checker
+from nas import Checker
 from nas.errors import PredictorError
 from nas.interfaces import Curve
 from predictors._forecast import CensoredMixtureForecast

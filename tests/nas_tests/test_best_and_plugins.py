@@ -1,5 +1,5 @@
-"""Issue 24: `nas best` writes a study file that re-runs the best trial as it is (items 1),
-plug-ins next to the study file import without PYTHONPATH (item 5)."""
+"""`nas best` writes a study file that re-runs the best trial as it is, and plug-ins next to
+the study file import without PYTHONPATH."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 24: every ``--help`` and every listing reads cleanly at 80 columns."""
+"""Every ``--help`` and every listing reads cleanly at 80 columns."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def test_every_listing_fits_80_columns_uncut(wide_db: str, capsys: pytest.Captur
 def test_trials_wide_shows_where_each_trial_ran(wide_db: str,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 24, item 11: ``nas trials --wide`` adds node, device and threads, uncut at 80
+    """``nas trials --wide`` adds node, device and threads, uncut at 80
     columns; the default table leaves them out; JSON and CSV always carry them."""
     import csv
     import io

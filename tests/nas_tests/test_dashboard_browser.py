@@ -127,7 +127,7 @@ def _inside(a: list[float] | None, b: list[float] | None) -> bool:
 
 @pytest.mark.parametrize("width", [1280, 700])
 def test_titles_and_legends_are_visible(tmp_path: Path, width: int) -> None:
-    """Issue 24, item 10, measured in the rendered page (DOM boxes): every plot's title and
+    """Measured in the rendered page (DOM boxes): every plot's title and
     legend lie inside the plot's box, the toolbar covers neither, the legend covers no axis
     title nor the plot area, at a wide and a narrow window."""
     url = f"sqlite:///{tmp_path / 'g.db'}"

@@ -121,7 +121,7 @@ def test_study_summary_progress_and_importances(site: Any) -> None:
 
 
 def test_importances_have_per_layer_parameters(tmp_path: Path) -> None:
-    """Issue 24, item 10: the config's layers, flattened as ``to_pandas()`` does
+    """The config's layers, flattened as ``to_pandas()`` does
     (``layer0.cell``), are parameters of the importances; the Optuna parameter that holds the
     same choice (here ``cell`` = ``layer0.cell``) gives way to it, and a layer parameter absent
     from some trials (the second layer) is left out by Optuna's rule."""

@@ -1,4 +1,4 @@
-"""``nas pfn train`` off a terminal and in the background (issue 24, items 3 and 4): a loss
+"""``nas pfn train`` off a terminal and in the background: a loss
 line at least every NAS_PROGRESS_EVERY_S seconds (10 by default) however many steps that is;
 SIGINT (ignored by a background job unless handled) and SIGTERM end it with a checkpoint of the
 last whole step, the ``--resume`` line and exit 130/143; the resume line continues it."""

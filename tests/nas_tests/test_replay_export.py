@@ -1,8 +1,8 @@
-"""``nas bench replay`` of a study's export (issue 24, item 7): the export carries the study's
+"""``nas bench replay`` of a study's export: the export carries the study's
 ``[stopping]`` settings, the replay uses them when ``--policy`` is not given (flags override,
 the output says which came from the file), and the curves it drops (a stopped trial's, one
 with a missing value) are counted in the table and the JSON.  Off a terminal, the replay logs
-progress on stderr and keeps stdout one JSON document (issue 24, item 3)."""
+progress on stderr and keeps stdout one JSON document."""
 
 from __future__ import annotations
 

@@ -241,7 +241,7 @@ def test_easy_to_hard_takes_the_easiest_examples_in_the_first_epoch() -> None:
 
 
 def test_pruned_weights_stay_zero_through_optimiser_steps() -> None:
-    from nas.training import _Pruner
+    from nas.training._pruning import _Pruner
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 2))

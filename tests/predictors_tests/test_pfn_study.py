@@ -1,4 +1,4 @@
-"""The study-reading PFN (issue 28): the study prior, the reader, its training, the predictor's
+"""The study-reading PFN: the study prior, the reader, its training, the predictor's
 context path and ``nas bench predict``'s context protocol."""
 
 from __future__ import annotations

@@ -241,7 +241,7 @@ def test_hybrid_patterns_are_sampled_with_their_cells_and_k() -> None:
 
 
 def test_listed_cells_and_no_hybrid_unless_asked() -> None:
-    """Issue 24: with `cells` listed, every listed cell is sampled and no hybrid pattern is,
+    """With `cells` listed, every listed cell is sampled and no hybrid pattern is,
     unless `patterns` names it."""
     cells = ["gru", "lstm", "ssm", "tcn", "attention"]
     for space in (SeqCellsSpace(cells=cells, max_layers=2), SeqCellsSpace()):

@@ -1,4 +1,4 @@
-"""Issue 23, items 7-10, through the real CLI: query commands open storage read-only (an empty
+"""Faults through the real CLI: query commands open storage read-only (an empty
 file or database is "not a nas database" and stays as it was), stored control characters never
 reach the terminal, every user error exits 2 with one line (also `.py` study files that raise,
 exit, loop or start threads), and the tests keep Tune's files under their tmp dirs."""

@@ -1,4 +1,4 @@
-"""Faults of a shared machine, with real processes (issue 23, items 1-5).
+"""Faults of a shared machine, with real processes.
 
 * Two drivers in two PID namespaces sharing /tmp, in a network namespace that has a second
   interface (10.77.0.2, a veth pair; nothing is ever sent to it): both studies complete, every
@@ -105,7 +105,7 @@ def _complete(url: str, name: str, n: int, epochs: int) -> None:
         assert [p[0] for p in st.curve(t.id)] == list(range(1, epochs + 1))
 
 
-# ----------------------------------------------------------------- shared machine (items 1-3)
+# ----------------------------------------------------------------- shared machine
 @root_only
 def test_two_drivers_in_two_pid_namespaces_on_loopback_only(tmp_path: Path) -> None:
     short = tempfile.mkdtemp(prefix="nf-", dir="/tmp")  # the /tmp both drivers share
@@ -179,7 +179,7 @@ def test_two_drivers_in_two_pid_namespaces_on_loopback_only(tmp_path: Path) -> N
         shutil.rmtree(short, ignore_errors=True)
 
 
-# ----------------------------------------------------------------- lease take-over (item 3)
+# ----------------------------------------------------------------- lease take-over
 def test_stale_lease_is_taken_over_and_a_live_one_is_not(storage_url: str, tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     import datetime as dt
@@ -249,7 +249,7 @@ def test_resume_takes_over_a_stale_lease_and_says_so(tmp_path: Path) -> None:
     assert st.study_lease(sid) is None
 
 
-# ----------------------------------------------------------------- full results disk (item 4)
+# ----------------------------------------------------------------- full results disk
 @root_only
 def test_full_results_disk_is_one_line_and_leaves_no_study(tmp_path: Path) -> None:
     full = tmp_path / "full"
@@ -267,7 +267,7 @@ def test_full_results_disk_is_one_line_and_leaves_no_study(tmp_path: Path) -> No
     assert Storage(url).study_names() == []  # no study at all, let alone a COMPLETE one
 
 
-# ----------------------------------------------------------------- PostgreSQL outage (item 5)
+# ----------------------------------------------------------------- PostgreSQL outage
 class _Postgres:
     """A throwaway PostgreSQL server (as the postgres user, on 127.0.0.1 and a free port)."""
 

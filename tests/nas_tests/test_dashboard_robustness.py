@@ -1,4 +1,4 @@
-"""The dashboard cannot be broken (issue 23, item 6): crafted URLs never get a 5xx, a row
+"""The dashboard cannot be broken: crafted URLs never get a 5xx, a row
 corrupted by plain SQL renders as "unreadable" in its cell on every page, ``t`` lists are
 parsed in linear time and capped, and a table locked by another PostgreSQL session neither
 hangs ``/`` (a real ``nas dashboard`` answers within 1 s) nor the static files."""

@@ -1,4 +1,4 @@
-"""Data safety (issue 17): no silent mixing on resume, no writing into foreign databases, no
+"""What protects the data: no silent mixing on resume, no writing into foreign databases, no
 secrets stored, plug-ins checked before they run, no leftovers of a failed or killed run.
 
 Every refusal is checked the same way: exit code 2, one line on stderr that names the problem,
@@ -225,7 +225,7 @@ def test_a_sqlite_file_of_other_tables_is_refused_and_left_as_it_was(
         == ["customers"]
     assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     c.close()
-    # an empty file: a query leaves it empty (issue 23); a creating command makes the schema
+    # an empty file: a query leaves it empty; a creating command makes the schema
     empty = tmp_path / "empty.db"
     empty.touch()
     assert main(["studies", "--storage", f"sqlite:///{empty}"]) == 2
