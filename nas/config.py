@@ -31,6 +31,7 @@ from typing import Any
 from nas._checks import Checker, plain
 from nas._json import MAX_DEPTH, too_deep
 from nas.errors import ConfigError
+from nas.interfaces import DIRECTIONS
 from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
 from nas.training import DEVICES
@@ -235,7 +236,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "<dict>") -> Stud
             name=c.str_(o["name"], f"{key}.name", pattern=re.compile(r"^[A-Za-z_]\w*$"),
                         rule="must be an identifier (letters, digits, '_')"),
             direction=c.choice(o.get("direction", "maximize"), f"{key}.direction",
-                               ("maximize", "minimize")),
+                               DIRECTIONS),
         ))
     if len({o.name for o in objectives}) != len(objectives):
         raise c.fail("search.objectives", raw_obj, "objective names must be distinct")

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from nas._checks import Checker
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 
 __all__ = ["MODES", "ToySpace", "ToyTask", "toy_train"]
 
@@ -175,7 +175,7 @@ class ToyTask:
 
     def spec(self) -> TaskSpec:
         return TaskSpec(name="toy", input_size=2, output_size=2, seq_len=4,
-                        objective="val_accuracy", direction="maximize")
+                        objective="val_accuracy", direction=Direction.MAXIMIZE)
 
     def data(self, seed: int) -> tuple[Any, Any, Any]:
         import torch
