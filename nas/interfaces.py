@@ -117,7 +117,8 @@ class StudyStatus(_Word):
 
 
 class Action(_Word):
-    """A stopping policy's verdict after one epoch (:attr:`Decision.action`, ``decisions.action``)."""
+    """A stopping policy's verdict after one epoch (:attr:`Decision.action`,
+    ``decisions.action``)."""
 
     CONTINUE = "CONTINUE"
     STOP = "STOP"

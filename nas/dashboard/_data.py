@@ -243,8 +243,9 @@ def _compute_importances(rows: list[tuple[float, Any, Any]], direction: str) -> 
     base = {"trials": len(trials), "limit": IMPORTANCE_TRIALS, "params": [], "importance": []}
     if len(trials) < 2:
         return {**base, "note": "needs at least 2 completed trials with Optuna parameters"}
-    study = optuna.create_study(direction=Direction.MINIMIZE.value if direction == Direction.MINIMIZE
-                                else Direction.MAXIMIZE.value)
+    minimize = direction == Direction.MINIMIZE
+    study = optuna.create_study(direction=(Direction.MINIMIZE if minimize
+                                           else Direction.MAXIMIZE).value)
     study.add_trials(trials)
     try:
         from optuna.importance import FanovaImportanceEvaluator, get_param_importances

@@ -147,7 +147,8 @@ class DashboardReads(StorageBase):
         with a value (the input of Optuna's parameter importances; the config gives the
         per-layer parameters)."""
         q = (select(_T.c.value, _T.c.distributions, _T.c.config)
-             .where(_T.c.study_id == study_id, _T.c.state == TrialState.COMPLETE, _T.c.value.is_not(None))
+             .where(_T.c.study_id == study_id, _T.c.state == TrialState.COMPLETE,
+                    _T.c.value.is_not(None))
              .order_by(_T.c.number.desc()).limit(limit))
         with self._read(f"reading the parameters of study {study_id}") as conn:
             return [(float(v), d, c) for v, d, c in conn.execute(q)

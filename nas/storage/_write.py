@@ -29,7 +29,6 @@ from nas.storage._models import DECISIONS as _D
 from nas.storage._models import EVALUATIONS as _E
 from nas.storage._models import FORECASTS as _F
 from nas.storage._models import STUDIES as _S
-from nas.storage._models import STUDY_LEASES as _L
 from nas.storage._models import TRIAL_VALUES as _V
 from nas.storage._models import TRIALS as _T
 from nas.storage._models import utcnow
@@ -127,17 +126,12 @@ class StorageWrites(StorageQueries, StorageLeases):
             raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
 
     def delete_study(self, name: str) -> None:
-        """Delete a study and everything it holds (one transaction).  A study that a running
-        driver holds (its lease is alive) is refused: :class:`~nas.errors.StudyLeasedError`."""
+        """Delete a study and everything it holds (one transaction): its rows in the other
+        tables go with it (ON DELETE CASCADE).  A study that a running driver holds (its lease
+        is alive) is refused: :class:`~nas.errors.StudyLeasedError`."""
         study_id = self.get_study(name).id
         self.check_not_leased(study_id, name, f"deleting study {name!r}")
         with self.transaction(f"deleting study {name!r}") as conn:
-            conn.execute(delete(_L).where(_L.c.study_id == study_id))
-            tids = select(_T.c.id).where(_T.c.study_id == study_id).scalar_subquery()
-            for table in (_P, _F, _D, _V):
-                conn.execute(delete(table).where(table.c.trial_id.in_(tids)))
-            conn.execute(delete(_T).where(_T.c.study_id == study_id))
-            conn.execute(delete(_E).where(_E.c.study_id == study_id))
             conn.execute(delete(_S).where(_S.c.id == study_id))
 
     def set_study_evaluation(self, study_id: int, *, metric: str, seeds: int, top: int,

@@ -69,7 +69,8 @@ class DelayedMatchTask(BaseTask):
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=self.n_symbols, output_size=2,
                         seq_len=self.max_delay + 2, objective="val_accuracy",
-                        direction=Direction.MAXIMIZE, objective_range=(0.0, 1.0), output_mode="last",
+                        direction=Direction.MAXIMIZE, objective_range=(0.0, 1.0),
+                        output_mode="last",
                         loss="cross_entropy")
 
     def _generate(self, rng: np.random.Generator, n: int, split: str

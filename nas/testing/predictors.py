@@ -152,6 +152,7 @@ def check_policy(policy: StoppingPolicy, horizon: int = 10) -> None:
                 d = policy.decide(TrialView(i, vals, horizon), view)
                 require("check_policy", isinstance(d, Decision),
                         f"decide returned {type(d).__name__}")
-                require("check_policy", d.action in (Action.CONTINUE, Action.STOP), f"action {d.action!r}")
+                require("check_policy", d.action in (Action.CONTINUE, Action.STOP),
+                        f"action {d.action!r}")
                 require("check_policy", np.array_equal(vals, curves[i, :t]),
                         "decide modified the trial values")

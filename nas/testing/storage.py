@@ -81,7 +81,8 @@ def synthetic_study_curves(
     configs = [json.loads(json.dumps(cfg)) for cfg in configs]
     feats = np.stack([np.log10(lr), layers.astype(np.float64)], axis=1)
     task = np.asarray([tasks[i % len(tasks)] for i in range(n)], dtype=object)
-    return CurveSet(curves, lengths, configs, task, feats, ["log10_lr", "layers"], Direction.MAXIMIZE.value,
+    return CurveSet(curves, lengths, configs, task, feats, ["log10_lr", "layers"],
+                    Direction.MAXIMIZE.value,
                     "synthetic")
 
 
@@ -124,7 +125,8 @@ def check_storage(url: str) -> None:
                           config={"seed": 0, "nested": {"a": [1, 2]}})
     _expect(name in st.study_names(), "a created study is listed by study_names()")
     rec = st.get_study(name)
-    _expect(rec.id == sid and rec.direction == Direction.MAXIMIZE, "get_study returns the created study")
+    _expect(rec.id == sid and rec.direction == Direction.MAXIMIZE,
+            "get_study returns the created study")
     _expect(rec.config == {"seed": 0, "nested": {"a": [1, 2]}}, "study config round-trips")
     try:
         st.create_study(name, space="s", task="t", objectives=[{"name": "acc"}], config={})
@@ -163,7 +165,8 @@ def check_storage(url: str) -> None:
     _expect([t.number for t in running] == [1], "trial 1 is still RUNNING")
     _expect(st.mark_interrupted(sid) == 1, "mark_interrupted marks the one RUNNING trial")
     trials = st.trials(sid, with_curves=True)
-    _expect([t.state for t in trials] == [TrialState.STOPPED, TrialState.INTERRUPTED], "states after finishing")
+    _expect([t.state for t in trials] == [TrialState.STOPPED, TrialState.INTERRUPTED],
+            "states after finishing")
     a = trials[0]
     _expect(a.value == 0.3 and a.values == [0.3, 1000.0] and a.epochs == 4,
             f"value, values and epochs (highest step) stored; got {a.value}, {a.values}, {a.epochs}")
@@ -186,7 +189,8 @@ def check_storage(url: str) -> None:
     _expect([d.action for d in st.decisions(t9)] == [Action.CONTINUE], "record_step decision")
     t10 = st.create_trial(sid, 10, config={}, distributions={})
     st.record_steps([(t9, 2, 0.6, None, None, None),
-                     (t10, 1, 0.1, 0.5, None, {"policy": "asha", "action": Action.STOP, "reason": "r"}),
+                     (t10, 1, 0.1, 0.5, None, {"policy": "asha", "action": Action.STOP,
+                                                     "reason": "r"}),
                      (t10, 1, 0.7, 0.5, None, None)])
     _expect(st.curve(t9) == [(1, 0.5), (2, 0.6)] and st.curve(t10) == [(1, 0.1)],
             "record_steps: points of several trials, each once")
@@ -257,5 +261,6 @@ def check_concurrent_writers(url: str, *, processes: int = 4, steps: int = 200, 
                 f"trial {t.number}: every step exactly once", _WRITERS)
         _expect(all(v is not None and math.isclose(v, t.number + s / 1000.0) for s, v in pts),
                 f"trial {t.number}: values as written", _WRITERS)
-        _expect(t.state == TrialState.COMPLETE and t.epochs == steps, f"trial {t.number} finished", _WRITERS)
+        _expect(t.state == TrialState.COMPLETE and t.epochs == steps,
+                f"trial {t.number} finished", _WRITERS)
     st.close()
