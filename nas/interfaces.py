@@ -130,7 +130,8 @@ DIRECTIONS: tuple[Direction, ...] = tuple(Direction)
 #: every trial state, in the order nas lists them
 TRIAL_STATES: tuple[TrialState, ...] = tuple(TrialState)
 #: ended: no longer running, for whatever reason (every state but RUNNING)
-ENDED_STATES: tuple[TrialState, ...] = tuple(s for s in TrialState if s is not TrialState.RUNNING)
+ENDED_STATES: tuple[TrialState, ...] = tuple(s for s in TrialState
+                                             if s is not TrialState.RUNNING)
 #: ended for good: these count against the trial budget and are never run again (an
 #: INTERRUPTED trial is ended but not counted: ``--resume`` runs it again)
 COUNTED_STATES: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.STOPPED,

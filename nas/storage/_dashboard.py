@@ -53,7 +53,8 @@ class DashboardReads(StorageBase):
             return {int(sid): _latest(s, f) for sid, s, f in conn.execute(q)}
 
     # ------------------------------------------------------------------ one study
-    def study_overview(self, study_id: int, direction: str = "maximize") -> dict[str, Any]:
+    def study_overview(self, study_id: int,
+                       direction: str = Direction.MAXIMIZE) -> dict[str, Any]:
         """One study in a few aggregate queries: trials by state, best COMPLETE value, epochs
         run (all trials, and by state), finished trials, the longest trial, last activity."""
         with self._read(f"summarising study {study_id}") as conn:
@@ -116,7 +117,7 @@ class DashboardReads(StorageBase):
             where.append(cond)
         col = _T.c[sort]
         if descending is None:
-            descending = direction != "minimize" if sort == "value" else False
+            descending = direction != Direction.MINIMIZE if sort == "value" else False
         key = col.desc() if descending else col.asc()
         q = (select(_T.c.number, _T.c.state, _T.c.value, _T.c.epochs, _T.c.config,
                     _T.c.started, _T.c.finished, _T.c.error.is_not(None).label("failed"))
