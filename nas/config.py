@@ -39,6 +39,7 @@ from typing import Any
 from nas._checks import Checker, Rule, key, plain, rule_of
 from nas._json import MAX_DEPTH, too_deep
 from nas.errors import ConfigError
+from nas.interfaces import DIRECTIONS
 from nas.names import check_study_name
 from nas.policies import DEFAULT_AUDIT, DEFAULT_DELTA, DEFAULT_EPSILON
 from nas.training import DEFAULT_TRAINER, DEVICES, MAX_EPOCHS, TrainingKeys
@@ -88,7 +89,7 @@ class Objective:
 
     name: str = key(kind="str", pattern=_IDENT,
                     rule="must be an identifier (letters, digits, '_')")
-    direction: str = key("maximize", kind="choice", choices=("maximize", "minimize"))
+    direction: str = key("maximize", kind="choice", choices=DIRECTIONS)
 
 
 @dataclass(frozen=True)

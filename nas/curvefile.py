@@ -21,11 +21,10 @@ import numpy as np
 
 from nas._json import MAX_DEPTH, too_deep
 from nas.errors import CurveFileError
+from nas.interfaces import DIRECTIONS, ENDED_STATES, Direction
 
-__all__ = ["CURVE_STATES", "CurveSet", "load_curves", "save_curves"]
+__all__ = ["CurveSet", "load_curves", "save_curves"]
 
-#: The trial states a curve file may record (``state``).
-CURVE_STATES = ("COMPLETE", "STOPPED", "FAILED", "INTERRUPTED")
 
 
 @dataclass
@@ -38,7 +37,7 @@ class CurveSet:
     task: np.ndarray | None = None
     config_features: np.ndarray | None = None
     config_feature_names: list[str] | None = None
-    direction: str = "maximize"
+    direction: str = Direction.MAXIMIZE.value
     source: str = ""
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     states: np.ndarray | None = None
@@ -65,7 +64,7 @@ class CurveSet:
 
     def require_unit_range(self) -> None:
         """Benchmarks expect values in [0, 1], higher better: reject anything else."""
-        if self.direction != "maximize":
+        if self.direction != Direction.MAXIMIZE:
             raise CurveFileError(
                 f"{self.source}: direction is {self.direction!r}; the benchmarks need curves "
                 "normalised to [0, 1] with higher better (direction 'maximize')"
@@ -161,21 +160,22 @@ def load_curves(path: str | os.PathLike[str]) -> CurveSet:
                 )
         else:
             names = [f"f{i}" for i in range(feats.shape[1])]
-    direction = "maximize"
+    direction = Direction.MAXIMIZE.value
     if "direction" in data:
         flat = np.asarray(data.pop("direction")).reshape(-1)
         if flat.size != 1:
             raise CurveFileError(f"{src}: 'direction' must be one string, got {flat.size} values")
         direction = str(flat[0])
-        if direction not in ("maximize", "minimize"):
+        if direction not in DIRECTIONS:
             raise CurveFileError(f"{src}: direction = {direction!r}: must be maximize or minimize")
     states = stop_steps = None
     if "state" in data:
         states = _str_array(data.pop("state"), "state", n, src)
-        unknown = sorted({str(x) for x in states} - set(CURVE_STATES))
+        # the states of ended trials (a curve file records no RUNNING ones)
+        unknown = sorted({str(x) for x in states} - set(ENDED_STATES))
         if unknown:
             raise CurveFileError(f"{src}: 'state' holds {', '.join(map(repr, unknown))}; each must "
-                                 f"be one of {', '.join(CURVE_STATES)}")
+                                 f"be one of {', '.join(ENDED_STATES)}")
     if "stop_step" in data:
         raw_steps = np.asarray(data.pop("stop_step"))
         if raw_steps.shape != (n,) or not np.issubdtype(raw_steps.dtype, np.integer):

@@ -27,6 +27,7 @@ from typing import Any
 
 from nas.config import MAX_EPOCHS, MAX_SEEDS, config_from_dict
 from nas.errors import ConfigError
+from nas.interfaces import Direction, TrialState
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
     except ConfigError as exc:
         raise ConfigError(f"study {study!r} has no usable run configuration ({exc}); was it "
                           "created by `nas run`?") from exc
-    sign = -1.0 if rec.direction == "minimize" else 1.0
-    done = [t for t in st.trials(rec.id, states=["COMPLETE"]) if t.value is not None]
+    sign = -1.0 if rec.direction == Direction.MINIMIZE else 1.0
+    done = [t for t in st.trials(rec.id, states=[TrialState.COMPLETE]) if t.value is not None]
     if not done:
         raise ConfigError(f"study {study!r} has no COMPLETE trial to evaluate")
     check_out_dir(Path(out_dir))  # before any training: a bad --out loses no work

@@ -20,6 +20,7 @@ higher better.  The engine maps raw objective values with :meth:`TaskSpec.normal
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -36,33 +37,109 @@ if TYPE_CHECKING:  # heavy imports only for type checkers
 
 
 __all__ = [
+    "ACTIONS",
     "AUDIT",
     "CONTINUE",
+    "COUNTED_STATES",
     "DEVICES",
+    "DIRECTIONS",
+    "ENDED_STATES",
     "MAX_EPOCHS",
     "PREDICTOR_CAPS",
     "STOP",
+    "STUDY_STATUSES",
+    "TRIAL_STATES",
+    "Action",
     "Curve",
     "Decision",
+    "Direction",
     "Forecast",
     "ForecastSummary",
     "LearningCurvePredictor",
     "SearchSpace",
     "StoppingPolicy",
     "StudyContext",
+    "StudyStatus",
     "StudyView",
     "Task",
     "TaskSpec",
     "Trainer",
     "TrainingKeys",
     "TrainingOptions",
+    "TrialState",
     "TrialView",
     "best_first",
     "better",
     "predictor_caps",
 ]
 
-Direction = Literal["maximize", "minimize"]
+
+
+class _Word(str, enum.Enum):
+    """A word of nas's vocabulary: the member *is* the string stored in the database and written
+    in files -- equal to it, hashed like it, and printed (``str``, ``repr``, f-strings) as it --
+    so a plain string read back compares equal to its member, and messages read as before."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return str.__repr__(str.__str__(self))
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(str.__str__(self), spec)
+
+
+class Direction(_Word):
+    """Which way an objective is better (``objectives[].direction``, :attr:`TaskSpec.direction`)."""
+
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+class TrialState(_Word):
+    """A trial's state, upper case as stored (``trials.state``)."""
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    #: stopped early by the stopping policy (Optuna: PRUNED)
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+    #: cut off with its run (Ctrl-C, ``--timeout``, a driver that died); re-run on ``--resume``
+    INTERRUPTED = "INTERRUPTED"
+
+
+class StudyStatus(_Word):
+    """A study's status (``studies.status``)."""
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    INTERRUPTED = "INTERRUPTED"
+    FAILED = "FAILED"
+
+
+class Action(_Word):
+    """A stopping policy's verdict after one epoch (:attr:`Decision.action`,
+    ``decisions.action``)."""
+
+    CONTINUE = "CONTINUE"
+    STOP = "STOP"
+    #: the policy wanted to stop the trial and the stop audit let it run on to its horizon
+    AUDIT = "AUDIT"
+
+
+DIRECTIONS: tuple[Direction, ...] = tuple(Direction)
+#: every trial state, in the order nas lists them
+TRIAL_STATES: tuple[TrialState, ...] = tuple(TrialState)
+#: ended: no longer running, for whatever reason (every state but RUNNING)
+ENDED_STATES: tuple[TrialState, ...] = tuple(s for s in TrialState
+                                             if s is not TrialState.RUNNING)
+#: ended for good: these count against the trial budget and are never run again (an
+#: INTERRUPTED trial is ended but not counted: ``--resume`` runs it again)
+COUNTED_STATES: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.STOPPED,
+                                          TrialState.FAILED)
+STUDY_STATUSES: tuple[StudyStatus, ...] = tuple(StudyStatus)
+ACTIONS: tuple[Action, ...] = tuple(Action)
 
 
 @dataclass(frozen=True)
@@ -80,7 +157,7 @@ class TaskSpec:
     output_size: int
     seq_len: int
     objective: str = "val_accuracy"
-    direction: Direction = "maximize"
+    direction: Direction = Direction.MAXIMIZE
     objective_range: tuple[float, float] = (0.0, 1.0)
     output_mode: Literal["last", "sequence"] = "last"
     loss: Literal["cross_entropy", "mse"] = "cross_entropy"
@@ -102,12 +179,12 @@ def better(value: float, than: float | None, direction: str) -> bool:
     ``direction``: the one definition of "best" for the runner, the storage and the dashboard."""
     if than is None:
         return True
-    return value > than if direction == "maximize" else value < than
+    return value > than if direction == Direction.MAXIMIZE else value < than
 
 
 def best_first(value: float, number: int, direction: str) -> tuple[float, int]:
     """Sort key that puts the best value first and breaks ties by the lower trial number."""
-    return (-value if direction == "maximize" else value, number)
+    return (-value if direction == Direction.MAXIMIZE else value, number)
 
 
 @runtime_checkable
@@ -379,10 +456,10 @@ class StudyView(Protocol):
         ...
 
 
-CONTINUE: Literal["CONTINUE"] = "CONTINUE"
-STOP: Literal["STOP"] = "STOP"
+CONTINUE = Action.CONTINUE
+STOP = Action.STOP
 #: stored for a trial the policy wanted to stop and the stop audit let run on to its horizon
-AUDIT: Literal["AUDIT"] = "AUDIT"
+AUDIT = Action.AUDIT
 
 
 @dataclass(frozen=True)
@@ -405,7 +482,7 @@ class ForecastSummary:
 class Decision:
     """A policy's verdict after one epoch, with the forecast summary that led to it (if any)."""
 
-    action: Literal["CONTINUE", "STOP", "AUDIT"]
+    action: Action
     reason: str = ""
     forecast: ForecastSummary | None = None
     #: the normalised value the trial's final had to beat (y_best + epsilon), when there was one

@@ -36,11 +36,13 @@ import numpy as np
 from nas.curvefile import CurveSet
 from nas.errors import ConfigError
 from nas.interfaces import (
+    Action,
     Curve,
     Decision,
     Forecast,
     LearningCurvePredictor,
     StoppingPolicy,
+    TrialState,
     predictor_caps,
 )
 from nas.policies import (
@@ -241,13 +243,13 @@ def replay_group(
         for t in range(1, T + 1):
             cursor.current = (i, t)
             d = session.report(pos, t, float(row[t - 1]), features=feat)
-            if d.action == "CONTINUE":
+            if d.action == Action.CONTINUE:
                 continue
             stop = d
             wrong = d.threshold is not None and float(row[-1]) > d.threshold
             run.stops += 1
             run.true_false += int(wrong)
-            if d.action == "AUDIT":
+            if d.action == Action.AUDIT:
                 run.audited += 1
                 run.audited_false += int(wrong)
                 run.outcomes.append((wrong, 1.0 / (inclusion_from_reason(d.reason) or 1.0)))
@@ -264,8 +266,8 @@ def replay_group(
             f = None if stop is None else stop.forecast
             explain.append({"trial": pos, "row": i, "stop_step": None if stop is None else
                             (stopped_at if stopped_at < T else None),
-                            "action": "COMPLETE" if stopped_at == T else "STOP",
-                            "audited": stop is not None and stop.action == "AUDIT",
+                            "action": TrialState.COMPLETE if stopped_at == T else Action.STOP,
+                            "audited": stop is not None and stop.action == Action.AUDIT,
                             "forecast_mean": None if f is None else f.mean,
                             "threshold": None if stop is None else stop.threshold,
                             "final": float(row[-1]),
@@ -404,7 +406,7 @@ def run_replay(
             regret.append(best_all - run.best)
             worst = max(worst, best_all - run.best)
             if records is not None and best_all - run.best > 0:
-                lost = [r for r in records if r["action"] == "STOP" and r["final"] > run.best]
+                lost = [r for r in records if r["action"] == Action.STOP and r["final"] > run.best]
                 if lost:
                     top = max(lost, key=lambda r: r["final"])
                     explained.append({**top, "group": g, "seed": s,

@@ -16,6 +16,7 @@ import typer
 from nas.cli._app import app
 from nas.cli._db import STORAGE_OPTION, _storage
 from nas.errors import ConfigError
+from nas.interfaces import TrialState
 
 __all__ = ["best_study_doc"]
 
@@ -33,7 +34,7 @@ def best_study_doc(st: Any, study: str) -> tuple[dict[str, Any], Any]:
     if "search" not in stored or "task" not in stored:
         raise ConfigError(f"study {study!r} has no stored study file (was it imported?); "
                           "nas best needs a study that `nas run` created")
-    best = best_of(st.trials(rec.id, states=["COMPLETE"]), rec.direction)
+    best = best_of(st.trials(rec.id, states=[TrialState.COMPLETE]), rec.direction)
     if best is None:
         raise ConfigError(f"study {study!r} has no COMPLETE trial with a value")
     search = dict(stored["search"])

@@ -27,7 +27,7 @@ from nas.cli._output import (
     resolve_format,
 )
 from nas.errors import ConfigError
-from nas.interfaces import ForecastSummary
+from nas.interfaces import DIRECTIONS, TRIAL_STATES, Action, Direction, ForecastSummary, TrialState
 from nas.policies import false_stop_text
 
 STORAGE_OPTION = typer.Option(
@@ -113,7 +113,7 @@ def import_cmd(
     `state` (COMPLETE when it has none), a STOPPED one with its `stop_step` as a decision."""
     from nas.storage import import_curves
 
-    if direction is not None and direction not in ("maximize", "minimize"):
+    if direction is not None and direction not in DIRECTIONS:
         raise ConfigError(f"--direction = {direction!r}: must be maximize or minimize")
     st = _storage(storage, create=True)
     res = import_curves(st, file, study, direction=direction)
@@ -197,8 +197,6 @@ def studies_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List the studies: space, task, direction, trials by state, best value, created."""
-    from nas.storage import STATES
-
     out = resolve_format(fmt, as_json)
     st = _storage(storage)
     rows = []
@@ -209,14 +207,14 @@ def studies_cmd(
             "name": rec.name, "space": rec.space, "task": rec.task, "direction": rec.direction,
             "status": rec.status, "trials": sum(states.values()),
         }
-        for state in STATES:
+        for state in TRIAL_STATES:
             row[state.lower()] = states.get(state, 0)
         row["best_value"] = s["best_value"]
         row["false_stops"] = st.false_stops(rec.id)
         row["created"] = _created(rec.created) if out != "json" else rec.created
         rows.append(row)
     columns = ["name", "space", "task", "direction", "status", "trials",
-               *[x.lower() for x in STATES], "best_value", "false_stops", "created"]
+               *[x.lower() for x in TRIAL_STATES], "best_value", "false_stops", "created"]
     if out == "csv":  # flat cells: the rate and its interval
         for row in rows:
             fs = row.pop("false_stops")
@@ -228,7 +226,7 @@ def studies_cmd(
             "audited", "false_stop_rate", "false_stop_ci95"]
     if out == "table":  # people: one compact "trials by state" column
         for row in rows:
-            by_state = [f"{row[x.lower()]} {x.lower()}" for x in STATES if row[x.lower()]]
+            by_state = [f"{row[x.lower()]} {x.lower()}" for x in TRIAL_STATES if row[x.lower()]]
             row["trials"] = f"{row['trials']}" + (f" ({', '.join(by_state)})" if by_state else "")
             row["created"] = str(row["created"])[:16]
             fs = row["false_stops"]  # empty (the column goes) when no study has an audit
@@ -242,8 +240,6 @@ def studies_cmd(
 
 
 def _parse_states(state: list[str] | None) -> list[str] | None:
-    from nas.storage import STATES
-
     if not state:
         return None
     out = []
@@ -251,9 +247,9 @@ def _parse_states(state: list[str] | None) -> list[str] | None:
         for s in item.split(","):
             s = s.strip().upper()
             if s == "PRUNED":
-                s = "STOPPED"
-            if s not in STATES:
-                raise ConfigError(f"--state {s!r} is not one of {', '.join(STATES)}")
+                s = TrialState.STOPPED
+            if s not in TRIAL_STATES:
+                raise ConfigError(f"--state {s!r} is not one of {', '.join(TRIAL_STATES)}")
             out.append(s)
     return out
 
@@ -329,9 +325,9 @@ def _compact(v: Any, nested: bool = False) -> str:
 def _best_at_decisions(st: Any, rec: Any, decisions: list[Any]) -> dict[int, float | None]:
     """The study's best final value (COMPLETE trials finished by then) at each decision's
     time, by step: the value a forecast had to beat."""
-    done = [(t.finished, t.value) for t in st.trials(rec.id, states=["COMPLETE"])
+    done = [(t.finished, t.value) for t in st.trials(rec.id, states=[TrialState.COMPLETE])
             if t.finished is not None and t.value is not None]
-    pick = min if rec.direction == "minimize" else max
+    pick = min if rec.direction == Direction.MINIMIZE else max
     out: dict[int, float | None] = {}
     for d in decisions:
         seen = [v for f, v in done if d.created is None or f <= d.created]
@@ -450,7 +446,7 @@ def curve_cmd(
         from rich.console import Console
 
         for d in decisions.values():  # wrapped at spaces to the terminal
-            if d.action == "STOP":
+            if d.action == Action.STOP:
                 Console().print(printable(f"stopped after step {d.step} by {d.policy}: {d.reason}"),
                                 markup=False, highlight=False)
         return

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 
 from nas.errors import ConfigError
+from nas.interfaces import Action, Direction
 from nas.storage import DecisionRecord, ForecastRecord
 
 __all__ = ["plot_curve"]
@@ -18,7 +19,7 @@ def plot_curve(
     decisions: Sequence[DecisionRecord] = (),
     *,
     title: str = "",
-    direction: str = "maximize",
+    direction: str = Direction.MAXIMIZE,
     best: Sequence[tuple[int, float | None]] = (),
 ) -> None:
     """Write a PNG: the curve (value per step) and, where forecasts are stored, the forecast of
@@ -58,7 +59,7 @@ def plot_curve(
             ax.plot([s for s, _ in bs], [v for _, v in bs], color="C2", marker="_", ms=14,
                     mew=2, lw=1, drawstyle="steps-post", label="study best at the decision")
         for d in decisions:
-            if d.action == "STOP":
+            if d.action == Action.STOP:
                 reason = d.reason if len(d.reason) <= 70 else d.reason[:67] + "..."
                 ax.axvline(d.step, color="red", ls=":", lw=1,
                            label=f"STOP after step {d.step} ({d.policy}): {reason}")

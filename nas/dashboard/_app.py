@@ -32,7 +32,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nas.dashboard import _data
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
-from nas.storage import LEADERBOARD_SORTS, STATES, Storage, StudyRecord
+from nas.interfaces import TRIAL_STATES
+from nas.storage import LEADERBOARD_SORTS, Storage, StudyRecord
 
 __all__ = ["create_app"]
 
@@ -134,7 +135,7 @@ def create_app(storage: Storage) -> Starlette:
         order = q.get("order", "")
         descending = None if order not in ("asc", "desc") else order == "desc"
         state = q.get("state", "")
-        states = [state] if state in STATES else None
+        states = [state] if state in TRIAL_STATES else None
         search = "".join(ch for ch in q.get("q", "")[:200] if ch.isprintable())  # no NUL
         # 1..MAX_PAGE (a page past the last one is empty; no offset overflows the database)
         page = min(MAX_PAGE, max(1, parse_id(q.get("page", "1")[:MAX_DIGITS + 1]) or 1))
@@ -163,7 +164,7 @@ def create_app(storage: Storage) -> Starlette:
         return render(request, "study.html", study=study,
                       summary=_data.study_summary(storage, study), board=board,
                       link=lambda **kw: board_link(board, **kw), sorts=LEADERBOARD_SORTS,
-                      states=STATES)
+                      states=TRIAL_STATES)
 
     def trial_page(request: Request) -> Response:
         study = study_of(request)

@@ -13,7 +13,7 @@ import threading
 from typing import Any, cast
 
 from nas._format import layer_params, short_config
-from nas.interfaces import better
+from nas.interfaces import Direction, TrialState, better
 from nas.policies import false_stop_text
 from nas.storage import UNREADABLE, Storage, StudyRecord
 
@@ -29,8 +29,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Trials drawn per state colour (stopped vs completed differ; the JS uses the same names).
-COLORS = {"COMPLETE": "#1f77b4", "STOPPED": "#ff7f0e", "FAILED": "#d62728",
-          "RUNNING": "#2ca02c", "INTERRUPTED": "#7f7f7f"}
+COLORS = {TrialState.COMPLETE: "#1f77b4", TrialState.STOPPED: "#ff7f0e",
+          TrialState.FAILED: "#d62728", TrialState.RUNNING: "#2ca02c",
+          TrialState.INTERRUPTED: "#7f7f7f"}
 
 
 def iso(v: Any) -> str | None:
@@ -101,8 +102,9 @@ def study_summary(st: Storage, study: StudyRecord) -> dict[str, Any]:
     trial would have run ``training.max_epochs`` (else the longest trial's epochs)."""
     ov = st.study_overview(study.id, study.direction)
     full = _max_epochs(study) or ov["longest"] or 0
-    done = ov["states"].get("COMPLETE", 0) + ov["states"].get("STOPPED", 0)
-    run_done = ov["epochs_by_state"].get("COMPLETE", 0) + ov["epochs_by_state"].get("STOPPED", 0)
+    done = ov["states"].get(TrialState.COMPLETE, 0) + ov["states"].get(TrialState.STOPPED, 0)
+    run_done = ov["epochs_by_state"].get(TrialState.COMPLETE, 0) + \
+        ov["epochs_by_state"].get(TrialState.STOPPED, 0)
     budget = done * full
     saved = max(0, budget - run_done)
     fs = st.false_stops(study.id)
@@ -139,7 +141,7 @@ def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
         best: float | None = None
         out: list[float | None] = []
         for _, state, v, _, _ in order:
-            if state == "COMPLETE" and v is not None and better(v, best, direction):
+            if state == TrialState.COMPLETE and v is not None and better(v, best, direction):
                 best = float(v)
             out.append(best)
         return out
@@ -240,7 +242,9 @@ def _compute_importances(rows: list[tuple[float, Any, Any]], direction: str) -> 
     base = {"trials": len(trials), "limit": IMPORTANCE_TRIALS, "params": [], "importance": []}
     if len(trials) < 2:
         return {**base, "note": "needs at least 2 completed trials with Optuna parameters"}
-    study = optuna.create_study(direction="minimize" if direction == "minimize" else "maximize")
+    minimize = direction == Direction.MINIMIZE
+    study = optuna.create_study(direction=(Direction.MINIMIZE if minimize
+                                           else Direction.MAXIMIZE).value)
     study.add_trials(trials)
     try:
         from optuna.importance import FanovaImportanceEvaluator, get_param_importances

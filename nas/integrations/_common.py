@@ -9,7 +9,7 @@ from typing import Any
 
 from nas._scale import normalise
 from nas.errors import ConfigError
-from nas.interfaces import Decision, LearningCurvePredictor, StoppingPolicy
+from nas.interfaces import DIRECTIONS, Decision, Direction, LearningCurvePredictor, StoppingPolicy
 from nas.policies import StoppingSession
 
 __all__ = ["PolicyState"]
@@ -26,13 +26,13 @@ class PolicyState:
     """
 
     def __init__(self, policy: str | StoppingPolicy, *, horizon: int,
-                 direction: str = "maximize", value_range: Sequence[float] = (0.0, 1.0),
+                 direction: str = Direction.MAXIMIZE, value_range: Sequence[float] = (0.0, 1.0),
                  policy_options: dict[str, Any] | None = None,
                  predictor: str | LearningCurvePredictor | None = None) -> None:
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise ConfigError(f"horizon = {horizon!r}: must be an integer >= 1 (the "
                               "last step a trial reports)")
-        if direction not in ("maximize", "minimize"):
+        if direction not in DIRECTIONS:
             raise ConfigError(f"direction = {direction!r}: must be maximize or minimize")
         lo, hi = (float(v) for v in value_range)
         if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):

@@ -37,7 +37,7 @@ import numpy as np
 
 from nas.config import StudyConfig
 from nas.errors import ConfigError, NasError, StorageError
-from nas.interfaces import Decision
+from nas.interfaces import Action, Decision, TrialState
 from nas.plugins import StudyPlugins
 from nas.policies import StopAudit, StoppingSession, StudyCurves, ThreadRefits
 from nas.runner._history import rebuild
@@ -170,11 +170,11 @@ class Engine:
         # ~2 ms per trial); everything queued for the trial later is applied after it
         self.writer.put(CreateTrial(ref, self.study_id, number, config=config,
                                     distributions=payload, features=feats or None,
-                                    state="RUNNING"))
+                                    state=TrialState.RUNNING))
         fvec = np.asarray([feats[k] for k in sorted(feats)], dtype=np.float64) if feats else None
         self.live[key] = LiveTrial(number, ref, ot, config, fvec)
         self.launched += 1
-        self.tally.count("RUNNING")
+        self.tally.count(TrialState.RUNNING)
         return {"number": number, "config": config}
 
     def on_result(self, key: str, result: Mapping[str, Any]) -> bool:
@@ -231,7 +231,7 @@ class Engine:
         """Queue the point, and the forecast and decision (policies other than ``none``)."""
         forecast = decision = None
         if self.policy_name != "none" and not (self.session.running_on(t.number)
-                                               and d.action == "CONTINUE"):
+                                               and d.action == Action.CONTINUE):
             bar = d.threshold  # for a stop, the session fills in what it gave up
             threshold = None if bar is None else self.spec.denormalise(bar)
             decision = {"policy": self.policy_name, "action": d.action, "reason": d.reason,
@@ -257,26 +257,26 @@ class Engine:
         t = self.live.pop(key, None)
         if t is None:
             return None
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState as OptunaState
 
-        self.tally.count("RUNNING", -1)
+        self.tally.count(TrialState.RUNNING, -1)
         if t.error is None and not t.raw:
             t.error = "the trial ended without reporting an epoch"
         if t.error is not None:
-            state = "FAILED"
-            self.study.tell(t.optuna_trial, state=TrialState.FAIL)
+            state = TrialState.FAILED
+            self.study.tell(t.optuna_trial, state=OptunaState.FAIL)
             self.writer.put(FinishTrial(t.ref, state=state, epochs=len(t.raw), error=t.error))
             self.session.fail(t.number)
         elif t.stopped:
-            state = "STOPPED"
+            state = TrialState.STOPPED
             if len(self.objectives) == 1:
                 for i, v in enumerate(t.raw):
                     t.optuna_trial.report(v, i + 1)
-            self.study.tell(t.optuna_trial, state=TrialState.PRUNED)
+            self.study.tell(t.optuna_trial, state=OptunaState.PRUNED)
             self.writer.put(FinishTrial(t.ref, state=state, value=t.raw[-1], epochs=len(t.raw)))
             self.session.stopped(t.number)
         else:
-            state = "COMPLETE"
+            state = TrialState.COMPLETE
             values = [self._objective_value(t, o["name"]) for o in self.objectives]
             if len(self.objectives) == 1:
                 for i, v in enumerate(t.raw):
@@ -334,10 +334,10 @@ class Engine:
         n = len(self.live)
         for key in list(self.live):
             t = self.live.pop(key)
-            self.tally.count("RUNNING", -1)
-            self.tally.count("INTERRUPTED")
-            self.writer.put(FinishTrial(t.ref, state="INTERRUPTED", epochs=len(t.raw)))
+            self.tally.count(TrialState.RUNNING, -1)
+            self.tally.count(TrialState.INTERRUPTED)
+            self.writer.put(FinishTrial(t.ref, state=TrialState.INTERRUPTED, epochs=len(t.raw)))
         self.writer.close()
-        if self.tally.counts.get("RUNNING") == 0:
-            self.tally.counts.pop("RUNNING")
+        if self.tally.counts.get(TrialState.RUNNING) == 0:
+            self.tally.counts.pop(TrialState.RUNNING)
         return n

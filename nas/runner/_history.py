@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.interfaces import TaskSpec
+from nas.interfaces import COUNTED_STATES, TaskSpec, TrialState
 from nas.policies import StudyCurves
 from nas.runner._stats import Tally
-from nas.runner._trials import DONE_STATES
 
 if TYPE_CHECKING:
     import optuna
@@ -39,7 +38,7 @@ def rebuild(storage: Storage, study_id: int, study: optuna.Study, spec: TaskSpec
     """Optuna history, mirror and tally from the stored trials; INTERRUPTED ones are re-queued."""
     import optuna
     from optuna.distributions import json_to_distribution
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState as OptunaState
 
     records = storage.trials(study_id, with_curves=True)
     mirror.audited = {n: step for n, (step, _) in storage.audits(study_id).items()}
@@ -56,11 +55,11 @@ def rebuild(storage: Storage, study_id: int, study: optuna.Study, spec: TaskSpec
             logger.debug("trial %d has no Optuna distributions (%s)", r.number, exc)
             continue
         curve = [v for v in (r.curve or []) if v is not None]
-        if r.state == "INTERRUPTED":
+        if r.state == TrialState.INTERRUPTED:
             if r.number not in rerun:
                 history.reruns.append((r.number, params))
             continue
-        if r.state not in DONE_STATES:
+        if r.state not in COUNTED_STATES:
             continue
         tally.epochs_run += len(curve)
         norm = [spec.normalise(v) for v in curve]
@@ -69,10 +68,12 @@ def rebuild(storage: Storage, study_id: int, study: optuna.Study, spec: TaskSpec
             if r.features:  # as the engine orders them: by name
                 mirror.features[r.number] = np.asarray(
                     [float(r.features[k]) for k in sorted(r.features)], dtype=np.float64)
-        state = {"COMPLETE": TrialState.COMPLETE, "STOPPED": TrialState.PRUNED,
-                 "FAILED": TrialState.FAIL}[r.state]
+        to_optuna: dict[str, OptunaState] = {TrialState.COMPLETE: OptunaState.COMPLETE,
+                                             TrialState.STOPPED: OptunaState.PRUNED,
+                                             TrialState.FAILED: OptunaState.FAIL}
+        state = to_optuna[r.state]
         values: list[float] | None = None
-        if r.state == "COMPLETE":
+        if r.state == TrialState.COMPLETE:
             stored = r.values or [r.value]
             values = [v for v in stored if v is not None]
             if len(values) != len(stored) or len(values) != n_objectives:

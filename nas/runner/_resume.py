@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.config import SECTIONS, StudyConfig, default_of, section_keys
 from nas.errors import ConfigError
+from nas.interfaces import Direction, StudyStatus
 from nas.training import DEFAULT_TRAINER
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def resume_differences(stored: Mapping[str, Any], stored_objectives: Sequence[Ma
     new = cfg.to_dict()
     defaults = _defaults()
     diffs = []
-    old_obj = [{"name": o.get("name"), "direction": o.get("direction", "maximize")}
+    old_obj = [{"name": o.get("name"), "direction": o.get("direction", Direction.MAXIMIZE)}
                for o in stored_objectives]
     new_obj = [{"name": o["name"], "direction": o["direction"]} for o in objectives]
     if old_obj != new_obj:
@@ -88,7 +89,7 @@ def prepare_study(cfg: StudyConfig, st: Any, resume: bool, spec: Any,
         n = st.mark_interrupted(rec.id)
         if n:
             logger.info("study %s: %d trial(s) left RUNNING marked INTERRUPTED", cfg.name, n)
-        st.set_study_status(rec.id, "RUNNING")
+        st.set_study_status(rec.id, StudyStatus.RUNNING)
         return int(rec.id), str(rec.status)
     study_id = int(st.create_study(cfg.name, space=cfg.search.space, task=cfg.task.name,
                                    objectives=objectives, config=stored_config(cfg)))

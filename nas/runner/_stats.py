@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.interfaces import better
-from nas.runner._trials import DONE_STATES
+from nas.interfaces import COUNTED_STATES, TrialState, better
 
 __all__ = ["RunStats", "Tally"]
 
@@ -42,7 +41,7 @@ class Tally:
     @property
     def done(self) -> int:
         """Trials that count against the budget."""
-        return sum(self.counts.get(s, 0) for s in DONE_STATES)
+        return sum(self.counts.get(s, 0) for s in COUNTED_STATES)
 
     def update_best(self, number: int, value: float, config: dict[str, Any]) -> None:
         """Keep trial ``number`` as the best when ``value`` beats the best so far."""
@@ -82,11 +81,11 @@ class RunStats:
     @property
     def done(self) -> int:
         """Trials that count against the budget (COMPLETE, STOPPED, FAILED)."""
-        return sum(self.counts.get(s, 0) for s in DONE_STATES)
+        return sum(self.counts.get(s, 0) for s in COUNTED_STATES)
 
     @property
     def running(self) -> int:
-        return self.counts.get("RUNNING", 0)
+        return self.counts.get(TrialState.RUNNING, 0)
 
     @property
     def hook_ms_p50(self) -> float | None:

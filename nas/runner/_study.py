@@ -26,6 +26,7 @@ from typing import Any
 
 from nas.config import StudyConfig, load_config
 from nas.errors import ConfigError, NasError, StorageError
+from nas.interfaces import COUNTED_STATES, Direction, StudyStatus, TrialState
 from nas.runner._cluster import (
     check_address,
     check_results_dir,
@@ -75,7 +76,7 @@ class RunSummary:
     epochs_run: int
     epochs_budget: int
     best: dict[str, Any] | None
-    direction: str = "maximize"
+    direction: str = Direction.MAXIMIZE
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     hook_ms_p50: float | None = None
     hook_ms_p99: float | None = None
@@ -106,7 +107,7 @@ def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: i
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
-    done = [t for t in trials if t.state in ("COMPLETE", "STOPPED", "FAILED")]
+    done = [t for t in trials if t.state in COUNTED_STATES]
     from nas.storage import ranked
 
     complete = ranked(trials, rec.direction)
@@ -143,8 +144,8 @@ def finished_summary(cfg: StudyConfig, storage: str | None) -> RunSummary | None
     if resume_differences(rec.config, rec.objectives, cfg, objectives):
         return None
     states = [t.state for t in st.trials(rec.id)]
-    done = sum(s in ("COMPLETE", "STOPPED", "FAILED") for s in states)
-    if "RUNNING" in states or done < cfg.search.trials:
+    done = sum(s in COUNTED_STATES for s in states)
+    if TrialState.RUNNING in states or done < cfg.search.trials:
         return None
     logger.info("study %s is finished (%d of %d trials): nothing to run", cfg.name, done,
                 cfg.search.trials)
@@ -256,8 +257,8 @@ def run_study(
         if engine.writer.errors:
             logger.error("%d database write(s) failed; first: %s", len(engine.writer.errors),
                          engine.writer.errors[0])
-        status = "FAILED" if failure is not None else \
-            "INTERRUPTED" if interrupted else "COMPLETE"
+        status = StudyStatus.FAILED if failure is not None else \
+            StudyStatus.INTERRUPTED if interrupted else StudyStatus.COMPLETE
         if not lease.lost and engine.writer.fatal is None:
             st.set_study_status(study_id, status)
         lease.release()

@@ -1,4 +1,4 @@
-"""The engine's record of a trial it has handed to Tune and not finished yet, and the done states."""
+"""The engine's record of a trial it has handed to Tune and not finished yet."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import numpy as np
 
 from nas.runner._writer import TrialRef
 
-__all__ = ["DONE_STATES", "LiveTrial"]
-
-#: States that count against the trial budget.
-DONE_STATES = ("COMPLETE", "STOPPED", "FAILED")
+__all__ = ["LiveTrial"]
 
 
 @dataclass

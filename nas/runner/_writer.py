@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from nas.interfaces import TrialState
+
 if TYPE_CHECKING:
     from nas.interfaces import ForecastSummary
     from nas.storage import StepResult, Storage
@@ -73,7 +75,7 @@ class CreateTrial:
     config: dict[str, Any]
     distributions: dict[str, Any]
     features: dict[str, Any] | None = None
-    state: str = "RUNNING"
+    state: str = TrialState.RUNNING
 
     def apply(self, storage: Storage, retry: bool = False) -> None:
         self.ref.id = storage.create_trial(

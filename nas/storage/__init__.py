@@ -14,13 +14,12 @@ the query CLI loads this.
 
 from __future__ import annotations
 
+from nas.interfaces import DIRECTIONS
 from nas.storage._dashboard import LEADERBOARD_SORTS
 from nas.storage._engine import transient
 from nas.storage._lease import LeaseHolder
 from nas.storage._read import StudyHandle, best_of, open_study, ranked
 from nas.storage._records import (
-    FINISHED_STATES,
-    STATES,
     DecisionRecord,
     EvaluationRecord,
     ForecastRecord,
@@ -29,7 +28,7 @@ from nas.storage._records import (
     TrialRecord,
 )
 from nas.storage._schema import HEAD, REVISIONS, SchemaInfo
-from nas.storage._storage import DIRECTIONS, Storage
+from nas.storage._storage import Storage
 from nas.storage._transfer import (
     ImportResult,
     export_curves,
@@ -52,11 +51,9 @@ __all__ = [
     "DEFAULT_URL",
     "DIRECTIONS",
     "ENV_VAR",
-    "FINISHED_STATES",
     "HEAD",
     "LEADERBOARD_SORTS",
     "REVISIONS",
-    "STATES",
     "UNREADABLE",
     "DecisionRecord",
     "EvaluationRecord",

@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, and_, case, func, or_, select
 
 from nas.errors import ConfigError
+from nas.interfaces import COUNTED_STATES, TRIAL_STATES, Direction, TrialState
 from nas.storage._base import StorageBase
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
 from nas.storage._models import FORECASTS as _F
 from nas.storage._models import TRIALS as _T
 from nas.storage._query import trial_record
-from nas.storage._records import STATES, DecisionRecord, ForecastRecord, TrialRecord
+from nas.storage._records import DecisionRecord, ForecastRecord, TrialRecord
 from nas.storage._rows import forecast_record
 from nas.storage._types import as_mapping
 
@@ -52,7 +53,8 @@ class DashboardReads(StorageBase):
             return {int(sid): _latest(s, f) for sid, s, f in conn.execute(q)}
 
     # ------------------------------------------------------------------ one study
-    def study_overview(self, study_id: int, direction: str = "maximize") -> dict[str, Any]:
+    def study_overview(self, study_id: int,
+                       direction: str = Direction.MAXIMIZE) -> dict[str, Any]:
         """One study in a few aggregate queries: trials by state, best COMPLETE value, epochs
         run (all trials, and by state), finished trials, the longest trial, last activity."""
         with self._read(f"summarising study {study_id}") as conn:
@@ -64,9 +66,9 @@ class DashboardReads(StorageBase):
             ):
                 states[str(state)] = int(n)
                 epochs[str(state)] = int(ep or 0)
-            agg = func.min if direction == "minimize" else func.max
+            agg = func.min if direction == Direction.MINIMIZE else func.max
             best, longest, started, finished = conn.execute(
-                select(agg(case((and_(_T.c.state == "COMPLETE", _T.c.value.is_not(None)),
+                select(agg(case((and_(_T.c.state == TrialState.COMPLETE, _T.c.value.is_not(None)),
                                  _T.c.value))),
                        func.max(_T.c.epochs), func.max(_T.c.started), func.max(_T.c.finished))
                 .where(_T.c.study_id == study_id)
@@ -74,7 +76,7 @@ class DashboardReads(StorageBase):
         return {
             "states": states, "trials": sum(states.values()), "best_value": best,
             "epochs_run": sum(epochs.values()), "epochs_by_state": epochs,
-            "finished": sum(n for s, n in states.items() if s in ("COMPLETE", "STOPPED", "FAILED")),
+            "finished": sum(n for s, n in states.items() if s in COUNTED_STATES),
             "longest": longest if isinstance(longest, int) else None,
             "last_activity": _latest(started, finished),
         }
@@ -83,7 +85,7 @@ class DashboardReads(StorageBase):
         self,
         study_id: int,
         *,
-        direction: str = "maximize",
+        direction: str = Direction.MAXIMIZE,
         sort: str = "value",
         descending: bool | None = None,
         states: Sequence[str] | None = None,
@@ -98,8 +100,8 @@ class DashboardReads(StorageBase):
         if sort not in LEADERBOARD_SORTS:
             raise ConfigError(f"sort is {sort!r}; must be one of {', '.join(LEADERBOARD_SORTS)}")
         for s in states or []:
-            if s not in STATES:
-                raise ConfigError(f"trial state {s!r} is not one of {', '.join(STATES)}")
+            if s not in TRIAL_STATES:
+                raise ConfigError(f"trial state {s!r} is not one of {', '.join(TRIAL_STATES)}")
         if limit < 0 or offset < 0:
             raise ConfigError("offset and limit must be >= 0")
         where: list[ColumnElement[bool]] = [_T.c.study_id == study_id]
@@ -115,7 +117,7 @@ class DashboardReads(StorageBase):
             where.append(cond)
         col = _T.c[sort]
         if descending is None:
-            descending = direction != "minimize" if sort == "value" else False
+            descending = direction != Direction.MINIMIZE if sort == "value" else False
         key = col.desc() if descending else col.asc()
         q = (select(_T.c.number, _T.c.state, _T.c.value, _T.c.epochs, _T.c.config,
                     _T.c.started, _T.c.finished, _T.c.error.is_not(None).label("failed"))
@@ -146,7 +148,8 @@ class DashboardReads(StorageBase):
         with a value (the input of Optuna's parameter importances; the config gives the
         per-layer parameters)."""
         q = (select(_T.c.value, _T.c.distributions, _T.c.config)
-             .where(_T.c.study_id == study_id, _T.c.state == "COMPLETE", _T.c.value.is_not(None))
+             .where(_T.c.study_id == study_id, _T.c.state == TrialState.COMPLETE,
+                    _T.c.value.is_not(None))
              .order_by(_T.c.number.desc()).limit(limit))
         with self._read(f"reading the parameters of study {study_id}") as conn:
             return [(float(v), d, c) for v, d, c in conn.execute(q)
@@ -177,14 +180,14 @@ class DashboardReads(StorageBase):
         return points, fs, ds
 
     def best_completed_at(self, study_id: int, times: Sequence[_dt.datetime], *,
-                          direction: str = "maximize",
+                          direction: str = Direction.MAXIMIZE,
                           exclude_trial: int | None = None) -> list[float | None]:
         """For each time, the study's best COMPLETE value among the trials finished by then
         (None before the first): what a decision made at that time was compared against."""
         if not times:
             return []
         q = (select(_T.c.finished, _T.c.value)
-             .where(_T.c.study_id == study_id, _T.c.state == "COMPLETE",
+             .where(_T.c.study_id == study_id, _T.c.state == TrialState.COMPLETE,
                     _T.c.value.is_not(None), _T.c.finished.is_not(None),
                     _T.c.finished <= max(times))
              .order_by(_T.c.finished))
@@ -193,7 +196,7 @@ class DashboardReads(StorageBase):
         with self._read(f"reading the best values of study {study_id}") as conn:
             done = [(f, float(v)) for f, v in conn.execute(q)
                     if isinstance(f, _dt.datetime) and isinstance(v, (int, float))]
-        better = (lambda a, b: a < b) if direction == "minimize" else (lambda a, b: a > b)
+        better = (lambda a, b: a < b) if direction == Direction.MINIMIZE else (lambda a, b: a > b)
         order = sorted(range(len(times)), key=lambda i: times[i])
         res: dict[int, float | None] = {}
         best: float | None = None

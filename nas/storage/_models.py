@@ -13,6 +13,7 @@ import datetime as _dt
 from typing import Any, cast
 
 from sqlalchemy import (
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from nas.interfaces import ACTIONS, STUDY_STATUSES, TRIAL_STATES
 from nas.storage._types import SafeDateTime, SafeFloat, SafeJSON
 
 __all__ = [
@@ -56,6 +58,17 @@ NAMING = {
 }
 
 
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK that ``column`` holds one of ``values`` (revision 0007)."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def _parent(column: str) -> ForeignKey:
+    """A foreign key whose rows go with their parent's (ON DELETE CASCADE, revision 0007)."""
+    return ForeignKey(column, ondelete="CASCADE")
+
+
 def utcnow() -> _dt.datetime:
     """Now, as the naive UTC datetime stored in every time column."""
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
@@ -69,6 +82,7 @@ class StudyModel(Base):
     """One search (or one imported curve file)."""
 
     __tablename__ = "studies"
+    __table_args__ = (CheckConstraint(_one_of("status", STUDY_STATUSES), name="ck_studies_status"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(512), unique=True)
     space: Mapped[str] = mapped_column(String(512))
@@ -86,9 +100,10 @@ class TrialModel(Base):
     __table_args__ = (
         UniqueConstraint("study_id", "number"),
         Index(None, "study_id", "state"),
+        CheckConstraint(_one_of("state", TRIAL_STATES), name="ck_trials_state"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    study_id: Mapped[int] = mapped_column(_parent("studies.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(32))
     # "group" is an SQL keyword; the column is group_name so plain SQL needs no quoting.
@@ -113,7 +128,7 @@ class TrialValueModel(Base):
     __tablename__ = "trial_values"
     __table_args__ = (UniqueConstraint("trial_id", "objective"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    trial_id: Mapped[int] = mapped_column(_parent("trials.id"), index=True)
     objective: Mapped[int] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(SafeFloat)
 
@@ -125,7 +140,7 @@ class CurvePointModel(Base):
     """
 
     __tablename__ = "curve_points"
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), primary_key=True)
+    trial_id: Mapped[int] = mapped_column(_parent("trials.id"), primary_key=True)
     step: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[float | None] = mapped_column(SafeFloat)
     wall_time: Mapped[float | None] = mapped_column(SafeFloat)
@@ -136,7 +151,7 @@ class ForecastModel(Base):
 
     __tablename__ = "forecasts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    trial_id: Mapped[int] = mapped_column(_parent("trials.id"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     predictor: Mapped[str] = mapped_column(String(256))
     horizon: Mapped[int] = mapped_column(Integer)
@@ -154,8 +169,9 @@ class DecisionModel(Base):
     the raw value the forecast had to clear (predictive policies)."""
 
     __tablename__ = "decisions"
+    __table_args__ = (CheckConstraint(_one_of("action", ACTIONS), name="ck_decisions_action"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    trial_id: Mapped[int] = mapped_column(_parent("trials.id"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     policy: Mapped[str] = mapped_column(String(256))
     action: Mapped[str] = mapped_column(String(32))
@@ -172,7 +188,7 @@ class EvaluationModel(Base):
 
     __tablename__ = "evaluations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), unique=True)
+    study_id: Mapped[int] = mapped_column(_parent("studies.id"), unique=True)
     metric: Mapped[str] = mapped_column(String(256))
     seeds: Mapped[int] = mapped_column(Integer)
     top: Mapped[int] = mapped_column(Integer)
@@ -189,7 +205,7 @@ class StudyLeaseModel(Base):
     ``heartbeat`` every few seconds and deletes the row when it ends."""
 
     __tablename__ = "study_leases"
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), primary_key=True)
+    study_id: Mapped[int] = mapped_column(_parent("studies.id"), primary_key=True)
     token: Mapped[str] = mapped_column(String(64))
     owner: Mapped[str] = mapped_column(String(256))
     host: Mapped[str] = mapped_column(String(256))

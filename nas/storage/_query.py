@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from nas.errors import ConfigError, StudyNotFoundError
+from nas.interfaces import TRIAL_STATES, Action, Direction, TrialState
 from nas.storage._base import StorageBase
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
@@ -18,7 +19,6 @@ from nas.storage._models import STUDIES as _S
 from nas.storage._models import TRIAL_VALUES as _V
 from nas.storage._models import TRIALS as _T
 from nas.storage._records import (
-    STATES,
     DecisionRecord,
     EvaluationRecord,
     ForecastRecord,
@@ -36,9 +36,9 @@ INT64_MAX = 2**63 - 1
 
 
 def check_state(state: str) -> str:
-    if state not in STATES:
-        raise ConfigError(f"trial state {state!r} is not one of {', '.join(STATES)}")
-    return state
+    if state not in TRIAL_STATES:
+        raise ConfigError(f"trial state {state!r} is not one of {', '.join(TRIAL_STATES)}")
+    return TrialState(state).value
 
 
 def study_record(row: Any) -> StudyRecord:
@@ -110,7 +110,7 @@ class StorageQueries(StorageBase):
                 select(_T.c.study_id, _T.c.state, func.count()).group_by(_T.c.study_id, _T.c.state)
             ):
                 counts.setdefault(sid, {})[state] = int(n)
-            done = and_(_T.c.state == "COMPLETE", _T.c.value.is_not(None))
+            done = and_(_T.c.state == TrialState.COMPLETE, _T.c.value.is_not(None))
             best_max = dict(conn.execute(
                 select(_T.c.study_id, func.max(_T.c.value)).where(done).group_by(_T.c.study_id)
             ).all())
@@ -119,7 +119,7 @@ class StorageQueries(StorageBase):
             ).all())
         out = []
         for s in studies:
-            best = (best_min if s.direction == "minimize" else best_max).get(s.id)
+            best = (best_min if s.direction == Direction.MINIMIZE else best_max).get(s.id)
             out.append({"study": s, "states": counts.get(s.id, {}), "best_value": best})
         return out
 
@@ -178,7 +178,7 @@ class StorageQueries(StorageBase):
         *,
         states: list[str] | None = None,
         sort: str = "number",
-        direction: str = "maximize",
+        direction: str = Direction.MAXIMIZE,
         limit: int | None = None,
         with_values: bool = False,
     ) -> list[dict[str, Any]]:
@@ -198,7 +198,7 @@ class StorageQueries(StorageBase):
         if states:
             q = q.where(_T.c.state.in_(states))
         if sort == "value":
-            key = _T.c.value.desc() if direction == "maximize" else _T.c.value.asc()
+            key = _T.c.value.desc() if direction == Direction.MAXIMIZE else _T.c.value.asc()
             q = q.order_by(_T.c.value.is_(None), key, _T.c.number)
         else:
             q = q.order_by(_T.c.number)
@@ -271,7 +271,7 @@ class StorageQueries(StorageBase):
         """The decision that stopped each stopped trial of the study, by trial number (the
         first ``STOP`` decision of a trial; one query for the whole study)."""
         q = (select(_T.c.number.label("trial_number"), _D).join(_T, _T.c.id == _D.c.trial_id)
-             .where(_T.c.study_id == study_id, _D.c.action == "STOP")
+             .where(_T.c.study_id == study_id, _D.c.action == Action.STOP)
              .order_by(_T.c.number, _D.c.step, _D.c.id))
         out: dict[int, DecisionRecord] = {}
         with self._read(f"reading the stop decisions of study {study_id}") as conn:
@@ -290,20 +290,20 @@ class StorageQueries(StorageBase):
         q = (select(_T.c.number, _D.c.step, _T.c.state, _T.c.value, _D.c.threshold,
                     _S.c.objectives)
              .join(_T, _T.c.id == _D.c.trial_id).join(_S, _S.c.id == _T.c.study_id)
-             .where(_T.c.study_id == study_id, _D.c.action == "AUDIT")
+             .where(_T.c.study_id == study_id, _D.c.action == Action.AUDIT)
              .order_by(_T.c.number, _D.c.step))
         out: dict[int, tuple[int, str]] = {}
         with self._read(f"reading the stop audit of study {study_id}") as conn:
             for number, step, state, value, threshold, objectives in conn.execute(q):
                 if number in out:
                     continue
-                if state == "RUNNING":
+                if state == TrialState.RUNNING:
                     outcome = "pending"
-                elif state != "COMPLETE" or as_number(value, "value", []) is None or \
+                elif state != TrialState.COMPLETE or as_number(value, "value", []) is None or \
                         as_number(threshold, "threshold", []) is None:
                     outcome = "lost"  # (or unreadable)
                 else:
-                    minimize = directions_of(objectives)[0] == "minimize"
+                    minimize = directions_of(objectives)[0] == Direction.MINIMIZE
                     beat = value < threshold if minimize else value > threshold
                     outcome = "false stop" if beat else "right stop"
                 out[int(number)] = (int(step), outcome)
@@ -317,7 +317,7 @@ class StorageQueries(StorageBase):
         from nas.policies import false_stop_estimate, inclusion_from_reason
 
         q = (select(_T.c.number, _D.c.reason).join(_T, _T.c.id == _D.c.trial_id)
-             .where(_T.c.study_id == study_id, _D.c.action == "AUDIT"))
+             .where(_T.c.study_id == study_id, _D.c.action == Action.AUDIT))
         with self._read(f"reading the stop audit of study {study_id}") as conn:
             p = {int(n): inclusion_from_reason(r) for n, r in conn.execute(q)}
         got = self.audits(study_id)

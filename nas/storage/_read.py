@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas._format import layer_params
 from nas.errors import ConfigError
-from nas.interfaces import best_first
+from nas.interfaces import TrialState, best_first
 from nas.storage._records import StudyRecord, TrialRecord
 from nas.storage._storage import Storage
 from nas.storage._url import resolve_url
@@ -25,7 +25,7 @@ __all__ = ["StudyHandle", "best_of", "open_study", "ranked"]
 
 def ranked(trials: list[TrialRecord], direction: str) -> list[TrialRecord]:
     """The COMPLETE trials with a finite ``value``, best first (ties: lowest number)."""
-    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
             and math.isfinite(t.value)]
     return sorted(done, key=lambda t: best_first(float(t.value or 0.0), t.number, direction))
 

@@ -7,11 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nas.interfaces import ForecastSummary
+from nas.interfaces import Direction, ForecastSummary, TrialState
 
 __all__ = [
-    "FINISHED_STATES",
-    "STATES",
     "DecisionRecord",
     "EvaluationRecord",
     "ForecastRecord",
@@ -20,11 +18,6 @@ __all__ = [
     "TrialRecord",
     "directions_of",
 ]
-
-#: Trial states, upper case as stored.  STOPPED = stopped early by the policy (Optuna: PRUNED).
-STATES = ("RUNNING", "COMPLETE", "STOPPED", "FAILED", "INTERRUPTED")
-FINISHED_STATES = ("COMPLETE", "STOPPED", "FAILED", "INTERRUPTED")
-
 
 @dataclass(frozen=True)
 class StudyRecord:
@@ -55,8 +48,9 @@ class StudyRecord:
 def directions_of(objectives: Any) -> list[str]:
     """The directions of a study's ``objectives`` column (``maximize`` where it has none)."""
     got = objectives if isinstance(objectives, list) else []
-    return [str(o.get("direction", "maximize")) if isinstance(o, dict) else "maximize"
-            for o in got] or ["maximize"]
+    default = Direction.MAXIMIZE.value
+    return [str(o.get("direction", default)) if isinstance(o, dict) else default
+            for o in got] or [default]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,7 +142,7 @@ class TrialImport:
     ``step``."""
 
     number: int
-    state: str = "COMPLETE"
+    state: str = TrialState.COMPLETE
     config: Mapping[str, Any] = field(default_factory=dict)
     features: Mapping[str, Any] | None = None
     group: str | None = None

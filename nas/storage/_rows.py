@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from nas.interfaces import ForecastSummary
+from nas.errors import ConfigError
+from nas.interfaces import ACTIONS, Action, ForecastSummary
 from nas.storage._engine import finite
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._records import ForecastRecord
@@ -60,8 +61,11 @@ def forecast_record(row: Any) -> ForecastRecord:
 
 def decision_row(trial_id: int, step: int, d: Mapping[str, Any], now: Any) -> dict[str, Any]:
     """The ``decisions`` row of ``d`` (the keyword arguments of ``Storage.add_decision``)."""
+    action = str(d["action"]).upper()
+    if action not in ACTIONS:
+        raise ConfigError(f"decision action {d['action']!r} is not one of {', '.join(ACTIONS)}")
     return {"trial_id": int(trial_id), "step": int(step), "policy": str(d["policy"]),
-            "action": str(d["action"]).upper(), "reason": str(d.get("reason", "")),
+            "action": Action(action).value, "reason": str(d.get("reason", "")),
             "created": now, "threshold": finite(d.get("threshold"))}
 
 

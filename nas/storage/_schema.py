@@ -9,6 +9,8 @@ revision reads ``alembic_version`` directly, so opening a database never imports
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,7 @@ __all__ = ["HEAD", "REVISIONS", "SchemaInfo", "SchemaState", "ensure_schema", "s
 log = logging.getLogger(__name__)
 
 #: Every migration in order; the last one is the revision this code writes and reads.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 HEAD = REVISIONS[-1]
 
 _VERSION_TABLE = Table(
@@ -179,6 +181,32 @@ def _alembic_config(conn: Connection) -> Any:
     return cfg
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction for the migrations.  On SQLite its foreign keys are off
+    while they run (SQLite ignores the pragma inside a transaction, so it is set before): the
+    batch migrations recreate tables, and dropping a parent table with them on would fail, or
+    cascade into its children.  Before the commit every foreign key is checked."""
+    with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    bad = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if bad is not None:
+                        raise StorageError(f"the migrated database breaks a foreign key: table "
+                                           f"{bad[0]}, row {bad[1]} refers to a missing "
+                                           f"{bad[2]} row")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+                conn.commit()
+
+
 def upgrade(engine: Engine, masked_url: str) -> tuple[str | None, str]:
     """Bring the database to the head revision (``nas db upgrade``); returns (before, after).
 
@@ -186,7 +214,7 @@ def upgrade(engine: Engine, masked_url: str) -> tuple[str | None, str]:
     """
     from alembic import command
 
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         state = schema_state(conn)
         before = state.revision
         if before is not None and before not in REVISIONS:
@@ -203,5 +231,5 @@ def migrate_to(engine: Engine, revision: str) -> None:
     """Run the migrations up to ``revision`` only (tests build old databases with this)."""
     from alembic import command
 
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         command.upgrade(_alembic_config(conn), revision)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from nas.storage._dashboard import DashboardReads
 from nas.storage._schema import SchemaInfo, schema_info, upgrade
-from nas.storage._write import DIRECTIONS, StorageWrites
+from nas.storage._write import StorageWrites
 
-__all__ = ["DIRECTIONS", "Storage"]
+__all__ = ["Storage"]
 
 
 class Storage(StorageWrites, DashboardReads):

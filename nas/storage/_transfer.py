@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.interfaces import DIRECTIONS, Action, StudyStatus, TrialState
 from nas.names import check_study_name
 from nas.storage._records import TrialImport, TrialRecord
-from nas.storage._storage import DIRECTIONS, Storage
+from nas.storage._storage import Storage
 
 __all__ = ["ImportResult", "export_curves", "export_rows", "import_curves", "study_curveset"]
 
@@ -102,11 +103,11 @@ def import_curves(
         if cs.config_features is not None:
             feats = {n: (float(v) if math.isfinite(float(v)) else None)
                      for n, v in zip(names, cs.config_features[i].tolist())}
-        state = str(cs.states[i]) if cs.states is not None else "COMPLETE"
+        state = str(cs.states[i]) if cs.states is not None else TrialState.COMPLETE
         stop = int(cs.stop_steps[i]) if cs.stop_steps is not None else 0
         decisions: tuple[dict[str, Any], ...] = ()
-        if stop > 0 and state == "STOPPED":  # the stop step survives the round trip
-            decisions = ({"step": stop, "policy": "imported", "action": "STOP",
+        if stop > 0 and state == TrialState.STOPPED:  # the stop step survives the round trip
+            decisions = ({"step": stop, "policy": "imported", "action": Action.STOP,
                           "reason": f"stopped at step {stop} (imported from {stop_name})"},)
         trials.append(TrialImport(
             number=i, state=state, group=groups[i] if groups else None,
@@ -116,7 +117,7 @@ def import_curves(
 
     study_id, n_points = storage.import_study(
         study, space="imported", task=study_task, objectives=[{"name": "value", "direction": d}],
-        config=config, trials=trials, status="COMPLETE",
+        config=config, trials=trials, status=StudyStatus.COMPLETE,
         action=f"importing {cs.source} into study {study!r}")
     if missing:
         log.warning("%s: %d of %d curve values are NaN or inf; stored as missing (NULL)",
@@ -157,8 +158,8 @@ def study_curveset(storage: Storage, name: str) -> Any:
     states = np.asarray([t.state for t in trials], dtype=object)
     stop_steps = np.zeros(len(trials), dtype=np.int64)
     for i, t in enumerate(trials):
-        if t.state == "STOPPED":
-            stop = [d.step for d in storage.decisions(t.id) if d.action == "STOP"]
+        if t.state == TrialState.STOPPED:
+            stop = [d.step for d in storage.decisions(t.id) if d.action == Action.STOP]
             stop_steps[i] = min(stop[-1], lengths[i]) if stop else lengths[i]
     stopping = (rec.config or {}).get("stopping")
     return CurveSet(curves, lengths, [dict(t.config) for t in trials], task, feats,

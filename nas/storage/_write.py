@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from nas._json import jsonable
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
-from nas.interfaces import ForecastSummary
+from nas.interfaces import (
+    DIRECTIONS,
+    STUDY_STATUSES,
+    Direction,
+    ForecastSummary,
+    StudyStatus,
+    TrialState,
+)
 from nas.names import check_study_name
 from nas.storage._engine import finite
 from nas.storage._lease import StorageLeases
@@ -22,7 +29,6 @@ from nas.storage._models import DECISIONS as _D
 from nas.storage._models import EVALUATIONS as _E
 from nas.storage._models import FORECASTS as _F
 from nas.storage._models import STUDIES as _S
-from nas.storage._models import STUDY_LEASES as _L
 from nas.storage._models import TRIAL_VALUES as _V
 from nas.storage._models import TRIALS as _T
 from nas.storage._models import utcnow
@@ -30,10 +36,7 @@ from nas.storage._query import StorageQueries, check_state
 from nas.storage._records import TrialImport
 from nas.storage._rows import decision_row, forecast_row, write_points
 
-__all__ = ["DIRECTIONS", "STUDY_STATUSES", "StepResult", "StorageWrites"]
-
-DIRECTIONS = ("maximize", "minimize")
-STUDY_STATUSES = ("RUNNING", "COMPLETE", "INTERRUPTED", "FAILED")
+__all__ = ["StepResult", "StorageWrites"]
 
 _ROW_BATCH = 20_000
 
@@ -50,10 +53,10 @@ def _check_objectives(objectives: Sequence[Mapping[str, Any]]) -> list[dict[str,
     for i, o in enumerate(objectives):
         if not isinstance(o, Mapping) or "name" not in o:
             raise ConfigError(f"objectives[{i}] is {o!r}; expected {{'name': ..., 'direction': ...}}")
-        d = o.get("direction", "maximize")
+        d = o.get("direction", Direction.MAXIMIZE)
         if d not in DIRECTIONS:
             raise ConfigError(f"objectives[{i}].direction is {d!r}; must be maximize or minimize")
-        out.append(jsonable({**o, "direction": d}))
+        out.append(jsonable({**o, "direction": Direction(d).value}))
     return out
 
 
@@ -89,7 +92,7 @@ class StorageWrites(StorageQueries, StorageLeases):
         objectives: list[dict[str, Any]],
         config: dict[str, Any],
         exist_ok: bool = False,
-        status: str = "RUNNING",
+        status: str = StudyStatus.RUNNING,
     ) -> int:
         """Create a study and return its id.  An existing name is a :class:`ConfigError`
         unless ``exist_ok`` (then the existing study's id is returned, unchanged)."""
@@ -123,17 +126,12 @@ class StorageWrites(StorageQueries, StorageLeases):
             raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
 
     def delete_study(self, name: str) -> None:
-        """Delete a study and everything it holds (one transaction).  A study that a running
-        driver holds (its lease is alive) is refused: :class:`~nas.errors.StudyLeasedError`."""
+        """Delete a study and everything it holds (one transaction): its rows in the other
+        tables go with it (ON DELETE CASCADE).  A study that a running driver holds (its lease
+        is alive) is refused: :class:`~nas.errors.StudyLeasedError`."""
         study_id = self.get_study(name).id
         self.check_not_leased(study_id, name, f"deleting study {name!r}")
         with self.transaction(f"deleting study {name!r}") as conn:
-            conn.execute(delete(_L).where(_L.c.study_id == study_id))
-            tids = select(_T.c.id).where(_T.c.study_id == study_id).scalar_subquery()
-            for table in (_P, _F, _D, _V):
-                conn.execute(delete(table).where(table.c.trial_id.in_(tids)))
-            conn.execute(delete(_T).where(_T.c.study_id == study_id))
-            conn.execute(delete(_E).where(_E.c.study_id == study_id))
             conn.execute(delete(_S).where(_S.c.id == study_id))
 
     def set_study_evaluation(self, study_id: int, *, metric: str, seeds: int, top: int,
@@ -161,7 +159,7 @@ class StorageWrites(StorageQueries, StorageLeases):
         features: dict[str, Any] | None = None,
         group: str | None = None,
         node: str | None = None,
-        state: str = "RUNNING",
+        state: str = TrialState.RUNNING,
         existing_ok: bool = False,
     ) -> int:
         """Record a new trial (started now) and return its id; (study, number) is unique.
@@ -337,8 +335,8 @@ class StorageWrites(StorageQueries, StorageLeases):
         """Mark the study's RUNNING trials INTERRUPTED (after a crash or Ctrl-C); returns how many."""
         with self.transaction("marking running trials interrupted") as conn:
             return int(conn.execute(
-                update(_T).where(_T.c.study_id == study_id, _T.c.state == "RUNNING")
-                .values(state="INTERRUPTED", finished=utcnow())
+                update(_T).where(_T.c.study_id == study_id, _T.c.state == TrialState.RUNNING)
+                .values(state=TrialState.INTERRUPTED.value, finished=utcnow())
             ).rowcount)
 
     # ------------------------------------------------------------------ bulk
@@ -351,7 +349,7 @@ class StorageWrites(StorageQueries, StorageLeases):
         objectives: list[dict[str, Any]],
         config: dict[str, Any],
         trials: Sequence[TrialImport],
-        status: str = "COMPLETE",
+        status: str = StudyStatus.COMPLETE,
         action: str = "importing a study",
     ) -> tuple[int, int]:
         """Create study ``name`` with finished ``trials`` (their curves and decisions) in ONE

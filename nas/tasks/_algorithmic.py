@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 from nas.tasks._base import BaseTask, check_float, check_int
 
 __all__ = ["AssociativeRecallTask", "CopyTask", "DelayedMatchTask", "ParityTask"]
@@ -33,7 +33,7 @@ class ParityTask(BaseTask):
 
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=1, output_size=2, seq_len=self.bits,
-                        objective="val_accuracy", direction="maximize",
+                        objective="val_accuracy", direction=Direction.MAXIMIZE,
                         objective_range=(0.0, 1.0), output_mode="last", loss="cross_entropy")
 
     def _generate(self, rng: np.random.Generator, n: int, split: str
@@ -69,7 +69,8 @@ class DelayedMatchTask(BaseTask):
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=self.n_symbols, output_size=2,
                         seq_len=self.max_delay + 2, objective="val_accuracy",
-                        direction="maximize", objective_range=(0.0, 1.0), output_mode="last",
+                        direction=Direction.MAXIMIZE, objective_range=(0.0, 1.0),
+                        output_mode="last",
                         loss="cross_entropy")
 
     def _generate(self, rng: np.random.Generator, n: int, split: str
@@ -114,7 +115,7 @@ class CopyTask(BaseTask):
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=self.n_symbols + 1,
                         output_size=self.n_symbols, seq_len=self._T, objective="val_accuracy",
-                        direction="maximize", objective_range=(0.0, 1.0),
+                        direction=Direction.MAXIMIZE, objective_range=(0.0, 1.0),
                         output_mode="sequence", loss="cross_entropy")
 
     def _generate(self, rng: np.random.Generator, n: int, split: str
@@ -151,7 +152,7 @@ class AssociativeRecallTask(BaseTask):
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=self.n_keys + self.n_values + 1,
                         output_size=self.n_values, seq_len=2 * self.n_pairs + 1,
-                        objective="val_accuracy", direction="maximize",
+                        objective="val_accuracy", direction=Direction.MAXIMIZE,
                         objective_range=(0.0, 1.0), output_mode="last", loss="cross_entropy")
 
     def _generate(self, rng: np.random.Generator, n: int, split: str

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 from nas.tasks._base import BaseTask, check_int, make_dataset
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class DigitsTask(BaseTask):
 
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=8, output_size=10, seq_len=8,
-                        objective="val_accuracy", direction="maximize",
+                        objective="val_accuracy", direction=Direction.MAXIMIZE,
                         objective_range=(0.0, 1.0), output_mode="last", loss="cross_entropy")
 
     def data(self, seed: int) -> tuple[TensorDataset, TensorDataset, TensorDataset]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 from nas.tasks._base import BaseTask, check_float, check_int
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ class HMMTask(BaseTask):
     # ------------------------------------------------------------------ task interface
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=self.n_symbols, output_size=self.n_symbols,
-                        seq_len=self.seq_len, objective="val_accuracy", direction="maximize",
+                        seq_len=self.seq_len, objective="val_accuracy",
+                        direction=Direction.MAXIMIZE,
                         objective_range=(0.0, 1.0), output_mode="sequence",
                         loss="cross_entropy",
                         extra={"bayes_accuracy": round(self.expected_bayes_accuracy(), 4)})

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas._checks import Checker
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 from nas.tasks._base import SPLITS, BaseTask, check_float, check_int, make_dataset
 
 if False:  # pragma: no cover - typing only, keeps torch out of import time
@@ -69,10 +69,10 @@ class Lorenz96Task(BaseTask):
         if self.objective == "val_loss":
             # a constant forecast of the standardised mean has MSE ~1; 4 covers diverging starts
             return TaskSpec(name=self.name, input_size=self.n_vars, output_size=self.n_vars,
-                            seq_len=self.window, objective="val_loss", direction="minimize",
+                            seq_len=self.window, objective="val_loss", direction=Direction.MINIMIZE,
                             objective_range=(0.0, 4.0), output_mode="last", loss="mse")
         return TaskSpec(name=self.name, input_size=self.n_vars, output_size=self.n_vars,
-                        seq_len=self.window, objective="val_skill", direction="maximize",
+                        seq_len=self.window, objective="val_skill", direction=Direction.MAXIMIZE,
                         objective_range=(0.0, 1.0), output_mode="last", loss="mse")
 
     def _trajectories(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 from nas.tasks._base import BaseTask, check_int
 
 __all__ = ["RegularLanguageTask"]
@@ -48,7 +48,8 @@ class RegularLanguageTask(BaseTask):
 
     def spec(self) -> TaskSpec:
         return TaskSpec(name=self.name, input_size=self.n_symbols + 2, output_size=2,
-                        seq_len=self.seq_len, objective="val_accuracy", direction="maximize",
+                        seq_len=self.seq_len, objective="val_accuracy",
+                        direction=Direction.MAXIMIZE,
                         objective_range=(0.0, 1.0), output_mode="sequence",
                         loss="cross_entropy")
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nas.curvefile import CurveSet
-from nas.interfaces import Curve, Decision, Forecast, StoppingPolicy, TrialView
+from nas.interfaces import Action, Curve, Decision, Direction, Forecast, StoppingPolicy, TrialView
 from nas.policies import StudyCurves
 from nas.testing._conformance import require
 
@@ -51,7 +51,7 @@ def synthetic_curve_set(n: int = 80, horizon: int = 20, groups: int = 2, seed: i
     task = np.array([f"g{i % groups}" for i in range(n)], dtype=object)
     feats = np.column_stack([lr, width])
     return CurveSet(curves, np.full(n, horizon), None, task, feats, ["log_lr", "width"],
-                    "maximize", "synthetic")
+                    Direction.MAXIMIZE.value, "synthetic")
 
 
 def synthetic_curves(n: int = 80, horizon: int = 20, seed: int = 0) -> list[Curve]:
@@ -152,6 +152,7 @@ def check_policy(policy: StoppingPolicy, horizon: int = 10) -> None:
                 d = policy.decide(TrialView(i, vals, horizon), view)
                 require("check_policy", isinstance(d, Decision),
                         f"decide returned {type(d).__name__}")
-                require("check_policy", d.action in ("CONTINUE", "STOP"), f"action {d.action!r}")
+                require("check_policy", d.action in (Action.CONTINUE, Action.STOP),
+                        f"action {d.action!r}")
                 require("check_policy", np.array_equal(vals, curves[i, :t]),
                         "decide modified the trial values")

@@ -42,6 +42,7 @@ import numpy as np
 
 from nas._checks import Checker
 from nas._json import jsonable_or_repr
+from nas.interfaces import DIRECTIONS, Direction
 
 if TYPE_CHECKING:
     import torch
@@ -335,7 +336,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
         v = getattr(spec, key)
         if not isinstance(v, int) or v < 1:
             p.append(f"spec.{key} = {v!r}: must be an integer >= 1")
-    if spec.direction not in ("maximize", "minimize"):
+    if spec.direction not in DIRECTIONS:
         p.append(f"spec.direction is {spec.direction!r}")
     if spec.output_mode not in ("last", "sequence"):
         p.append(f"spec.output_mode is {spec.output_mode!r}")
@@ -400,7 +401,7 @@ def check_task(task: Task, seed: int = 0) -> TaskCheck:
             if not (np.isfinite(v) and lo - 1e-9 <= v <= hi + 1e-9):
                 p.append(f"{name}: the objective of {what} predictor is {v}, outside "
                          f"{spec.objective_range}")
-        better = values[1] >= values[0] if spec.direction == "maximize" else \
+        better = values[1] >= values[0] if spec.direction == Direction.MAXIMIZE else \
             values[1] <= values[0]
         if not better:
             p.append(f"{name}: a perfect predictor scores worse than a trivial one "

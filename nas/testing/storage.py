@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
+from nas.interfaces import Action, Direction, StudyStatus, TrialState
 from nas.testing._conformance import ConformanceError, require
 
 __all__ = [
@@ -80,7 +81,8 @@ def synthetic_study_curves(
     configs = [json.loads(json.dumps(cfg)) for cfg in configs]
     feats = np.stack([np.log10(lr), layers.astype(np.float64)], axis=1)
     task = np.asarray([tasks[i % len(tasks)] for i in range(n)], dtype=object)
-    return CurveSet(curves, lengths, configs, task, feats, ["log10_lr", "layers"], "maximize",
+    return CurveSet(curves, lengths, configs, task, feats, ["log10_lr", "layers"],
+                    Direction.MAXIMIZE.value,
                     "synthetic")
 
 
@@ -118,12 +120,13 @@ def check_storage(url: str) -> None:
     st = Storage(url)
     name = f"conformance-{uuid.uuid4().hex[:8]}"
     sid = st.create_study(name, space="s", task="t",
-                          objectives=[{"name": "acc", "direction": "maximize"},
-                                      {"name": "params", "direction": "minimize"}],
+                          objectives=[{"name": "acc", "direction": Direction.MAXIMIZE},
+                                      {"name": "params", "direction": Direction.MINIMIZE}],
                           config={"seed": 0, "nested": {"a": [1, 2]}})
     _expect(name in st.study_names(), "a created study is listed by study_names()")
     rec = st.get_study(name)
-    _expect(rec.id == sid and rec.direction == "maximize", "get_study returns the created study")
+    _expect(rec.id == sid and rec.direction == Direction.MAXIMIZE,
+            "get_study returns the created study")
     _expect(rec.config == {"seed": 0, "nested": {"a": [1, 2]}}, "study config round-trips")
     try:
         st.create_study(name, space="s", task="t", objectives=[{"name": "acc"}], config={})
@@ -152,17 +155,18 @@ def check_storage(url: str) -> None:
     st.add_points(t1, [(1, 0.2, None)])
     st.add_forecast(t0, 4, predictor="p", horizon=10, mean=0.5, q05=0.2, q50=0.5, q95=0.8,
                     p_improve=float("nan"))
-    st.add_decision(t0, 4, policy="predictive", action="STOP", reason="P(improve) < delta")
+    st.add_decision(t0, 4, policy="predictive", action=Action.STOP, reason="P(improve) < delta")
     fc = st.forecasts(t0)
     _expect(len(fc) == 1 and fc[0].summary.horizon == 10 and fc[0].summary.p_improve is None,
             "forecast stored, NaN as missing")
-    _expect([d.action for d in st.decisions(t0)] == ["STOP"], "decision stored")
-    st.finish_trial(t0, state="STOPPED", values=[0.3, 1000.0])
-    running = st.trials(sid, states=["RUNNING"])
+    _expect([d.action for d in st.decisions(t0)] == [Action.STOP], "decision stored")
+    st.finish_trial(t0, state=TrialState.STOPPED, values=[0.3, 1000.0])
+    running = st.trials(sid, states=[TrialState.RUNNING])
     _expect([t.number for t in running] == [1], "trial 1 is still RUNNING")
     _expect(st.mark_interrupted(sid) == 1, "mark_interrupted marks the one RUNNING trial")
     trials = st.trials(sid, with_curves=True)
-    _expect([t.state for t in trials] == ["STOPPED", "INTERRUPTED"], "states after finishing")
+    _expect([t.state for t in trials] == [TrialState.STOPPED, TrialState.INTERRUPTED],
+            "states after finishing")
     a = trials[0]
     _expect(a.value == 0.3 and a.values == [0.3, 1000.0] and a.epochs == 4,
             f"value, values and epochs (highest step) stored; got {a.value}, {a.values}, {a.epochs}")
@@ -182,20 +186,21 @@ def check_storage(url: str) -> None:
     _expect(st.curve_points(t9) == [(1, 0.5, 0.1)], "record_step stores the point once")
     _expect([(f.step, f.summary.q95) for f in st.forecasts(t9)] == [(1, 0.8)],
             "record_step forecast")
-    _expect([d.action for d in st.decisions(t9)] == ["CONTINUE"], "record_step decision")
+    _expect([d.action for d in st.decisions(t9)] == [Action.CONTINUE], "record_step decision")
     t10 = st.create_trial(sid, 10, config={}, distributions={})
     st.record_steps([(t9, 2, 0.6, None, None, None),
-                     (t10, 1, 0.1, 0.5, None, {"policy": "asha", "action": "STOP", "reason": "r"}),
+                     (t10, 1, 0.1, 0.5, None, {"policy": "asha", "action": Action.STOP,
+                                                     "reason": "r"}),
                      (t10, 1, 0.7, 0.5, None, None)])
     _expect(st.curve(t9) == [(1, 0.5), (2, 0.6)] and st.curve(t10) == [(1, 0.1)],
             "record_steps: points of several trials, each once")
-    _expect([d.action for d in st.decisions(t10)] == ["STOP"], "record_steps decision")
-    st.finish_trial(t10, state="STOPPED")
-    st.finish_trial(t9, state="FAILED", error="boom")
-    _expect(st.trials(sid, states=["FAILED"])[0].error == "boom", "error text stored")
+    _expect([d.action for d in st.decisions(t10)] == [Action.STOP], "record_steps decision")
+    st.finish_trial(t10, state=TrialState.STOPPED)
+    st.finish_trial(t9, state=TrialState.FAILED, error="boom")
+    _expect(st.trials(sid, states=[TrialState.FAILED])[0].error == "boom", "error text stored")
     t2 = st.create_trial(sid, 2, config={"lr": 0.5}, distributions={})
     st.add_points(t2, [(1, 0.6, None), (2, 0.7, None)])
-    st.finish_trial(t2, state="COMPLETE", value=0.7)
+    st.finish_trial(t2, state=TrialState.COMPLETE, value=0.7)
     h = open_study(name, url)
     _expect(h.best_trial is not None and h.best_trial.number == 2, "best trial: best COMPLETE one")
     _expect(sorted(h.curves) == [0, 1, 2, 9, 10] and len(h.curves[0]) == 4, "curves by trial number")
@@ -205,8 +210,8 @@ def check_storage(url: str) -> None:
         pass
     else:
         raise ConformanceError("check_storage", "a duplicate (study, number) must be refused")
-    st.set_study_status(sid, "COMPLETE")
-    _expect(st.get_study(name).status == "COMPLETE", "study status updated")
+    st.set_study_status(sid, StudyStatus.COMPLETE)
+    _expect(st.get_study(name).status == StudyStatus.COMPLETE, "study status updated")
     st.set_study_evaluation(sid, metric="test_acc", seeds=2, top=1, wall_s=1.0,
                             results=[{"rank": 1, "number": 2, "mean": 0.7, "runs": []}])
     ev = st.study_evaluation(sid)
@@ -229,7 +234,7 @@ def write_points_worker(url: str, study: str, number: int, steps: int, batch: in
         pts = [(s, number + s / 1000.0, float(s)) for s in range(lo, min(steps + 1, lo + batch))]
         st.add_points(tid, pts)
         st.add_points(tid, pts[: max(1, len(pts) // 2)])
-    st.finish_trial(tid, state="COMPLETE")
+    st.finish_trial(tid, state=TrialState.COMPLETE)
     st.close()
     return tid
 
@@ -256,5 +261,6 @@ def check_concurrent_writers(url: str, *, processes: int = 4, steps: int = 200, 
                 f"trial {t.number}: every step exactly once", _WRITERS)
         _expect(all(v is not None and math.isclose(v, t.number + s / 1000.0) for s, v in pts),
                 f"trial {t.number}: values as written", _WRITERS)
-        _expect(t.state == "COMPLETE" and t.epochs == steps, f"trial {t.number} finished", _WRITERS)
+        _expect(t.state == TrialState.COMPLETE and t.epochs == steps,
+                f"trial {t.number} finished", _WRITERS)
     st.close()

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from nas._checks import Checker
-from nas.interfaces import TaskSpec
+from nas.interfaces import Direction, TaskSpec
 
 __all__ = ["MODES", "ToySpace", "ToyTask", "toy_train"]
 
@@ -179,9 +179,9 @@ class ToyTask:
     def spec(self) -> TaskSpec:
         if self.objective == "val_loss":
             return TaskSpec(name="toy", input_size=2, output_size=2, seq_len=4,
-                            objective="val_loss", direction="minimize")
+                            objective="val_loss", direction=Direction.MINIMIZE)
         return TaskSpec(name="toy", input_size=2, output_size=2, seq_len=4,
-                        objective="val_accuracy", direction="maximize")
+                        objective="val_accuracy", direction=Direction.MAXIMIZE)
 
     def data(self, seed: int) -> tuple[Any, Any, Any]:
         import torch
