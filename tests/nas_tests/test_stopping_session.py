@@ -53,7 +53,10 @@ def recorded_curves(n: int = 24, seed: int = 5) -> np.ndarray:
 
 def engine_stops(curves: np.ndarray, policy: str, options: dict, tmp_path: Path,
                  predictor: str | None) -> list[int]:
-    stopping: dict = {"policy": policy, "audit": 0, "options": options}
+    top = ("delta", "epsilon", "min_epochs")  # [stopping] keys, not policy options
+    stopping: dict = {"policy": policy, "audit": 0,
+                      "options": {k: v for k, v in options.items() if k not in top},
+                      **{k: v for k, v in options.items() if k in top}}
     if predictor:
         stopping["predictor"] = predictor
     cfg = load_config(toy_sections("same", trials=len(curves), max_epochs=T, sampler="random",
