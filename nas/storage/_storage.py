@@ -76,6 +76,10 @@ class Storage:
                  create: bool | None = None, wait_ms: int | None = None) -> None:
         self.db = Database(url, check_schema=check_schema, read_only=read_only, create=create,
                            wait_ms=wait_ms)
+        self.url = self.db.url
+        self.masked_url = self.db.masked_url
+        self.dialect = self.db.dialect
+        self.read_only = self.db.read_only
         self.reads = Queries(self.db)
         self.leases = Leases(self.db)
         self.writes = Writes(self.db, self.reads, self.leases)
@@ -102,22 +106,6 @@ class Storage:
                    create=create, wait_ms=wait_ms)
 
     # ------------------------------------------------------------------ the connection
-    @property
-    def url(self) -> str:
-        return self.db.url
-
-    @property
-    def masked_url(self) -> str:
-        return self.db.masked_url
-
-    @property
-    def dialect(self) -> str:
-        return self.db.dialect
-
-    @property
-    def read_only(self) -> bool:
-        return self.db.read_only
-
     @property
     def engine(self) -> Engine:
         return self.db.engine
