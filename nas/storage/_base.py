@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from typing_extensions import Self
 
 from nas.errors import NasError, StorageError
 from nas.storage._engine import cause, make_engine
@@ -49,15 +48,6 @@ class Database:
     def close(self) -> None:
         """Release pooled connections (the object stays usable: the pool reconnects)."""
         self._engine.dispose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Storage({self.masked_url!r})"
 
     @contextmanager
     def translate(self, action: str) -> Iterator[None]:
