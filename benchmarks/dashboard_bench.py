@@ -29,7 +29,7 @@ def build(url: str, n: int, epochs: int) -> int:
         distribution_to_json,
     )
 
-    from nas.storage import Storage
+    from nas.storage import StepRecord, Storage
 
     st = Storage(url)
     sid = st.create_study("bench-10k", space="seq_cells", task="parity",
@@ -52,9 +52,9 @@ def build(url: str, n: int, epochs: int) -> int:
             kind = rng.random()
             length = epochs if kind < 0.4 else (1 if kind > 0.97 else rng.randint(2, epochs - 1))
             pts = [(s, ceiling * (1 - math.exp(-rate * s)), float(s)) for s in range(1, length + 1)]
-            steps = [(tid, s, v, w, None, {"policy": "predictive", "action": "CONTINUE",
-                                           "reason": "P(improve) high", "threshold": 0.8})
-                     for s, v, w in pts]
+            steps = [StepRecord(tid, s, v, w, decision={
+                         "policy": "predictive", "action": "CONTINUE",
+                         "reason": "P(improve) high", "threshold": 0.8}) for s, v, w in pts]
             st.record_steps(steps)
             if kind > 0.97:
                 st.finish_trial(tid, state="FAILED", error="RuntimeError: diverged")

@@ -13,34 +13,27 @@ from pathlib import Path
 from typing import Any
 
 from nas.config import StudyConfig
-from nas.storage import StudyHandle, open_study
+from nas.storage import Storage, StudyHandle
 
 __all__ = ["Study", "run"]
 
 
 class Study(StudyHandle):
-    """A study in a database: ``trials``, ``curves``, ``best_trial``, ``to_pandas()`` (see
-    :class:`nas.storage.StudyHandle`).
+    """A study in a database: ``trials``, ``curves``, ``best_trial``, ``to_pandas()`` (the
+    :class:`nas.storage.StudyHandle`, opened the same way: ``Study(name, storage=None)``),
+    and :meth:`evaluate`.
 
     ``summary`` is set when the study came from :func:`run` in this process.
     """
 
     summary: Any = None
 
-    def __init__(self, name: str, storage: str | None = None) -> None:
-        h = open_study(name, storage)
-        super().__init__(h.storage, h.record)
-        self.storage_url = storage
-
-    def __repr__(self) -> str:
-        return f"Study({self.record.name!r}, storage={self.storage.masked_url!r})"
-
     def evaluate(self, *, top: int = 3, seeds: int = 3, out_dir: str | Path = "nas-models",
                  max_epochs: int | None = None) -> dict[str, Any]:
         """Retrain the best configurations and report the test metric (``nas evaluate``)."""
         from nas.evaluate import evaluate_study
 
-        return evaluate_study(self.name, storage=self.storage_url, top=top, seeds=seeds,
+        return evaluate_study(self.name, storage=self.storage.url, top=top, seeds=seeds,
                               out_dir=out_dir, max_epochs=max_epochs)
 
 
@@ -54,11 +47,12 @@ def run(config_or_path: StudyConfig | str | Path | Mapping[str, Any], *,
     """
     from nas.config import load_config
     from nas.runner import run_study
-    from nas.storage import resolve_url
 
     cfg = load_config(config_or_path)
+    opened: list[Storage] = []  # the one storage of the run (run_study opens it)
     summary = run_study(cfg, storage=storage, address=address, trials=trials, timeout=timeout,
-                        cpus=cpus, resume=resume, verbose=verbose, ray_storage=ray_storage)
-    study = Study(cfg.name, resolve_url(storage, cfg.study.storage))
+                        cpus=cpus, resume=resume, verbose=verbose, ray_storage=ray_storage,
+                        on_open=opened.append)
+    study = Study(cfg.name, opened[0])
     study.summary = summary
     return study

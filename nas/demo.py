@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from nas.cli import plot_curve
     from nas.curvefile import save_curves
     from nas.errors import NasError
-    from nas.storage import Storage, import_curves, resolve_url
+    from nas.storage import Storage, import_curves
     from nas.testing.storage import synthetic_study_curves
 
     out = Path(args.out)
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         curves = out / "curves.npz"
         save_curves(curves, synthetic_study_curves(n=60, horizon=25, seed=7,
                                                tasks=("parity", "copy", "lorenz96")))
-        st = Storage(resolve_url(args.storage))
+        st = Storage.open(args.storage, create=True)
         if DEMO_STUDY in st.study_names():
             st.delete_study(DEMO_STUDY)
         res = import_curves(st, curves, DEMO_STUDY)

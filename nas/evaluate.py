@@ -62,10 +62,10 @@ def evaluate_study(study: str, *, storage: str | None = None, top: int = 3, seed
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
             raise ConfigError(f"{name} = {v!r}: must be an integer in [1, {hi}]")
     from nas.registry import create
-    from nas.storage import Storage, require_existing, resolve_url
+    from nas.storage import Storage
 
     t0 = time.monotonic()
-    st = Storage(require_existing(resolve_url(storage)))
+    st = Storage.open(storage, write=True)
     rec = st.get_study(study)
     try:
         cfg = config_from_dict(dict(rec.config), source=f"study {study!r}")

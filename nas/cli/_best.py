@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from nas.cli._app import app
-from nas.cli._db import STORAGE_OPTION, _storage
+from nas.cli._db import STORAGE_OPTION
 from nas.errors import ConfigError
 from nas.interfaces import TrialState
 
@@ -78,7 +78,9 @@ def best_cmd(
             raise ConfigError(f"-o {output}: is a directory; give the name of the file to write")
     elif kind not in ("toml", "json"):
         raise ConfigError(f"--format {fmt!r} is not supported by best; use toml or json")
-    st = _storage(storage)
+    from nas.storage import Storage
+
+    st = Storage.open(storage)
     doc, best = best_study_doc(st, study)
     rec = st.get_study(study)
     how = f"nas run {output}" if output is not None else "save it as best.toml, then nas run best.toml"

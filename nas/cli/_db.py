@@ -39,23 +39,6 @@ _TRIAL_COLUMNS = ["number", "state", "value", "epochs", "group", "params"]
 _FORECAST_COLUMNS = tuple(f.name for f in fields(ForecastSummary))
 
 
-def _storage(url: str | None, *, check_schema: bool = True, create: bool = False,
-             write: bool = False, wait_ms: int | None = None) -> Any:
-    """The storage of ``url``.  Only commands that create (``create=True``: ``db upgrade``,
-    ``import``) may create a database or its tables; the query commands open it read-only
-    (``write=False``: nothing is created or changed, and an empty database is "not a nas
-    database"); ``nas delete`` writes to an existing one."""
-    from nas.storage import Storage, require_existing, resolve_url
-
-    resolved = resolve_url(url)
-    if not create:
-        require_existing(resolved)
-    if write and check_schema:  # an empty or foreign database is refused before any write
-        Storage(resolved, read_only=True, wait_ms=wait_ms).close()
-    return Storage(resolved, check_schema=check_schema, read_only=not (create or write),
-                   create=create, wait_ms=wait_ms)
-
-
 def _created(v: Any) -> str:
     return v.replace(microsecond=0).isoformat(sep=" ") if v is not None else ""
 
@@ -70,7 +53,9 @@ _COUNTED = ("studies", "trials", "curve_points", "forecasts", "decisions")
 @db_app.command("upgrade")
 def db_upgrade(storage: str | None = STORAGE_OPTION) -> None:
     """Create the database, or bring an older one to this nas's schema revision."""
-    st = _storage(storage, check_schema=False, create=True)
+    from nas.storage import Storage
+
+    st = Storage.open(storage, check_schema=False, create=True)
     before, after = st.upgrade_schema()
     if before == after:
         typer.echo(f"{st.masked_url}: schema already at revision {after}")
@@ -86,7 +71,9 @@ def db_info(
 ) -> None:
     """Show the database URL (password masked), back end, schema revision and row counts."""
     out = resolve_format(fmt, as_json)
-    st = _storage(storage, check_schema=False)
+    from nas.storage import Storage
+
+    st = Storage.open(storage, check_schema=False)
     schema = st.schema_info()
     status = _SCHEMA_STATUS[schema.state]
     info: dict[str, Any] = {"url": st.masked_url, "backend": st.dialect,
@@ -111,11 +98,11 @@ def import_cmd(
 ) -> None:
     """Import recorded learning curves as a study (one transaction): each trial in the file's
     `state` (COMPLETE when it has none), a STOPPED one with its `stop_step` as a decision."""
-    from nas.storage import import_curves
+    from nas.storage import Storage, import_curves
 
     if direction is not None and direction not in DIRECTIONS:
         raise ConfigError(f"--direction = {direction!r}: must be maximize or minimize")
-    st = _storage(storage, create=True)
+    st = Storage.open(storage, create=True)
     res = import_curves(st, file, study, direction=direction)
     if as_json:
         emit_json(res.to_dict())
@@ -137,7 +124,7 @@ def export_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export a study: trials as csv/json, or the curve-file format (npz) that imports back."""
-    from nas.storage import export_curves, export_rows
+    from nas.storage import Storage, export_curves, export_rows
 
     out = "json" if as_json else fmt.lower()
     if out not in ("csv", "json", "npz"):
@@ -146,7 +133,7 @@ def export_cmd(
         raise ConfigError("--format npz needs -o FILE.npz (binary output is not written to stdout)")
     if output is not None and output.is_dir():
         raise ConfigError(f"-o {output}: is a directory; give the name of the file to write")
-    st = _storage(storage)
+    st = Storage.open(storage)
     if out == "npz" and output is not None:
         n = export_curves(st, study, output)
         typer.echo(f"wrote {n} curves of study {study!r} to {output}", err=True)
@@ -176,7 +163,9 @@ def delete_cmd(
     storage: str | None = STORAGE_OPTION,
 ) -> None:
     """Delete a study with its trials, curve points, forecasts and decisions (one transaction)."""
-    st = _storage(storage, write=True)
+    from nas.storage import Storage
+
+    st = Storage.open(storage, write=True)
     rec = st.get_study(study)
     n = len(st.trial_rows(rec.id))
     if not yes:
@@ -197,8 +186,10 @@ def studies_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List the studies: space, task, direction, trials by state, best value, created."""
+    from nas.storage import Storage
+
     out = resolve_format(fmt, as_json)
-    st = _storage(storage)
+    st = Storage.open(storage)
     rows = []
     for s in st.study_summaries():
         rec = s["study"]
@@ -273,7 +264,9 @@ def trials_cmd(
     if sort is not None and sort not in ("value", "number"):
         raise ConfigError(f"--sort = {sort!r}: must be value or number")
     states = _parse_states(state)
-    st = _storage(storage)
+    from nas.storage import Storage
+
+    st = Storage.open(storage)
     rec = st.get_study(study)
     multi = len(rec.objectives) > 1
     rows = st.trial_rows(rec.id, states=states, sort=sort or ("value" if top is not None else "number"),
@@ -403,7 +396,9 @@ def curve_cmd(
         raise ConfigError(f"--plot {plot}: the plot is a PNG file; name it *.png")
     if plot is not None:
         check_output_file(plot, "--plot")
-    st = _storage(storage)
+    from nas.storage import Storage
+
+    st = Storage.open(storage)
     rec = st.get_study(study)
     tid = st.trial_id(rec.id, number)
     points = st.curve_points(tid)

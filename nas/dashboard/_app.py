@@ -31,9 +31,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nas.dashboard import _data
+from nas.dashboard._queries import LEADERBOARD_SORTS, leaderboard
 from nas.errors import ConfigError, StorageError, StudyNotFoundError
 from nas.interfaces import TRIAL_STATES
-from nas.storage import LEADERBOARD_SORTS, Storage, StudyRecord
+from nas.storage import Storage, StudyRecord
 
 __all__ = ["create_app"]
 
@@ -139,8 +140,8 @@ def create_app(storage: Storage) -> Starlette:
         search = "".join(ch for ch in q.get("q", "")[:200] if ch.isprintable())  # no NUL
         # 1..MAX_PAGE (a page past the last one is empty; no offset overflows the database)
         page = min(MAX_PAGE, max(1, parse_id(q.get("page", "1")[:MAX_DIGITS + 1]) or 1))
-        rows, total = storage.leaderboard(
-            study.id, direction=study.direction, sort=sort, descending=descending,
+        rows, total = leaderboard(
+            storage, study.id, direction=study.direction, sort=sort, descending=descending,
             states=states, search=search or None, offset=(page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE)
         return {"rows": _data.leaderboard_rows(rows), "total": total, "sort": sort,

@@ -13,6 +13,7 @@ import threading
 from typing import Any, cast
 
 from nas._format import layer_params, short_config
+from nas.dashboard import _queries as q
 from nas.interfaces import Direction, TrialState, better
 from nas.policies import false_stop_text
 from nas.storage import UNREADABLE, Storage, StudyRecord
@@ -79,7 +80,7 @@ def _max_epochs(study: StudyRecord) -> int | None:
 
 # ---------------------------------------------------------------------------- studies page
 def studies_table(st: Storage) -> list[dict[str, Any]]:
-    activity = st.study_activity()
+    activity = q.study_activity(st)
     rows = []
     for s in st.study_summaries():
         rec: StudyRecord = s["study"]
@@ -100,7 +101,7 @@ def studies_table(st: Storage) -> list[dict[str, Any]]:
 def study_summary(st: Storage, study: StudyRecord) -> dict[str, Any]:
     """Counts, best value and the epochs saved by stopping.  Without stopping, every finished
     trial would have run ``training.max_epochs`` (else the longest trial's epochs)."""
-    ov = st.study_overview(study.id, study.direction)
+    ov = q.study_overview(st, study.id, study.direction)
     full = _max_epochs(study) or ov["longest"] or 0
     done = ov["states"].get(TrialState.COMPLETE, 0) + ov["states"].get(TrialState.STOPPED, 0)
     run_done = ov["epochs_by_state"].get(TrialState.COMPLETE, 0) + \
@@ -130,7 +131,7 @@ def best_so_far(st: Storage, study: StudyRecord) -> dict[str, Any]:
     """Every finished trial's value by number and by wall time (hours since the study was
     created), its state, and the best COMPLETE value so far in both orders."""
     direction = study.direction
-    rows = [r for r in st.trial_progress(study.id) if num(r[2]) is not None]
+    rows = [r for r in q.trial_progress(st, study.id) if num(r[2]) is not None]
     t0 = study.created
 
     def hours(t: _dt.datetime | None) -> float | None:
@@ -173,7 +174,7 @@ def importances(st: Storage, study: StudyRecord) -> dict[str, Any]:
     does); cached until a trial completes, and recomputed at most every 30 s."""
     import time
 
-    rows = st.importance_inputs(study.id, limit=IMPORTANCE_TRIALS)
+    rows = q.importance_inputs(st, study.id, limit=IMPORTANCE_TRIALS)
     key = (st.url, study.id)  # never shown: only the cache's key
     stamp = (len(rows), rows[0][0] if rows else None)
     with _importance_lock:  # one computation at a time; the others wait and reuse it
@@ -267,7 +268,7 @@ def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
     points, forecasts, decisions = st.trial_detail(trial.id)
     missing = [i for i, d in enumerate(decisions)
                if num(d.threshold) is None and isinstance(d.created, _dt.datetime)]
-    fallback = st.best_completed_at(study.id, [decisions[i].created for i in missing],
+    fallback = q.best_completed_at(st, study.id, [decisions[i].created for i in missing],
                                     direction=study.direction, exclude_trial=trial.id)
     best_at = dict(zip(missing, fallback))
     ds = []
@@ -294,7 +295,7 @@ def trial_view(st: Storage, study: StudyRecord, trial: Any) -> dict[str, Any]:
 
 
 def compare_curves(st: Storage, study: StudyRecord, numbers: list[int]) -> dict[str, Any]:
-    curves = st.curves_of(study.id, numbers)
+    curves = q.curves_of(st, study.id, numbers)
     return {"direction": study.direction,
             "curves": [{"number": n, "steps": [p[0] for p in pts],
                         "values": [num(p[1]) for p in pts]}

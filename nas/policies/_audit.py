@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nas._checks import Checker
-from nas.interfaces import AUDIT, Decision
+from nas.interfaces import AUDIT, Decision, Direction, TrialState
 
-__all__ = ["DEFAULT_AUDIT", "StopAudit", "false_stop_estimate", "false_stop_summary",
-           "false_stop_text", "inclusion_from_reason", "wilson_interval"]
+__all__ = ["DEFAULT_AUDIT", "AuditedStop", "StopAudit", "audit_false_stops", "audit_verdict",
+           "audit_verdicts", "false_stop_estimate", "false_stop_summary", "false_stop_text",
+           "inclusion_from_reason", "wilson_interval"]
 
 #: Default audit budget: the audit may spend at most this share of the epochs the study has
 #: consumed (audited trials run on from the would-be stop to the horizon).  5% keeps its cost a
@@ -172,3 +173,58 @@ def false_stop_text(fs: dict[str, Any], *, short: bool = False) -> str:
     body = (f"{fs['false_stops']}/{fs['audited']} ({100 * fs['rate']:.1f}%, 95% CI "
             f"{100 * lo:.1f}-{100 * hi:.1f}%)")
     return body if short else f"false stops {body} of the audited stops"
+
+
+class AuditedStop(Protocol):
+    """An ``AUDIT`` decision as stored, with its trial's outcome (``nas.storage.AuditRecord``):
+    what the audit's verdict is made of.  ``value`` and ``threshold`` are None where missing."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def step(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+def audit_verdict(a: AuditedStop) -> str:
+    """``"false stop"`` (complete, and the final value beat the decision's threshold: stopping
+    would have lost it), ``"right stop"`` (complete, it did not), ``"pending"`` (still
+    running) or ``"lost"`` (failed or interrupted before its final value, or unreadable)."""
+    if a.state == TrialState.RUNNING:
+        return "pending"
+    if a.state != TrialState.COMPLETE or a.value is None or a.threshold is None:
+        return "lost"
+    beat = a.value < a.threshold if a.direction == Direction.MINIMIZE else a.value > a.threshold
+    return "false stop" if beat else "right stop"
+
+
+def audit_verdicts(audited: Iterable[AuditedStop]) -> dict[int, tuple[int, str]]:
+    """The audited trials by number: the step of the (first) ``AUDIT`` decision and its
+    :func:`audit_verdict`.  ``audited`` is in trial number and step order."""
+    out: dict[int, tuple[int, str]] = {}
+    for a in audited:
+        if a.number not in out:
+            out[a.number] = (a.step, audit_verdict(a))
+    return out
+
+
+def audit_false_stops(audited: Sequence[AuditedStop]) -> dict[str, Any]:
+    """A study's measured false-stop rate: among the audited trials that finished, the share
+    whose stop would have been wrong, each weighted by 1/p with p its inclusion probability
+    (recorded in its AUDIT decision's reason; older studies: equal weights), with a 95%
+    Wilson interval (:func:`false_stop_estimate`)."""
+    p = {a.number: inclusion_from_reason(a.reason) for a in audited}
+    got = audit_verdicts(audited)
+    done = [(outcome == "false stop", 1.0 / (p.get(n) or 1.0))
+            for n, (_, outcome) in got.items() if outcome in ("false stop", "right stop")]
+    pending = sum(1 for _, outcome in got.values() if outcome == "pending")
+    return false_stop_estimate(done, pending)

@@ -94,9 +94,17 @@ class RunSummary:
 
 def open_run_storage(cfg: StudyConfig, storage: str | None) -> Any:
     """The study's :class:`~nas.storage.Storage` (``--storage`` > NAS_STORAGE > file > default)."""
-    from nas.storage import Storage, resolve_url
+    from nas.storage import Storage
 
-    return Storage(resolve_url(storage, cfg.study.storage))
+    return Storage.open(storage, file_url=cfg.study.storage, create=True)
+
+
+def _opened(cfg: StudyConfig, storage: str | None,
+            on_open: Callable[[Any], None] | None) -> Any:
+    st = open_run_storage(cfg, storage)
+    if on_open is not None:
+        on_open(st)
+    return st
 
 
 def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: int = 10,
@@ -128,14 +136,13 @@ def summarize(cfg: StudyConfig, st: Any, study_id: int, wall_s: float, *, top: i
         false_stops=st.false_stops(rec.id) if cfg.stopping.policy != "none" else None)
 
 
-def finished_summary(cfg: StudyConfig, storage: str | None) -> RunSummary | None:
+def finished_summary(cfg: StudyConfig, st: Any) -> RunSummary | None:
     """The summary of the study of ``cfg`` when resuming it has nothing to run: it exists with
     the same settings, no trial is RUNNING and its COMPLETE, STOPPED and FAILED trials fill
     the budget.  Read from the database only (no plug-ins, no Ray, nothing written); None
     when there is something to run (or to refuse: :func:`prepare_study` says why)."""
     from nas.runner._resume import resume_differences
 
-    st = open_run_storage(cfg, storage)
     if cfg.name not in st.study_names():
         return None
     rec = st.get_study(cfg.name)
@@ -167,6 +174,7 @@ def run_study(
     on_start: Callable[[Any], None] | None = None,
     on_change: Callable[[], None] | None = None,
     callbacks: Sequence[Any] = (),
+    on_open: Callable[[Any], None] | None = None,
 ) -> RunSummary:
     """Run (or resume) the study of ``config`` to its trial budget; return its summary.
 
@@ -177,15 +185,19 @@ def run_study(
     ``on_start(engine)`` / ``on_change()`` drive a progress view (``engine.stats()`` is its
     :class:`~nas.runner._stats.RunStats` snapshot); ``callbacks`` are more Ray
     Tune callbacks (``ray.tune.Callback``) for the run, e.g. a logger of the user's choice.  A Ray runtime already
-    initialised by the caller is used as is and left running.
+    initialised by the caller is used as is and left running.  ``on_open(storage)`` is called
+    with the run's one :class:`~nas.storage.Storage` once it is open (:func:`nas.run` returns
+    a study on it).
     """
     cfg = load_config(config).with_overrides(trials=trials)
     if timeout is not None and not timeout > 0:
         raise ConfigError(f"--timeout = {timeout!r}: must be a number of seconds > 0")
     if cpus is not None and cpus < 1:
         raise ConfigError(f"--cpus = {cpus!r}: must be an integer >= 1")
+    st = None
     if resume:  # a finished study: its summary, without plug-ins, Ray or a change
-        finished = finished_summary(cfg, storage)
+        st = _opened(cfg, storage, on_open)
+        finished = finished_summary(cfg, st)
         if finished is not None:
             return finished
     if address:
@@ -197,7 +209,8 @@ def run_study(
     from nas.plugins import build_plugins
 
     plugins = build_plugins(cfg)
-    st = open_run_storage(cfg, storage)
+    if st is None:  # (opened after the plug-ins: a bad study file creates no database)
+        st = _opened(cfg, storage, on_open)
     results_dir = check_results_dir(ray_storage)
     from nas.storage import LeaseHolder
 

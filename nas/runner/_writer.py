@@ -27,7 +27,7 @@ from nas.interfaces import TrialState
 
 if TYPE_CHECKING:
     from nas.interfaces import ForecastSummary
-    from nas.storage import StepResult, Storage
+    from nas.storage import StepRecord, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class _RecordSteps:
     """Many :class:`RecordStep` of trials whose rows exist, as one ``record_steps``."""
 
     name: ClassVar[str] = "record_steps"
-    rows: Sequence[StepResult]
+    rows: Sequence[StepRecord]
 
     def apply(self, storage: Storage, retry: bool = False) -> None:
         storage.record_steps(self.rows, idempotent=retry)
@@ -281,11 +281,13 @@ class Writer:
         self._apply_each(batch, strict=False, retry=retry)
 
     def _apply_each(self, batch: list[Write], strict: bool, retry: bool) -> None:
+        from nas.storage import StepRecord
+
         steps: list[RecordStep] = []
 
         def flush() -> None:
             if steps:
-                rows = [(tid, s.step, s.value, s.wall_time, s.forecast, s.decision)
+                rows = [StepRecord(tid, s.step, s.value, s.wall_time, s.forecast, s.decision)
                         for s in steps if (tid := s.ref.id) is not None]
                 if len(rows) < len(steps):
                     if strict:

@@ -3,26 +3,30 @@
 Import-light on purpose (SQLAlchemy only; no torch, ray or Alembic until ``nas db upgrade``):
 the query CLI loads this.
 
-- :func:`resolve_url` / :func:`mask_url` -- which database, and how to print its URL;
+- :meth:`Storage.open` -- the one way to open the study database (it resolves the URL:
+  :func:`resolve_url`; :func:`mask_url` prints it);
 - :class:`Storage` -- connect (creating or checking the schema) and read/write studies;
+  :class:`StepRecord` -- one result (point, forecast, decision) of the engine;
 - :func:`open_study` -- the user's read API (trials, curves, best trial, pandas);
 - :func:`import_curves` / :func:`export_curves` -- curve files in and out (``nas import/export``),
   :func:`export_rows` -- the flat listings of ``nas export --format csv|json``;
 - :meth:`Storage.schema_info` / :meth:`Storage.upgrade_schema` -- ``nas db info|upgrade``;
-  :meth:`Storage.import_study` -- a study with its trials in one bulk transaction.
+  :meth:`Storage.import_study` -- a study with its trials in one bulk transaction;
+- ``nas.storage.tables`` -- the tables, for read queries outside storage (the dashboard's).
 """
 
 from __future__ import annotations
 
 from nas.interfaces import DIRECTIONS
-from nas.storage._dashboard import LEADERBOARD_SORTS
 from nas.storage._engine import transient
 from nas.storage._lease import LeaseHolder
 from nas.storage._read import StudyHandle, best_of, open_study, ranked
 from nas.storage._records import (
+    AuditRecord,
     DecisionRecord,
     EvaluationRecord,
     ForecastRecord,
+    StepRecord,
     StudyRecord,
     TrialImport,
     TrialRecord,
@@ -45,23 +49,22 @@ from nas.storage._url import (
     resolve_url,
     validate_url,
 )
-from nas.storage._write import StepResult
 
 __all__ = [
     "DEFAULT_URL",
     "DIRECTIONS",
     "ENV_VAR",
     "HEAD",
-    "LEADERBOARD_SORTS",
     "REVISIONS",
     "UNREADABLE",
+    "AuditRecord",
     "DecisionRecord",
     "EvaluationRecord",
     "ForecastRecord",
     "ImportResult",
     "LeaseHolder",
     "SchemaInfo",
-    "StepResult",
+    "StepRecord",
     "Storage",
     "StudyHandle",
     "StudyRecord",

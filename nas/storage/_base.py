@@ -1,8 +1,9 @@
-"""The plumbing under :class:`~nas.storage.Storage`: its engine, transactions and error translation.
+"""The engine part of :class:`~nas.storage.Storage`: its pool, transactions and error translation.
 
-Every call opens its own connection from the pool and its own transaction, so a ``Storage`` is
-safe to share between threads (processes each create their own); :meth:`StorageBase.batch`
-makes the writes of one thread one transaction.  Every database exception becomes a
+:class:`Database` is what the other parts (reads, writes, leases) are built on.  Every call
+opens its own connection from the pool and its own transaction, so a ``Storage`` is safe to
+share between threads (processes each create their own); :meth:`Database.batch` makes the
+writes of one thread one transaction.  Every database exception becomes a
 :class:`~nas.errors.StorageError` naming the masked URL and the cause.
 """
 
@@ -14,18 +15,17 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from typing_extensions import Self
 
 from nas.errors import NasError, StorageError
 from nas.storage._engine import cause, make_engine
 from nas.storage._schema import ensure_schema
 from nas.storage._url import mask_url
 
-__all__ = ["StorageBase"]
+__all__ = ["Database"]
 
 
-class StorageBase:
-    """A connection pool to one study database; the query and write modules build on it."""
+class Database:
+    """A connection pool to one study database, its schema checked (or created) on opening."""
 
     def __init__(self, url: str, *, check_schema: bool = True, read_only: bool = False,
                  create: bool | None = None, wait_ms: int | None = None) -> None:
@@ -37,7 +37,7 @@ class StorageBase:
         self.dialect = self._engine.dialect.name
         self._local = threading.local()  # the connection of this thread's batch(), if any
         if check_schema:
-            with self._translate("opening the database"):
+            with self.translate("opening the database"):
                 ensure_schema(self._engine, self.masked_url,
                               create=not read_only if create is None else create)
 
@@ -49,17 +49,8 @@ class StorageBase:
         """Release pooled connections (the object stays usable: the pool reconnects)."""
         self._engine.dispose()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Storage({self.masked_url!r})"
-
     @contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
+    def translate(self, action: str) -> Iterator[None]:
         try:
             yield
         except NasError:
@@ -73,10 +64,10 @@ class StorageBase:
         :meth:`batch` (same thread), the batch's transaction."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            with self._translate(action):
+            with self.translate(action):
                 yield conn
             return
-        with self._translate(action), self._engine.begin() as conn:
+        with self.translate(action), self._engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -86,7 +77,7 @@ class StorageBase:
         whole batch and propagates).  For writers that apply many small writes at once."""
         if getattr(self._local, "conn", None) is not None:
             raise RuntimeError("Storage.batch() cannot be nested")
-        with self._translate(action), self._engine.begin() as conn:
+        with self.translate(action), self._engine.begin() as conn:
             self._local.conn = conn
             try:
                 yield
@@ -94,6 +85,7 @@ class StorageBase:
                 self._local.conn = None
 
     @contextmanager
-    def _read(self, action: str) -> Iterator[Connection]:
-        with self._translate(action), self._engine.connect() as conn:
+    def read(self, action: str) -> Iterator[Connection]:
+        """One connection for reads (no transaction is committed); errors as :meth:`transaction`."""
+        with self.translate(action), self._engine.connect() as conn:
             yield conn

@@ -1,4 +1,4 @@
-"""One driver per study: the lease methods of :class:`~nas.storage.Storage`.
+"""One driver per study: the lease part of :class:`~nas.storage.Storage`.
 
 A ``nas run`` driver takes the study's lease (a row of ``study_leases``) before it touches the
 study's trials, refreshes its heartbeat every few seconds and deletes the row when it ends.
@@ -25,12 +25,12 @@ from sqlalchemy.exc import IntegrityError
 
 from nas._proc import boot_id, pid_namespace, proven_dead, start_time
 from nas.errors import StorageError, StudyLeasedError
-from nas.storage._base import StorageBase
+from nas.storage._base import Database
 from nas.storage._models import STUDY_LEASES as _L
 from nas.storage._models import utcnow
 
 __all__ = ["DEFAULT_LEASE_TIMEOUT_S", "LEASE_TIMEOUT_ENV", "LeaseHolder", "LeaseRecord",
-           "StorageLeases", "lease_timeout_s"]
+           "Leases", "lease_timeout_s"]
 
 #: A lease whose heartbeat is older than this (seconds) is taken over.  It must outlast the
 #: writer's retry window (a driver riding out a database outage cannot beat its heart).
@@ -105,12 +105,15 @@ def _record(row: object) -> LeaseRecord:
                                    r["boot_id"], r["proc_start"]), r["acquired"], r["heartbeat"])
 
 
-class StorageLeases(StorageBase):
+class Leases:
     """The lease of a study (see the module docstring)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def study_lease(self, study_id: int) -> LeaseRecord | None:
         """The study's lease row, or None."""
-        with self._read("reading the study lease") as conn:
+        with self.db.read("reading the study lease") as conn:
             row = conn.execute(select(_L).where(_L.c.study_id == study_id)).first()
         return None if row is None else _record(row)
 
@@ -141,7 +144,7 @@ class StorageLeases(StorageBase):
                       "proc_start": holder.proc_start, "acquired": now, "heartbeat": now}
             if rec is None:
                 try:
-                    with self.transaction("taking the study lease") as conn:
+                    with self.db.transaction("taking the study lease") as conn:
                         conn.execute(insert(_L).values(study_id=study_id, **values))
                     return None
                 except StorageError as exc:
@@ -152,7 +155,7 @@ class StorageLeases(StorageBase):
                 return None
             if not rec.stale(timeout):
                 raise self._refusal(name, rec, action)
-            with self.transaction("taking over the study lease") as conn:
+            with self.db.transaction("taking over the study lease") as conn:
                 n = conn.execute(update(_L).where(_L.c.study_id == study_id,
                                                   _L.c.token == rec.holder.token)
                                  .values(**values)).rowcount
@@ -164,12 +167,12 @@ class StorageLeases(StorageBase):
     def heartbeat_lease(self, study_id: int, token: str) -> bool:
         """Refresh the heartbeat of the lease ``token`` holds; False when it holds none (the
         lease was taken over, or deleted)."""
-        with self.transaction("refreshing the study lease") as conn:
+        with self.db.transaction("refreshing the study lease") as conn:
             return bool(conn.execute(update(_L).where(_L.c.study_id == study_id,
                                                       _L.c.token == token)
                                      .values(heartbeat=utcnow())).rowcount)
 
     def release_lease(self, study_id: int, token: str) -> None:
         """Delete the lease ``token`` holds (nothing when it holds none)."""
-        with self.transaction("releasing the study lease") as conn:
+        with self.db.transaction("releasing the study lease") as conn:
             conn.execute(delete(_L).where(_L.c.study_id == study_id, _L.c.token == token))

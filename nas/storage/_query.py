@@ -1,16 +1,17 @@
-"""The read methods of :class:`~nas.storage.Storage`: studies, trials, curves, forecasts,
-decisions, the stop audit and evaluations (the dashboard's paginated reads are in
-``_dashboard``)."""
+"""The read part of :class:`~nas.storage.Storage`: studies, trials, curves, forecasts,
+decisions, the stop audit's decisions and evaluations.  The dashboard's paged reads are the
+dashboard's (``nas.dashboard``); the audit's verdicts are the policies' (``nas.policies``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Connection
 
 from nas.errors import ConfigError, StudyNotFoundError
 from nas.interfaces import TRIAL_STATES, Action, Direction, TrialState
-from nas.storage._base import StorageBase
+from nas.storage._base import Database
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
 from nas.storage._models import EVALUATIONS as _E
@@ -19,6 +20,7 @@ from nas.storage._models import STUDIES as _S
 from nas.storage._models import TRIAL_VALUES as _V
 from nas.storage._models import TRIALS as _T
 from nas.storage._records import (
+    AuditRecord,
     DecisionRecord,
     EvaluationRecord,
     ForecastRecord,
@@ -29,7 +31,7 @@ from nas.storage._records import (
 from nas.storage._rows import forecast_record
 from nas.storage._types import as_list, as_mapping, as_number, as_time
 
-__all__ = ["INT64_MAX", "StorageQueries", "check_state", "study_record"]
+__all__ = ["INT64_MAX", "Queries", "check_state", "study_record", "trial_record"]
 
 #: The largest integer a database column holds (beyond it drivers raise OverflowError).
 INT64_MAX = 2**63 - 1
@@ -69,41 +71,50 @@ def trial_record(r: Any, values: list[float | None] | None = None,
         device=r.device, threads=r.threads if isinstance(r.threads, int) else None)
 
 
-class StorageQueries(StorageBase):
+def decision_record(r: Any) -> DecisionRecord:
+    """A ``decisions`` row as a record."""
+    return DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created,
+                          r.threshold)
+
+
+class Queries:
     """Reads of studies, trials and their records (each method opens one connection)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # ------------------------------------------------------------------ studies
     def get_study(self, name: str) -> StudyRecord:
         """The study called ``name``; :class:`StudyNotFoundError` lists the known names."""
-        with self._read(f"reading study {name!r}") as conn:
+        with self.db.read(f"reading study {name!r}") as conn:
             row = conn.execute(select(_S).where(_S.c.name == name)).first()
             if row is None:
                 names = list(conn.execute(select(_S.c.name).order_by(_S.c.name)).scalars())
         if row is None:
             known = ", ".join(names[:50]) + (" ..." if len(names) > 50 else "") if names else "none"
             raise StudyNotFoundError(
-                f"no study {name!r} in {self.masked_url}; known studies: {known}"
+                f"no study {name!r} in {self.db.masked_url}; known studies: {known}"
             )
         return study_record(row)
 
     def get_study_by_id(self, study_id: int) -> StudyRecord:
-        with self._read("reading a study") as conn:
+        with self.db.read("reading a study") as conn:
             row = conn.execute(select(_S).where(_S.c.id == study_id)).first()
         if row is None:
-            raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
+            raise StudyNotFoundError(f"no study with id {study_id} in {self.db.masked_url}")
         return study_record(row)
 
     def study_names(self) -> list[str]:
-        with self._read("listing studies") as conn:
+        with self.db.read("listing studies") as conn:
             return list(conn.execute(select(_S.c.name).order_by(_S.c.name)).scalars())
 
     def studies(self) -> list[StudyRecord]:
-        with self._read("listing studies") as conn:
+        with self.db.read("listing studies") as conn:
             return [study_record(r) for r in conn.execute(select(_S).order_by(_S.c.id))]
 
     def study_summaries(self) -> list[dict[str, Any]]:
         """Per study: the record, trials by state, best primary value (respecting direction)."""
-        with self._read("summarising studies") as conn:
+        with self.db.read("summarising studies") as conn:
             studies = [study_record(r) for r in conn.execute(select(_S).order_by(_S.c.id))]
             counts: dict[int, dict[str, int]] = {}
             for sid, state, n in conn.execute(
@@ -125,7 +136,7 @@ class StorageQueries(StorageBase):
 
     def study_evaluation(self, study_id: int) -> EvaluationRecord | None:
         """The study's final evaluation (``nas evaluate``), or None when it has none."""
-        with self._read("reading the evaluation") as conn:
+        with self.db.read("reading the evaluation") as conn:
             r = conn.execute(select(_E).where(_E.c.study_id == study_id)).first()
         if r is None:
             return None
@@ -144,7 +155,7 @@ class StorageQueries(StorageBase):
         """The study's trials by number; with ``with_curves`` each has its curve."""
         for s in states or []:
             check_state(s)
-        with self._read("reading trials") as conn:
+        with self.db.read("reading trials") as conn:
             q = select(_T).where(_T.c.study_id == study_id)
             if states:
                 q = q.where(_T.c.state.in_(states))
@@ -189,9 +200,9 @@ class StorageQueries(StorageBase):
         for s in states or []:
             check_state(s)
         if sort not in ("number", "value"):
-            raise ConfigError(f"sort is {sort!r}; must be value or number")
+            raise ConfigError(f"sort = {sort!r}: must be value or number")
         if limit is not None and limit < 0:
-            raise ConfigError(f"limit is {limit}, but must be >= 0")
+            raise ConfigError(f"limit = {limit}: must be >= 0")
         q = select(_T.c.number, _T.c.state, _T.c.value, _T.c.epochs, _T.c.group_name,
                    _T.c.config, _T.c.node, _T.c.device, _T.c.threads
                    ).where(_T.c.study_id == study_id)
@@ -204,7 +215,7 @@ class StorageQueries(StorageBase):
             q = q.order_by(_T.c.number)
         if limit is not None:
             q = q.limit(min(limit, INT64_MAX))  # a larger LIMIT overflows the driver: all rows
-        with self._read("listing trials") as conn:
+        with self.db.read("listing trials") as conn:
             rows = [{"number": n, "state": st, "value": v, "epochs": e, "group": g, "params": c,
                      "node": node, "device": dev, "threads": th}
                     for n, st, v, e, g, c, node, dev, th in conn.execute(q)]
@@ -222,13 +233,13 @@ class StorageQueries(StorageBase):
     def next_number(self, study_id: int) -> int:
         """The number for the study's next trial: one more than the highest stored (0 if none).
         The runner calls it when it resumes a study."""
-        with self._read("finding the next trial number") as conn:
+        with self.db.read("finding the next trial number") as conn:
             top = conn.execute(select(func.max(_T.c.number)).where(_T.c.study_id == study_id)).scalar()
         return 0 if top is None else int(top) + 1
 
     def trial_id(self, study_id: int, number: int) -> int:
         """The id of trial ``number`` of the study (:class:`ConfigError` listing the range)."""
-        with self._read("finding a trial") as conn:
+        with self.db.read("finding a trial") as conn:
             tid = None if abs(number) > INT64_MAX else conn.execute(select(_T.c.id).where(
                 _T.c.study_id == study_id, _T.c.number == number)).scalar()
             if tid is None:
@@ -243,29 +254,22 @@ class StorageQueries(StorageBase):
     # ------------------------------------------------------------------ one trial's records
     def curve(self, trial_id: int) -> list[tuple[int, float | None]]:
         """The trial's stored points ``(step, value)`` in step order (None = missing)."""
-        with self._read(f"reading the curve of trial {trial_id}") as conn:
+        with self.db.read(f"reading the curve of trial {trial_id}") as conn:
             return [(int(s), v) for s, v in conn.execute(
                 select(_P.c.step, _P.c.value).where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
 
     def curve_points(self, trial_id: int) -> list[tuple[int, float | None, float | None]]:
         """Like :meth:`curve` with the wall time: ``(step, value, wall_time)``."""
-        with self._read(f"reading the curve of trial {trial_id}") as conn:
-            return [(int(s), v, w) for s, v, w in conn.execute(
-                select(_P.c.step, _P.c.value, _P.c.wall_time)
-                .where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
+        with self.db.read(f"reading the curve of trial {trial_id}") as conn:
+            return _points(conn, trial_id)
 
     def forecasts(self, trial_id: int) -> list[ForecastRecord]:
-        with self._read(f"reading forecasts of trial {trial_id}") as conn:
-            rows = conn.execute(select(_F).where(_F.c.trial_id == trial_id)
-                                .order_by(_F.c.step, _F.c.id)).all()
-        return [forecast_record(r) for r in rows]
+        with self.db.read(f"reading forecasts of trial {trial_id}") as conn:
+            return _forecasts(conn, trial_id)
 
     def decisions(self, trial_id: int) -> list[DecisionRecord]:
-        with self._read(f"reading decisions of trial {trial_id}") as conn:
-            rows = conn.execute(select(_D).where(_D.c.trial_id == trial_id)
-                                .order_by(_D.c.step, _D.c.id)).all()
-        return [DecisionRecord(r.trial_id, r.step, r.policy, r.action, r.reason, r.created,
-                               r.threshold) for r in rows]
+        with self.db.read(f"reading decisions of trial {trial_id}") as conn:
+            return _decisions(conn, trial_id)
 
     def stops(self, study_id: int) -> dict[int, DecisionRecord]:
         """The decision that stopped each stopped trial of the study, by trial number (the
@@ -274,54 +278,57 @@ class StorageQueries(StorageBase):
              .where(_T.c.study_id == study_id, _D.c.action == Action.STOP)
              .order_by(_T.c.number, _D.c.step, _D.c.id))
         out: dict[int, DecisionRecord] = {}
-        with self._read(f"reading the stop decisions of study {study_id}") as conn:
+        with self.db.read(f"reading the stop decisions of study {study_id}") as conn:
             for r in conn.execute(q):
-                out.setdefault(int(r.trial_number), DecisionRecord(
-                    r.trial_id, r.step, r.policy, r.action, r.reason, r.created, r.threshold))
+                out.setdefault(int(r.trial_number), decision_record(r))
         return out
 
     # ------------------------------------------------------------------ the stop audit
-    def audits(self, study_id: int) -> dict[int, tuple[int, str]]:
-        """The stop audit's trials (an ``AUDIT`` decision: the policy would have stopped them,
-        the audit let them run on), by number: the step of the decision, and ``"false stop"`` (complete, and the final value
-        beat the decision's threshold: stopping would have lost it), ``"right stop"``
-        (complete, it did not), ``"pending"`` (still running) or ``"lost"`` (failed or
-        interrupted before its final value)."""
+    def audit_records(self, study_id: int) -> list[AuditRecord]:
+        """The study's ``AUDIT`` decisions (the policy would have stopped the trial, the audit
+        let it run on), by trial number and step, each with its trial's state and final value
+        (None where missing or unreadable) and the study's direction: what
+        :func:`nas.policies.audit_verdicts` judges."""
         q = (select(_T.c.number, _D.c.step, _T.c.state, _T.c.value, _D.c.threshold,
-                    _S.c.objectives)
+                    _D.c.reason, _S.c.objectives)
              .join(_T, _T.c.id == _D.c.trial_id).join(_S, _S.c.id == _T.c.study_id)
              .where(_T.c.study_id == study_id, _D.c.action == Action.AUDIT)
              .order_by(_T.c.number, _D.c.step))
-        out: dict[int, tuple[int, str]] = {}
-        with self._read(f"reading the stop audit of study {study_id}") as conn:
-            for number, step, state, value, threshold, objectives in conn.execute(q):
-                if number in out:
-                    continue
-                if state == TrialState.RUNNING:
-                    outcome = "pending"
-                elif state != TrialState.COMPLETE or as_number(value, "value", []) is None or \
-                        as_number(threshold, "threshold", []) is None:
-                    outcome = "lost"  # (or unreadable)
-                else:
-                    minimize = directions_of(objectives)[0] == Direction.MINIMIZE
-                    beat = value < threshold if minimize else value > threshold
-                    outcome = "false stop" if beat else "right stop"
-                out[int(number)] = (int(step), outcome)
-        return out
+        with self.db.read(f"reading the stop audit of study {study_id}") as conn:
+            return [AuditRecord(int(number), int(step), str(state),
+                                as_number(value, "value", []),
+                                as_number(threshold, "threshold", []),
+                                directions_of(objectives)[0], reason)
+                    for number, step, state, value, threshold, reason, objectives
+                    in conn.execute(q)]
 
-    def false_stops(self, study_id: int) -> dict[str, Any]:
-        """The study's measured false-stop rate: among the audited trials that finished, the
-        share whose stop would have been wrong, each weighted by 1/p with p its inclusion
-        probability (recorded in its AUDIT decision's reason; older studies: equal weights),
-        with a 95% Wilson interval (:func:`nas.policies.false_stop_estimate`)."""
-        from nas.policies import false_stop_estimate, inclusion_from_reason
+    # ------------------------------------------------------------------ one trial
+    def trial_by_number(self, study_id: int, number: int) -> TrialRecord | None:
+        """Trial ``number`` of the study without its curve, or None if there is none."""
+        with self.db.read("reading a trial") as conn:
+            r = conn.execute(select(_T).where(_T.c.study_id == study_id,
+                                              _T.c.number == number)).first()
+        return None if r is None else trial_record(r)
 
-        q = (select(_T.c.number, _D.c.reason).join(_T, _T.c.id == _D.c.trial_id)
-             .where(_T.c.study_id == study_id, _D.c.action == Action.AUDIT))
-        with self._read(f"reading the stop audit of study {study_id}") as conn:
-            p = {int(n): inclusion_from_reason(r) for n, r in conn.execute(q)}
-        got = self.audits(study_id)
-        done = [(outcome == "false stop", 1.0 / (p.get(n) or 1.0))
-                for n, (_, outcome) in got.items() if outcome in ("false stop", "right stop")]
-        pending = sum(1 for _, outcome in got.values() if outcome == "pending")
-        return false_stop_estimate(done, pending)
+    def trial_detail(self, trial_id: int) -> tuple[list[tuple[int, float | None, float | None]],
+                                                   list[ForecastRecord], list[DecisionRecord]]:
+        """The trial's points ``(step, value, wall_time)``, forecasts and decisions, read on
+        one connection."""
+        with self.db.read(f"reading trial {trial_id}") as conn:
+            return _points(conn, trial_id), _forecasts(conn, trial_id), _decisions(conn, trial_id)
+
+
+def _points(conn: Connection, trial_id: int) -> list[tuple[int, float | None, float | None]]:
+    return [(int(s), v, w) for s, v, w in conn.execute(
+        select(_P.c.step, _P.c.value, _P.c.wall_time)
+        .where(_P.c.trial_id == trial_id).order_by(_P.c.step))]
+
+
+def _forecasts(conn: Connection, trial_id: int) -> list[ForecastRecord]:
+    return [forecast_record(r) for r in conn.execute(
+        select(_F).where(_F.c.trial_id == trial_id).order_by(_F.c.step, _F.c.id))]
+
+
+def _decisions(conn: Connection, trial_id: int) -> list[DecisionRecord]:
+    return [decision_record(r) for r in conn.execute(
+        select(_D).where(_D.c.trial_id == trial_id).order_by(_D.c.step, _D.c.id))]

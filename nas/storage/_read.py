@@ -1,7 +1,8 @@
-"""The user's read API: ``nas.open_study(name, storage)``.
+"""The user's read API: ``nas.open_study(name, storage)``, the one study handle.
 
 For notebooks and scripts, after (or during) a study.  Reads once when an attribute is first
-used and keeps the result; call :meth:`StudyHandle.refresh` to read again.
+used and keeps the result; call :meth:`StudyHandle.refresh` to read again.  ``nas.Study``
+(:mod:`nas.api`) is this handle with ``evaluate()`` and the summary of a run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from nas.errors import ConfigError
 from nas.interfaces import TrialState, best_first
 from nas.storage._records import StudyRecord, TrialRecord
 from nas.storage._storage import Storage
-from nas.storage._url import resolve_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,11 +37,16 @@ def best_of(trials: list[TrialRecord], direction: str) -> TrialRecord | None:
 
 
 class StudyHandle:
-    """A stored study: ``record``, ``trials``, ``curves``, ``best_trial``, ``to_pandas()``."""
+    """A stored study: ``record``, ``trials``, ``curves``, ``best_trial``, ``to_pandas()``.
 
-    def __init__(self, storage: Storage, record: StudyRecord) -> None:
-        self.storage = storage
-        self.record = record
+    ``storage`` is an open :class:`Storage` or a URL; when None it resolves like the CLI
+    (``$NAS_STORAGE``, else ``sqlite:///nas.db``).  Unknown names raise
+    :class:`~nas.errors.StudyNotFoundError` listing the known ones."""
+
+    def __init__(self, name: str, storage: Storage | str | None = None) -> None:
+        self.storage = storage if isinstance(storage, Storage) else \
+            Storage.open(storage, create=True)
+        self.record: StudyRecord = self.storage.get_study(name)
         self._trials: list[TrialRecord] | None = None
 
     @property
@@ -106,12 +111,12 @@ class StudyHandle:
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
-        return f"StudyHandle({self.record.name!r}, storage={self.storage.masked_url!r})"
+        return (f"{type(self).__name__}({self.record.name!r}, "
+                f"storage={self.storage.masked_url!r})")
 
 
 def open_study(name: str, storage: str | None = None) -> StudyHandle:
     """Open the stored study ``name``.  ``storage`` is a URL; when None it resolves like the
     CLI (``$NAS_STORAGE``, else ``sqlite:///nas.db``).  Unknown names raise
     :class:`~nas.errors.StudyNotFoundError` listing the known ones."""
-    st = Storage(resolve_url(storage))
-    return StudyHandle(st, st.get_study(name))
+    return StudyHandle(name, storage)

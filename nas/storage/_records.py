@@ -10,9 +10,11 @@ from typing import Any
 from nas.interfaces import Direction, ForecastSummary, TrialState
 
 __all__ = [
+    "AuditRecord",
     "DecisionRecord",
     "EvaluationRecord",
     "ForecastRecord",
+    "StepRecord",
     "StudyRecord",
     "TrialImport",
     "TrialRecord",
@@ -150,3 +152,35 @@ class TrialImport:
     epochs: int | None = None
     curve: Iterable[float | None] = ()
     decisions: Sequence[Mapping[str, Any]] = ()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One ``AUDIT`` decision (the policy would have stopped the trial; the stop audit let it
+    run on) with what its verdict needs: the trial's ``state`` and final ``value``, the
+    decision's ``threshold`` (None where missing or unreadable), the study's ``direction`` and
+    the decision's ``reason`` (which records the audit's inclusion probability)."""
+
+    number: int
+    step: int
+    state: str
+    value: float | None
+    threshold: float | None
+    direction: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One result of a trial as it travels from the engine to the database
+    (:meth:`nas.storage.Storage.record_steps`): the curve point after ``step`` (``value`` and
+    ``wall_time`` None, NaN or inf: stored as missing), the predictor's ``forecast`` and the
+    policy's ``decision`` (``policy``, ``action``, ``reason`` and ``threshold``: the raw
+    value its forecast had to clear) when there are any."""
+
+    trial_id: int
+    step: int
+    value: float | None
+    wall_time: float | None = None
+    forecast: ForecastSummary | None = None
+    decision: Mapping[str, Any] | None = None

@@ -1,8 +1,8 @@
 """Rows of the write modules: forecasts from a ForecastSummary, decisions, and
 :func:`write_points`, the one write path of curve points.
 
-Every curve point (``Storage.add_points``, ``record_step(s)``, bulk imports) reaches the
-``curve_points`` table through :func:`write_points`, so that the conversions (NaN/inf stored as
+Every curve point (``Storage.add_points``, ``record_step(s)`` of ``StepRecord``, bulk imports)
+reaches the ``curve_points`` table through :func:`write_points`, so that the conversions (NaN/inf stored as
 missing, a (trial, step) stored once) and the back-end specific inserts live in one place.
 """
 
@@ -43,10 +43,8 @@ def summary_of(f: ForecastSummary | Mapping[str, Any]) -> ForecastSummary:
                            **{n: f.get(n) for n in _NUMBERS})
 
 
-def forecast_row(trial_id: int, step: int, f: ForecastSummary | Mapping[str, Any],
-                 now: Any) -> dict[str, Any]:
+def forecast_row(trial_id: int, step: int, s: ForecastSummary, now: Any) -> dict[str, Any]:
     """The ``forecasts`` row of a forecast made after ``step`` (NaN/inf stored as missing)."""
-    s = summary_of(f)
     return {"trial_id": int(trial_id), "step": int(step), "predictor": str(s.predictor),
             "horizon": int(s.horizon), **{n: finite(getattr(s, n)) for n in _NUMBERS},
             "created": now}

@@ -73,7 +73,7 @@ def import_curves(
     cs = load_curves(path)
     d = direction or cs.direction
     if d not in DIRECTIONS:
-        raise ConfigError(f"--direction is {d!r}; must be maximize or minimize")
+        raise ConfigError(f"--direction = {d!r}: must be maximize or minimize")
     groups = [str(g) for g in cs.task] if cs.task is not None else None
     tasks = sorted(set(groups)) if groups else []
     study_task = tasks[0] if len(tasks) == 1 else "imported"

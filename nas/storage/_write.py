@@ -1,6 +1,6 @@
-"""The write methods of :class:`~nas.storage.Storage`: studies, trials, results (points,
-forecasts, decisions), evaluations and bulk imports.  Every curve point goes through
-:func:`nas.storage.write_points`."""
+"""The write part of :class:`~nas.storage.Storage`: studies, trials, results (points,
+forecasts, decisions: :class:`~nas.storage.StepRecord`), evaluations and bulk imports.  Every
+curve point goes through :func:`nas.storage._rows.write_points`."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from nas.interfaces import (
     TrialState,
 )
 from nas.names import check_study_name
+from nas.storage._base import Database
 from nas.storage._engine import finite
-from nas.storage._lease import StorageLeases
+from nas.storage._lease import Leases
 from nas.storage._models import CURVE_POINTS as _P
 from nas.storage._models import DECISIONS as _D
 from nas.storage._models import EVALUATIONS as _E
@@ -32,19 +33,13 @@ from nas.storage._models import STUDIES as _S
 from nas.storage._models import TRIAL_VALUES as _V
 from nas.storage._models import TRIALS as _T
 from nas.storage._models import utcnow
-from nas.storage._query import StorageQueries, check_state
-from nas.storage._records import TrialImport
-from nas.storage._rows import decision_row, forecast_row, write_points
+from nas.storage._query import Queries, check_state
+from nas.storage._records import StepRecord, TrialImport
+from nas.storage._rows import decision_row, forecast_row, summary_of, write_points
 
-__all__ = ["StepResult", "StorageWrites"]
+__all__ = ["Writes"]
 
 _ROW_BATCH = 20_000
-
-#: One item of :meth:`StorageWrites.record_steps`: ``(trial_id, step, value, wall_time,
-#: forecast, decision)``.
-StepResult = tuple[int, int, "float | None", "float | None",
-                   "ForecastSummary | Mapping[str, Any] | None", "Mapping[str, Any] | None"]
-
 
 def _check_objectives(objectives: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if not objectives:
@@ -55,7 +50,7 @@ def _check_objectives(objectives: Sequence[Mapping[str, Any]]) -> list[dict[str,
             raise ConfigError(f"objectives[{i}] is {o!r}; expected {{'name': ..., 'direction': ...}}")
         d = o.get("direction", Direction.MAXIMIZE)
         if d not in DIRECTIONS:
-            raise ConfigError(f"objectives[{i}].direction is {d!r}; must be maximize or minimize")
+            raise ConfigError(f"objectives[{i}].direction = {d!r}: must be maximize or minimize")
         out.append(jsonable({**o, "direction": Direction(d).value}))
     return out
 
@@ -78,9 +73,14 @@ def _values(curve: Iterable[float | None]) -> Iterable[float | None]:
     return cast("list[float | None]", tolist()) if callable(tolist) else curve
 
 
-class StorageWrites(StorageQueries, StorageLeases):
+class Writes:
     """The engine's and the importers' writes (each in one transaction, or the caller's
-    :meth:`batch`)."""
+    :meth:`~nas.storage.Storage.batch`)."""
+
+    def __init__(self, db: Database, reads: Queries, leases: Leases) -> None:
+        self.db = db
+        self.reads = reads
+        self.leases = leases
 
     # ------------------------------------------------------------------ studies
     def create_study(
@@ -99,11 +99,11 @@ class StorageWrites(StorageQueries, StorageLeases):
         row = _study_row(name, space=space, task=task, objectives=objectives, config=config,
                          status=status)
         try:
-            with self.transaction(f"creating study {name!r}") as conn:
+            with self.db.transaction(f"creating study {name!r}") as conn:
                 return self._insert_study(conn, row)
         except ConfigError:
             if exist_ok:
-                return self.get_study(name).id
+                return self.reads.get_study(name).id
             raise
 
     def _insert_study(self, conn: Connection, row: dict[str, Any]) -> int:
@@ -113,25 +113,25 @@ class StorageWrites(StorageQueries, StorageLeases):
             return int(conn.execute(insert(_S).values(**row).returning(_S.c.id)).scalar_one())
         except IntegrityError:
             raise ConfigError(
-                f"study {row['name']!r} already exists in {self.masked_url}; choose another name, "
+                f"study {row['name']!r} already exists in {self.db.masked_url}; choose another name, "
                 "or continue it with --resume (nas run FILE --resume; resume=True in nas.run)"
             ) from None
 
     def set_study_status(self, study_id: int, status: str) -> None:
         if status not in STUDY_STATUSES:
             raise ConfigError(f"study status {status!r} is not one of {', '.join(STUDY_STATUSES)}")
-        with self.transaction("setting the study status") as conn:
+        with self.db.transaction("setting the study status") as conn:
             n = conn.execute(update(_S).where(_S.c.id == study_id).values(status=status)).rowcount
         if n == 0:
-            raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
+            raise StudyNotFoundError(f"no study with id {study_id} in {self.db.masked_url}")
 
     def delete_study(self, name: str) -> None:
         """Delete a study and everything it holds (one transaction): its rows in the other
         tables go with it (ON DELETE CASCADE).  A study that a running driver holds (its lease
         is alive) is refused: :class:`~nas.errors.StudyLeasedError`."""
-        study_id = self.get_study(name).id
-        self.check_not_leased(study_id, name, f"deleting study {name!r}")
-        with self.transaction(f"deleting study {name!r}") as conn:
+        study_id = self.reads.get_study(name).id
+        self.leases.check_not_leased(study_id, name, f"deleting study {name!r}")
+        with self.db.transaction(f"deleting study {name!r}") as conn:
             conn.execute(delete(_S).where(_S.c.id == study_id))
 
     def set_study_evaluation(self, study_id: int, *, metric: str, seeds: int, top: int,
@@ -142,9 +142,9 @@ class StorageWrites(StorageQueries, StorageLeases):
         row = {"study_id": study_id, "metric": str(metric), "seeds": int(seeds),
                "top": int(top), "results": jsonable([dict(r) for r in results]),
                "wall_s": finite(wall_s), "created": utcnow()}
-        with self.transaction("storing the evaluation") as conn:
+        with self.db.transaction("storing the evaluation") as conn:
             if conn.execute(select(_S.c.id).where(_S.c.id == study_id)).first() is None:
-                raise StudyNotFoundError(f"no study with id {study_id} in {self.masked_url}")
+                raise StudyNotFoundError(f"no study with id {study_id} in {self.db.masked_url}")
             conn.execute(delete(_E).where(_E.c.study_id == study_id))
             conn.execute(insert(_E).values(**row))
 
@@ -173,7 +173,7 @@ class StorageWrites(StorageQueries, StorageLeases):
             "features": jsonable(features) if features is not None else None,
             "group_name": group, "node": node, "started": utcnow(),
         }
-        with self.transaction(f"creating trial {number} of study {study_id}") as conn:
+        with self.db.transaction(f"creating trial {number} of study {study_id}") as conn:
             if existing_ok:  # a retry after a lost connection: the first try may have committed
                 tid = conn.execute(select(_T.c.id).where(_T.c.study_id == study_id,
                                                          _T.c.number == int(number))).scalar()
@@ -193,7 +193,7 @@ class StorageWrites(StorageQueries, StorageLeases):
             rows.append((trial_id, int(cast(int, step)), value, wall))
         if not rows:
             return
-        with self.transaction(f"adding {len(rows)} points to trial {trial_id}") as conn:
+        with self.db.transaction(f"adding {len(rows)} points to trial {trial_id}") as conn:
             write_points(conn, rows)
 
     def add_forecast(
@@ -212,7 +212,7 @@ class StorageWrites(StorageQueries, StorageLeases):
         """Store a predictor's forecast made after ``step`` of the value at ``horizon``."""
         row = forecast_row(trial_id, step, ForecastSummary(
             predictor, horizon, mean, q05, q50, q95, p_improve), utcnow())
-        with self.transaction(f"adding a forecast to trial {trial_id}") as conn:
+        with self.db.transaction(f"adding a forecast to trial {trial_id}") as conn:
             conn.execute(insert(_F).values(**row))
 
     def add_decision(self, trial_id: int, step: int, *, policy: str, action: str, reason: str,
@@ -222,7 +222,7 @@ class StorageWrites(StorageQueries, StorageLeases):
         row = decision_row(trial_id, step, {"policy": policy, "action": action,
                                                   "reason": reason, "threshold": threshold},
                                  utcnow())
-        with self.transaction(f"adding a decision to trial {trial_id}") as conn:
+        with self.db.transaction(f"adding a decision to trial {trial_id}") as conn:
             conn.execute(insert(_D).values(**row))
 
     def record_step(
@@ -235,45 +235,44 @@ class StorageWrites(StorageQueries, StorageLeases):
         forecast: ForecastSummary | Mapping[str, Any] | None = None,
         decision: Mapping[str, Any] | None = None,
     ) -> None:
-        """One result of the runner's per-epoch hook in one transaction: the point (ignored if
-        the step is stored), and optionally a forecast (a
-        :class:`~nas.interfaces.ForecastSummary`, or a mapping of its fields) and a decision
-        (the keyword arguments of :meth:`add_decision`)."""
-        self.record_steps([(trial_id, step, value, wall_time, forecast, decision)])
+        """One result in one transaction: the point (ignored if the step is stored), and
+        optionally a forecast (a :class:`~nas.interfaces.ForecastSummary`, or a mapping of its
+        fields) and a decision (the keyword arguments of :meth:`add_decision`)."""
+        self.record_steps([StepRecord(trial_id, step, value, wall_time,
+                                      None if forecast is None else summary_of(forecast),
+                                      decision)])
 
-    def record_steps(self, steps: Sequence[StepResult], *, idempotent: bool = False) -> None:
-        """Many :meth:`record_step` calls (any trials) in one transaction with batched inserts:
-        each item is ``(trial_id, step, value, wall_time, forecast, decision)``.  For a writer
-        thread that drains a queue of results.  Points already stored are always left as they
-        are; with ``idempotent`` (a retry of writes that may have been committed) so are the
-        forecasts and decisions of a (trial, step) that has one."""
+    def record_steps(self, steps: Sequence[StepRecord], *, idempotent: bool = False) -> None:
+        """Many results (:class:`~nas.storage.StepRecord`, any trials) in one transaction with
+        batched inserts: the engine's writer drains its queue of results with it.  Points
+        already stored are always left as they are; with ``idempotent`` (a retry of writes
+        that may have been committed) so are the forecasts and decisions of a (trial, step)
+        that has one."""
         if not steps:
             return
-        if idempotent:
-            with self.transaction(f"re-recording {len(steps)} results") as conn:
-                self._record_steps(conn, steps, skip_existing=True)
-            return
-        with self.transaction(f"recording {len(steps)} results") as conn:
-            self._record_steps(conn, steps, skip_existing=False)
+        action = f"re-recording {len(steps)} results" if idempotent else \
+            f"recording {len(steps)} results"
+        with self.db.transaction(action) as conn:
+            self._record_steps(conn, steps, skip_existing=idempotent)
 
-    def _record_steps(self, conn: Connection, steps: Sequence[StepResult], *,
+    def _record_steps(self, conn: Connection, steps: Sequence[StepRecord], *,
                       skip_existing: bool) -> None:
         now = utcnow()
         have: dict[Any, set[tuple[int, int]]] = {_F: set(), _D: set()}
         if skip_existing:
-            tids = sorted({int(s[0]) for s in steps})
+            tids = sorted({int(s.trial_id) for s in steps})
             for table in (_F, _D):
                 have[table] = {(int(t), int(s)) for t, s in conn.execute(
                     select(table.c.trial_id, table.c.step).where(table.c.trial_id.in_(tids)))}
         forecasts: list[dict[str, Any]] = []
         decisions: list[dict[str, Any]] = []
-        for trial_id, step, _, _, forecast, decision in steps:
-            key = (int(trial_id), int(step))
-            if forecast is not None and key not in have[_F]:
-                forecasts.append(forecast_row(trial_id, step, forecast, now))
-            if decision is not None and key not in have[_D]:
-                decisions.append(decision_row(trial_id, step, decision, now))
-        write_points(conn, ((t, s, v, w) for t, s, v, w, _, _ in steps))
+        for r in steps:
+            key = (int(r.trial_id), int(r.step))
+            if r.forecast is not None and key not in have[_F]:
+                forecasts.append(forecast_row(r.trial_id, r.step, r.forecast, now))
+            if r.decision is not None and key not in have[_D]:
+                decisions.append(decision_row(r.trial_id, r.step, r.decision, now))
+        write_points(conn, ((r.trial_id, r.step, r.value, r.wall_time) for r in steps))
         if forecasts:
             conn.execute(insert(_F), forecasts)
         if decisions:
@@ -289,7 +288,7 @@ class StorageWrites(StorageQueries, StorageLeases):
             values["device"] = str(device)[:200]
         if threads is not None:
             values["threads"] = int(threads)
-        with self.transaction(f"recording the node of trial {trial_id}") as conn:
+        with self.db.transaction(f"recording the node of trial {trial_id}") as conn:
             conn.execute(update(_T).where(_T.c.id == trial_id).values(**values))
 
     def finish_trial(
@@ -310,7 +309,7 @@ class StorageWrites(StorageQueries, StorageLeases):
         check_state(state)
         if value is None and values:
             value = values[0]
-        with self.transaction(f"finishing trial {trial_id}") as conn:
+        with self.db.transaction(f"finishing trial {trial_id}") as conn:
             if epochs is None:
                 epochs = conn.execute(
                     select(func.max(_P.c.step)).where(_P.c.trial_id == trial_id)
@@ -322,7 +321,7 @@ class StorageWrites(StorageQueries, StorageLeases):
                 )
             ).rowcount
             if n == 0:
-                raise StorageError(f"no trial with id {trial_id} in {self.masked_url}")
+                raise StorageError(f"no trial with id {trial_id} in {self.db.masked_url}")
             if values is not None:
                 conn.execute(delete(_V).where(_V.c.trial_id == trial_id))
                 if values:
@@ -333,7 +332,7 @@ class StorageWrites(StorageQueries, StorageLeases):
 
     def mark_interrupted(self, study_id: int) -> int:
         """Mark the study's RUNNING trials INTERRUPTED (after a crash or Ctrl-C); returns how many."""
-        with self.transaction("marking running trials interrupted") as conn:
+        with self.db.transaction("marking running trials interrupted") as conn:
             return int(conn.execute(
                 update(_T).where(_T.c.study_id == study_id, _T.c.state == TrialState.RUNNING)
                 .values(state=TrialState.INTERRUPTED.value, finished=utcnow())
@@ -363,7 +362,7 @@ class StorageWrites(StorageQueries, StorageLeases):
             "features": None if t.features is None else jsonable(dict(t.features)),
             "value": finite(t.value), "epochs": t.epochs,
         } for t in trials]
-        with self.transaction(action) as conn:
+        with self.db.transaction(action) as conn:
             study_id = self._insert_study(conn, row)
             for r in trial_rows:
                 r["study_id"] = study_id

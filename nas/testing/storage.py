@@ -115,7 +115,7 @@ def check_storage(url: str) -> None:
     """Exercise the :class:`~nas.storage.Storage` contract on ``url`` (an empty database or one
     without the study names used here).  Raises :class:`~nas.testing.ConformanceError` on the
     first failure."""
-    from nas.storage import Storage, open_study
+    from nas.storage import StepRecord, Storage, open_study
 
     st = Storage(url)
     name = f"conformance-{uuid.uuid4().hex[:8]}"
@@ -188,10 +188,10 @@ def check_storage(url: str) -> None:
             "record_step forecast")
     _expect([d.action for d in st.decisions(t9)] == [Action.CONTINUE], "record_step decision")
     t10 = st.create_trial(sid, 10, config={}, distributions={})
-    st.record_steps([(t9, 2, 0.6, None, None, None),
-                     (t10, 1, 0.1, 0.5, None, {"policy": "asha", "action": Action.STOP,
-                                                     "reason": "r"}),
-                     (t10, 1, 0.7, 0.5, None, None)])
+    st.record_steps([StepRecord(t9, 2, 0.6),
+                     StepRecord(t10, 1, 0.1, 0.5, decision={"policy": "asha", "action": Action.STOP,
+                                                            "reason": "r"}),
+                     StepRecord(t10, 1, 0.7, 0.5)])
     _expect(st.curve(t9) == [(1, 0.5), (2, 0.6)] and st.curve(t10) == [(1, 0.1)],
             "record_steps: points of several trials, each once")
     _expect([d.action for d in st.decisions(t10)] == [Action.STOP], "record_steps decision")
