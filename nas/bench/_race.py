@@ -89,6 +89,8 @@ class Recorder:
     best_config: dict[str, Any] | None = None
     #: seconds from the start to the first epoch counted (the entrant's set-up)
     first_s: float | None = None
+    #: seconds from the start to the epoch that spent the budget (None: it was not spent)
+    spent_s: float | None = None
     trajectory: list[list[float]] = field(default_factory=list)
     wall_trajectory: list[list[float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +108,8 @@ class Recorder:
             self.epochs += 1
             if self.first_s is None:
                 self.first_s = round(time.monotonic() - self.t0, 3)
+            if self.budget_epochs is not None and self.epochs == self.budget_epochs:
+                self.spent_s = round(time.monotonic() - self.t0, 3)
             if math.isfinite(value) and (
                     self.best is None or (value > self.best if self.direction == "maximize"
                                           else value < self.best)):
@@ -401,6 +405,7 @@ def _race_one(cfg: StudyConfig, seed: int, entrant: str, budget_epochs: int | No
         test_value = test_metric(cfg, rec.best_config, seed=0)
     return {"study": cfg.name, "seed": seed, "entrant": entrant, "epochs": rec.epochs,
             "epochs_trained": rec.trained, "wall_s": round(wall, 3), "first_s": rec.first_s,
+            "spent_s": rec.spent_s,
             "best_value": rec.best,
             "test_value": test_value, "trajectory": rec.trajectory,
             "wall_trajectory": rec.wall_trajectory, "best_config": rec.best_config}

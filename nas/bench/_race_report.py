@@ -107,7 +107,8 @@ def summarize_by_direction(races: Sequence[Mapping[str, Any]], directions: Mappi
     target that never reached it within the budget.  ``epochs_to_99``: the same for 99% of
     none's best (:data:`NEAR`), with ``epochs_to_99_reached`` of ``epochs_to_99_of``.
     ``first``: seconds from the race's start to its first epoch (set-up: Ray actors, the
-    database, the predictor).  ``per_seed``: each seed's best, test and epochs to none's
+    database, the predictor); ``teardown``: seconds from the epoch that spent the budget to
+    the race's end (stopping trials, closing the study).  ``per_seed``: each seed's best, test and epochs to none's
     best."""
     out = []
     for study, direction in directions.items():
@@ -152,6 +153,8 @@ def summarize_by_direction(races: Sequence[Mapping[str, Any]], directions: Mappi
             row.update(_spread("wall", [r["wall_s"] for r in er]))
             row.update(_spread("first", [r["first_s"] for r in er
                                          if r.get("first_s") is not None]))
+            row.update(_spread("teardown", [r["wall_s"] - r["spent_s"] for r in er
+                                            if r.get("spent_s") is not None]))
             row["per_seed"] = [{"seed": r["seed"], "best": r["best_value"],
                                 "test": r["test_value"], "epochs_to_none_best":
                                 reach.get(r["seed"])} for r in er]

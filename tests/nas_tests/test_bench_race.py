@@ -35,12 +35,15 @@ def _check_doc(doc: dict, budget: int) -> None:
         walls = [w for w, _ in r["wall_trajectory"]]
         assert len(walls) == len(eps) and walls == sorted(walls)
         assert 0 <= r["first_s"] <= walls[0] <= r["wall_s"]
+        assert r["first_s"] <= r["spent_s"] <= r["wall_s"]
     for s in doc["summary"]:
         rs = [r for r in doc["races"] if r["study"] == s["study"] and r["entrant"] == s["entrant"]]
         assert s["seeds"] == len(rs)
         assert s["best_mean"] == pytest.approx(sum(r["best_value"] for r in rs) / len(rs))
         assert s["epochs_mean"] == pytest.approx(sum(r["epochs"] for r in rs) / len(rs))
         assert s["first_mean"] == pytest.approx(sum(r["first_s"] for r in rs) / len(rs))
+        assert s["teardown_mean"] == pytest.approx(
+            sum(r["wall_s"] - r["spent_s"] for r in rs) / len(rs))
         assert s["reached"] + len(s["unreached_seeds"]) == s["of"] == len(rs)
         # 99% of none's best comes no later than none's best itself
         assert s["epochs_to_99_reached"] >= s["reached"]
