@@ -117,7 +117,7 @@ def check_storage(url: str) -> None:
     first failure."""
     from nas.storage import StepRecord, Storage, open_study
 
-    st = Storage(url)
+    st = Storage.open(url, create=True)
     name = f"conformance-{uuid.uuid4().hex[:8]}"
     sid = st.create_study(name, space="s", task="t",
                           objectives=[{"name": "acc", "direction": Direction.MAXIMIZE},
@@ -227,7 +227,7 @@ def write_points_worker(url: str, study: str, number: int, steps: int, batch: in
     ``steps`` points in batches of ``batch`` (each batch twice, to hit the conflict path)."""
     from nas.storage import Storage
 
-    st = Storage(url)
+    st = Storage.open(url, create=True)
     sid = st.get_study(study).id
     tid = st.create_trial(sid, number, config={"worker": number}, distributions={})
     for lo in range(1, steps + 1, batch):
@@ -247,7 +247,7 @@ def check_concurrent_writers(url: str, *, processes: int = 4, steps: int = 200, 
     afterwards every point must be there exactly once with the value written."""
     from nas.storage import Storage
 
-    st = Storage(url)
+    st = Storage.open(url, create=True)
     name = f"concurrent-{uuid.uuid4().hex[:8]}"
     st.create_study(name, space="s", task="t", objectives=[{"name": "v"}], config={})
     ctx = mp.get_context("spawn")  # no inherited connections
