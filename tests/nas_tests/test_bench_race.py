@@ -44,7 +44,10 @@ def _check_doc(doc: dict, budget: int) -> None:
         assert s["first_mean"] == pytest.approx(sum(r["first_s"] for r in rs) / len(rs))
         assert s["teardown_mean"] == pytest.approx(
             sum(r["wall_s"] - r["spent_s"] for r in rs) / len(rs))
-        assert s["reached"] + len(s["unreached_seeds"]) == s["of"] == len(rs)
+        raced_none = any(r["entrant"] == "none" and r["study"] == s["study"]
+                         for r in doc["races"])
+        assert s["reached"] + len(s["unreached_seeds"]) == s["of"] == \
+            (len(rs) if raced_none else 0)
         # 99% of none's best comes no later than none's best itself
         assert s["epochs_to_99_reached"] >= s["reached"]
         if s["reached"]:
@@ -118,7 +121,7 @@ def test_tiny_race_with_ray_entrants(tmp_path: Path, ray_runtime: None) -> None:
     assert [r["entrant"] for r in doc["races"]] == entrants * 4
     assert all(r["epochs"] == 7 for r in doc["races"])
     assert all(r["test_value"] is not None for r in doc["races"])
-    assert doc["ray_start_s"] > 0
+    assert 0 <= doc["ray_start_s"] <= doc["wall_s"]  # 0 here: the fixture started Ray
 
 
 @pytest.mark.parametrize("args", [
