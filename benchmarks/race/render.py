@@ -51,15 +51,16 @@ def render(json_path: str | Path, study_files: Sequence[str | Path] = (),
     return race_overview_markdown(doc) if overview else race_markdown(doc)
 
 
-def block(text: str, tag: str) -> tuple[str, str, str]:
-    """(the JSON file named in the opening tag, the block, the text with the block as ``{}``)."""
-    head = f"<!-- {tag}: "
-    if head not in text or f"<!-- /{tag} -->" not in text:
-        raise SystemExit(f"no <!-- {tag}: FILE --> ... <!-- /{tag} --> block")
+def block(text: str, tag: str) -> tuple[str, str, str, str]:
+    """(the JSON file named in the opening tag, the block, the text before the opening tag,
+    the text from the closing tag on)."""
+    head, tail = f"<!-- {tag}: ", f"<!-- /{tag} -->"
+    if head not in text or tail not in text:
+        raise SystemExit(f"no <!-- {tag}: FILE --> ... {tail} block")
     before, rest = text.split(head, 1)
     name, rest = rest.split(" -->\n", 1)
-    inner, after = rest.split(f"<!-- /{tag} -->", 1)
-    return name, inner, before + "{}" + after
+    inner, after = rest.split(tail, 1)
+    return name, inner, before, tail + after
 
 
 def write(json_path: str | Path, study_files: Sequence[str | Path] = ()) -> list[Path]:
@@ -67,10 +68,9 @@ def write(json_path: str | Path, study_files: Sequence[str | Path] = ()) -> list
     done = []
     for doc_file, tag, overview in BLOCKS:
         path = ROOT / doc_file
-        _, _, frame = block(path.read_text(), tag)
-        new = f"<!-- {tag}: {rel} -->\n" + render(json_path, study_files, overview)
-        path.write_text(frame.replace("{}", new, 1) if frame.count("{}") == 1
-                        else frame.split("{}")[0] + new + "{}".join(frame.split("{}")[1:]))
+        _, _, before, after = block(path.read_text(), tag)
+        path.write_text(before + f"<!-- {tag}: {rel} -->\n"
+                        + render(json_path, study_files, overview) + after)
         done.append(path)
     return done
 

@@ -268,6 +268,6 @@ def test_docs_and_readme_tables_come_from_the_json() -> None:
     root = Path(__file__).resolve().parents[2]
     mod = _render_module()
     for doc_file, tag, overview in mod.BLOCKS:  # type: ignore[attr-defined]
-        name, inner, _ = mod.block((root / doc_file).read_text(), tag)  # type: ignore[attr-defined]
+        name, inner, _, _ = mod.block((root / doc_file).read_text(), tag)  # type: ignore[attr-defined]
         assert name.startswith("benchmarks/race/") and name.endswith(".json")
         assert inner == mod.render(root / name, overview=overview)  # type: ignore[attr-defined]
