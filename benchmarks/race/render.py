@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nas.bench import race_markdown, race_overview_markdown, resummarize
+from nas.bench import race_direction, race_markdown, race_overview_markdown, resummarize
 
 ROOT = Path(__file__).resolve().parents[2]
 #: (file, tag, overview?) of the blocks that --write replaces
@@ -35,8 +35,7 @@ def load(json_path: str | Path, study_files: Sequence[str | Path] = ()) -> dict:
 
         for p in study_files:
             cfg = load_config(p)
-            directions[cfg.name] = (cfg.search.objectives[0].direction
-                                    if cfg.search.objectives else "maximize")
+            directions[cfg.name] = race_direction(cfg)
     studies = list(dict.fromkeys(r["study"] for r in doc["races"]))
     missing = [s for s in studies if s not in directions]
     if missing:

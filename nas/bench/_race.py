@@ -50,14 +50,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nas.bench._race_report import plot_races, race_tables, summarize_races
+from nas.bench._race_report import plot_races, race_tables, summarize_by_direction
 from nas.config import Objective, StudyConfig, load_config
 from nas.errors import ConfigError
 from nas.runner import prepare_trial, static_payload
 from nas.training import DEFAULT_TRAINER
 
-__all__ = ["DEFAULT_ENTRANTS", "ENTRANTS", "Recorder", "check_race_options", "plot_races", "race_tables",
-           "run_race", "summarize_races"]
+__all__ = [
+    "DEFAULT_ENTRANTS",
+    "ENTRANTS",
+    "Recorder",
+    "check_race_options",
+    "plot_races",
+    "race_direction",
+    "race_tables",
+    "run_race",
+    "summarize_by_direction",
+]
 
 ENTRANTS = ("none", "optuna-median", "optuna-hyperband", "tune-asha", "nas", "nas-asha",
             "nas-baker", "nas-pfn")
@@ -164,6 +173,15 @@ def race_config(cfg: StudyConfig) -> StudyConfig:
         first: Objective = cfg.search.objectives[0]
         cfg = replace(cfg, search=replace(cfg.search, objectives=(first,)))
     return cfg
+
+
+def race_direction(cfg: StudyConfig) -> str:
+    """The raced objective's direction: the study's first objective's, else its task's."""
+    if cfg.search.objectives:
+        return cfg.search.objectives[0].direction
+    from nas.plugins import build_plugins
+
+    return build_plugins(cfg).spec.direction
 
 
 def _with_seed(cfg: StudyConfig, seed: int) -> StudyConfig:
@@ -388,7 +406,7 @@ def _race_one(cfg: StudyConfig, seed: int, entrant: str, budget_epochs: int | No
     cfg = _with_seed(cfg, seed)
     spec = build_plugins(cfg).spec
     objective = spec.objective
-    direction = cfg.search.objectives[0].direction if cfg.search.objectives else spec.direction
+    direction = race_direction(cfg)
     rec = Recorder(direction=direction, budget_epochs=budget_epochs, budget_s=budget_s)
     ray_dir = os.path.join(tmp, "ray_results")
     if entrant in ("none", "optuna-median", "optuna-hyperband"):
@@ -467,11 +485,9 @@ def run_race(cfgs: Sequence[StudyConfig], *, seeds: int = 3, budget_epochs: int 
             import shutil
 
             shutil.rmtree(made, ignore_errors=True)
-    return {"budget": {"epochs": budget_epochs, "wall_s": budget_s}, "seeds": seeds,
-            "ray_start_s": ray_start_s,
-            "directions": {c.name: (c.search.objectives[0].direction if c.search.objectives
-                                    else "maximize") for c in cfgs},
-            "entrants": list(entrants), "races": races,
-            "summary": summarize_races(races, cfgs, {"epochs": budget_epochs,
-                                                     "wall_s": budget_s}),
+    directions = {c.name: race_direction(c) for c in cfgs}
+    budget = {"epochs": budget_epochs, "wall_s": budget_s}
+    return {"budget": budget, "seeds": seeds, "ray_start_s": ray_start_s,
+            "directions": directions, "entrants": list(entrants), "races": races,
+            "summary": summarize_by_direction(races, directions, budget),
             "wall_s": round(time.monotonic() - t0, 3)}

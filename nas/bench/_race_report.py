@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.config import StudyConfig
 from nas.errors import ConfigError
 
 __all__ = ["plot_races", "race_markdown", "race_overview_markdown", "race_tables",
-           "resummarize", "summarize_by_direction", "summarize_races"]
+           "resummarize", "summarize_by_direction"]
 
 
 def _mean_sd(vals: Sequence[float]) -> tuple[float | None, float | None]:
@@ -83,14 +82,6 @@ def _reached(prefix: str, reach: Mapping[int, float | None]) -> dict[str, Any]:
     m = _spread(prefix, got)
     return {prefix: m[f"{prefix}_mean"], **{k: v for k, v in m.items() if k != f"{prefix}_mean"},
             f"{prefix}_reached": len(got), f"{prefix}_of": len(reach)}
-
-
-def summarize_races(races: Sequence[Mapping[str, Any]], cfgs: Sequence[StudyConfig],
-                    budget: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Per study and entrant, over the race seeds: see :func:`summarize_by_direction`."""
-    return summarize_by_direction(
-        races, {c.name: (c.search.objectives[0].direction if c.search.objectives
-                         else "maximize") for c in cfgs}, budget)
 
 
 def summarize_by_direction(races: Sequence[Mapping[str, Any]], directions: Mapping[str, str],

@@ -246,13 +246,15 @@ def _render_module() -> object:
 
 
 def test_rendered_json_equals_the_table_function(tmp_path: Path) -> None:
-    from nas.bench._race_report import race_markdown, race_tables, summarize_races
+    from nas.bench._race_report import race_markdown, race_tables, summarize_by_direction
 
     path = _study(tmp_path)
     cfgs = _race.check_race_options([str(path)], seeds=3, budget_epochs=10, budget_s=None,
                                     entrants=["none", "optuna-median"])
     races = [{**r, "study": "race-toy"} for r in _synthetic()]
-    doc = {"races": races, "summary": summarize_races(races, cfgs)}
+    doc = {"races": races,
+           "summary": summarize_by_direction(races, {c.name: _race.race_direction(c)
+                                                     for c in cfgs})}
     out = tmp_path / "race.json"
     out.write_text(json.dumps({"races": races}))  # an old file: no spreads in it
     text = _render_module().render(out, [path])  # type: ignore[attr-defined]
@@ -271,3 +273,17 @@ def test_docs_and_readme_tables_come_from_the_json() -> None:
         name, inner, _, _ = mod.block((root / doc_file).read_text(), tag)  # type: ignore[attr-defined]
         assert name.startswith("benchmarks/race/") and name.endswith(".json")
         assert inner == mod.render(root / name, overview=overview)  # type: ignore[attr-defined]
+
+
+def test_a_study_without_objectives_races_in_its_tasks_direction(tmp_path: Path) -> None:
+    """No [search].objectives: the task's direction is raced, summarised and rendered."""
+    path = _study(tmp_path, "race-toy-task-min", extra={"task": {"options": {"objective":
+                                                                             "val_loss"}}})
+    cfg = _race.check_race_options([str(path)], seeds=1, budget_epochs=3, budget_s=None,
+                                   entrants=["none"])[0]
+    assert not cfg.search.objectives
+    assert _race.race_direction(cfg) == "minimize"
+    doc = _race.run_race([cfg], seeds=1, budget_epochs=3, entrants=["none"], test=False)
+    assert doc["directions"] == {"race-toy-task-min": "minimize"}
+    bests = [b for _, b in doc["races"][0]["trajectory"]]
+    assert bests == sorted(bests, reverse=True)  # a loss's best-so-far only falls
