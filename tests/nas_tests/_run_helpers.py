@@ -101,3 +101,13 @@ def drive_trial(eng: Any, key: str, values: list[float]) -> None:
                             **({"nas_node": "host:abc", "nas_device": "cpu", "nas_threads": 2}
                                if e == 1 else {})})
     eng.on_complete(key)
+
+
+def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """``nas ARGS`` in this process: (exit code, stdout, stderr) of that call alone."""
+    from nas.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _run_helpers import run_cli as _run
 
-from nas.cli import main
 from nas.curvefile import CurveSet, load_curves, save_curves
 from nas.storage import Storage
 
@@ -30,13 +30,6 @@ def _tour_module():  # benchmarks/ is not a package: load the tour script by pat
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _run_helpers import run_cli as _run
 
-from nas.cli import main
 from nas.config import config_from_dict
 from nas.curvefile import CurveSet, load_curves, save_curves
 from nas.runner._resume import stored_config
@@ -51,13 +51,6 @@ def _study(url: str, stopping: dict[str, object], *, n: int = 12) -> None:
                               objectives=[{"name": "val_accuracy", "direction": "maximize"}],
                               config=stored_config(cfg), trials=trials, status="COMPLETE",
                               action="test")
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

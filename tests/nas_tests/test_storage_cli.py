@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _run_helpers import run_cli as _run
 from _storage_helpers import storage_url_fixture
 
 from nas.cli import main
@@ -43,13 +44,6 @@ def db(storage_url: str, tmp_path: Path) -> str:
     st.add_points(t1, [(1, 0.8, 1.0), (2, 0.4, 2.0)])
     st.finish_trial(t1, state="COMPLETE", value=0.4)
     return storage_url
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _snapshot(url: str) -> tuple[list[str], int, int]:
